@@ -1,0 +1,1 @@
+"""Built-in WebSocket message handlers, installed as ``agentspace_gateway.handlers``."""
