@@ -1,0 +1,41 @@
+"""Persistence: one SQLite database, numbered migrations, and one small repository per table.
+
+Nothing outside this package writes SQL.
+"""
+
+from agentspace_gateway.storage.audit_log import AuditEntry, AuditLog
+from agentspace_gateway.storage.database import Database
+from agentspace_gateway.storage.errors import MigrationError, StorageError
+from agentspace_gateway.storage.messages import MessageRepository, MessageRow, Role
+from agentspace_gateway.storage.migrator import (
+    AppliedMigration,
+    Migration,
+    MigrationStatus,
+    apply_migrations,
+    available_migrations,
+    migration_status,
+)
+from agentspace_gateway.storage.sessions import SessionRepository, SessionRow
+from agentspace_gateway.storage.usage import ModelUsage, UsageLedger, UsageRecord
+
+__all__ = [
+    "AppliedMigration",
+    "AuditEntry",
+    "AuditLog",
+    "Database",
+    "MessageRepository",
+    "MessageRow",
+    "Migration",
+    "MigrationError",
+    "MigrationStatus",
+    "ModelUsage",
+    "Role",
+    "SessionRepository",
+    "SessionRow",
+    "StorageError",
+    "UsageLedger",
+    "UsageRecord",
+    "apply_migrations",
+    "available_migrations",
+    "migration_status",
+]

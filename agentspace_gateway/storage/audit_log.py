@@ -1,0 +1,95 @@
+"""Security-relevant events (key use, access refused, config changes), newest first."""
+
+from __future__ import annotations
+
+import sqlite3
+
+import attrs
+
+from agentspace_gateway.clock import utc_now_iso
+from agentspace_gateway.storage.database import Database
+
+USER_AGENT_MAX_CHARS = 512
+DETAIL_MAX_CHARS = 1024
+
+
+@attrs.frozen
+class AuditEntry:
+    id: int
+    event: str
+    provider: str | None
+    remote_addr: str | None
+    user_agent: str | None
+    detail: str | None
+    created_at: str
+
+
+class AuditLog:
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    async def record(
+        self,
+        event: str,
+        *,
+        provider: str | None = None,
+        remote_addr: str | None = None,
+        user_agent: str | None = None,
+        detail: str | None = None,
+    ) -> AuditEntry:
+        # Both come from outside (a client header, an error text): cap what one event can cost.
+        user_agent = _truncate(user_agent, USER_AGENT_MAX_CHARS)
+        detail = _truncate(detail, DETAIL_MAX_CHARS)
+        async with self._db.transaction() as connection:
+            rows = await connection.execute_fetchall(
+                """
+                INSERT INTO audit_log (event, provider, remote_addr, user_agent, detail, created_at)
+                VALUES (?, ?, ?, ?, ?, ?)
+                RETURNING id, event, provider, remote_addr, user_agent, detail, created_at
+                """,
+                (event, provider, remote_addr, user_agent, detail, utc_now_iso()),
+            )
+        return _entry(next(iter(rows)))
+
+    async def recent(self, *, limit: int = 50, provider: str | None = None) -> list[AuditEntry]:
+        """The newest ``limit`` entries, newest first, optionally for one provider only."""
+        if limit < 0:
+            raise ValueError(f"limit must be >= 0, got {limit}")
+        if provider is None:
+            rows = await self._db.fetchall(
+                """
+                SELECT id, event, provider, remote_addr, user_agent, detail, created_at
+                FROM audit_log
+                ORDER BY created_at DESC, id DESC
+                LIMIT ?
+                """,
+                (limit,),
+            )
+        else:
+            rows = await self._db.fetchall(
+                """
+                SELECT id, event, provider, remote_addr, user_agent, detail, created_at
+                FROM audit_log
+                WHERE provider = ?
+                ORDER BY created_at DESC, id DESC
+                LIMIT ?
+                """,
+                (provider, limit),
+            )
+        return [_entry(row) for row in rows]
+
+
+def _truncate(text: str | None, max_chars: int) -> str | None:
+    return None if text is None else text[:max_chars]
+
+
+def _entry(row: sqlite3.Row) -> AuditEntry:
+    return AuditEntry(
+        id=row["id"],
+        event=row["event"],
+        provider=row["provider"],
+        remote_addr=row["remote_addr"],
+        user_agent=row["user_agent"],
+        detail=row["detail"],
+        created_at=row["created_at"],
+    )

@@ -1,0 +1,118 @@
+"""Chat sessions: one row per conversation with an agent, keyed ``agent:{agent_id}:{id}``."""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+
+import aiosqlite
+import attrs
+import nanoid
+
+from agentspace_gateway.clock import utc_now_iso
+from agentspace_gateway.storage.database import Database
+
+_AGENT_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
+
+
+@attrs.frozen
+class SessionRow:
+    id: str
+    session_key: str
+    agent_id: str
+    model: str
+    created_at: str
+    last_active_at: str
+
+
+def session_key_for(agent_id: str, session_id: str) -> str:
+    return f"agent:{agent_id}:{session_id}"
+
+
+class SessionRepository:
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    async def create(self, *, agent_id: str, model: str) -> SessionRow:
+        # The agent id is part of the key, whose parts are split on ":".
+        if not _AGENT_ID.fullmatch(agent_id):
+            raise ValueError(
+                f"Invalid agent id {agent_id!r}: use 1 to 64 characters from A-Z, a-z, 0-9, "
+                "'_' and '-'."
+            )
+        session_id: str = nanoid.generate()
+        now = utc_now_iso()
+        async with self._db.transaction() as connection:
+            rows = await connection.execute_fetchall(
+                """
+                INSERT INTO sessions (id, session_key, agent_id, model, created_at, last_active_at)
+                VALUES (?, ?, ?, ?, ?, ?)
+                RETURNING id, session_key, agent_id, model, created_at, last_active_at
+                """,
+                (session_id, session_key_for(agent_id, session_id), agent_id, model, now, now),
+            )
+        return _session(next(iter(rows)))
+
+    async def get(self, session_id: str) -> SessionRow | None:
+        row = await self._db.fetchone(
+            """
+            SELECT id, session_key, agent_id, model, created_at, last_active_at
+            FROM sessions
+            WHERE id = ?
+            """,
+            (session_id,),
+        )
+        return None if row is None else _session(row)
+
+    async def get_by_key(self, session_key: str) -> SessionRow | None:
+        row = await self._db.fetchone(
+            """
+            SELECT id, session_key, agent_id, model, created_at, last_active_at
+            FROM sessions
+            WHERE session_key = ?
+            """,
+            (session_key,),
+        )
+        return None if row is None else _session(row)
+
+    async def list_recent(self, *, limit: int = 50, offset: int = 0) -> list[SessionRow]:
+        """Most recently active first."""
+        if limit < 0 or offset < 0:
+            raise ValueError(f"limit and offset must be >= 0, got {limit} and {offset}")
+        rows = await self._db.fetchall(
+            """
+            SELECT id, session_key, agent_id, model, created_at, last_active_at
+            FROM sessions
+            ORDER BY last_active_at DESC, id DESC
+            LIMIT ? OFFSET ?
+            """,
+            (limit, offset),
+        )
+        return [_session(row) for row in rows]
+
+    async def touch(self, session_id: str) -> None:
+        """Mark the session active now. Raises LookupError for an unknown session."""
+        async with self._db.transaction() as connection:
+            await touch_session(connection, session_id)
+
+
+async def touch_session(connection: aiosqlite.Connection, session_id: str) -> None:
+    """Inside a caller's transaction, mark the session active now."""
+    # max(): a clock stepping back must not move a session down the recent list.
+    async with connection.execute(
+        "UPDATE sessions SET last_active_at = max(last_active_at, ?) WHERE id = ?",
+        (utc_now_iso(), session_id),
+    ) as cursor:
+        if cursor.rowcount == 0:
+            raise LookupError(f"No session with id {session_id!r}.")
+
+
+def _session(row: sqlite3.Row) -> SessionRow:
+    return SessionRow(
+        id=row["id"],
+        session_key=row["session_key"],
+        agent_id=row["agent_id"],
+        model=row["model"],
+        created_at=row["created_at"],
+        last_active_at=row["last_active_at"],
+    )

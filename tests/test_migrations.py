@@ -1,0 +1,415 @@
+"""Migrating a blank database, refusing a newer one, and rolling back a broken file."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import sqlite3
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from agentspace_gateway.storage import (
+    Database,
+    Migration,
+    MigrationError,
+    apply_migrations,
+    available_migrations,
+    migration_status,
+    migrator,
+)
+
+ISO_UTC_MS = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$")
+
+# (name, type, notnull, default, pk position) as PRAGMA table_info reports them.
+EXPECTED_COLUMNS: dict[str, list[tuple[str, str, int, str | None, int]]] = {
+    "schema_migrations": [
+        ("name", "TEXT", 1, None, 1),
+        ("applied_at", "TEXT", 1, None, 0),
+    ],
+    "audit_log": [
+        ("id", "INTEGER", 0, None, 1),
+        ("event", "TEXT", 1, None, 0),
+        ("provider", "TEXT", 0, None, 0),
+        ("remote_addr", "TEXT", 0, None, 0),
+        ("user_agent", "TEXT", 0, None, 0),
+        ("detail", "TEXT", 0, None, 0),
+        ("created_at", "TEXT", 1, None, 0),
+    ],
+    "sessions": [
+        ("id", "TEXT", 1, None, 1),
+        ("session_key", "TEXT", 1, None, 0),
+        ("agent_id", "TEXT", 1, None, 0),
+        ("model", "TEXT", 1, None, 0),
+        ("created_at", "TEXT", 1, None, 0),
+        ("last_active_at", "TEXT", 1, None, 0),
+    ],
+    "messages": [
+        ("id", "INTEGER", 0, None, 1),
+        ("session_id", "TEXT", 1, None, 0),
+        ("role", "TEXT", 1, None, 0),
+        ("content", "TEXT", 1, None, 0),
+        ("created_at", "TEXT", 1, None, 0),
+        ("token_count", "INTEGER", 0, None, 0),
+    ],
+    "usage_records": [
+        ("id", "INTEGER", 0, None, 1),
+        ("session_id", "TEXT", 1, None, 0),
+        ("model", "TEXT", 1, None, 0),
+        ("input_tokens", "INTEGER", 1, "0", 0),
+        ("output_tokens", "INTEGER", 1, "0", 0),
+        ("cache_creation_input_tokens", "INTEGER", 1, "0", 0),
+        ("cache_read_input_tokens", "INTEGER", 1, "0", 0),
+        ("cost_nanousd", "INTEGER", 1, None, 0),
+        ("created_at", "TEXT", 1, None, 0),
+    ],
+}
+
+# (referenced table, from column, to column, on update, on delete)
+EXPECTED_FOREIGN_KEYS: dict[str, list[tuple[str, str, str, str, str]]] = {
+    "schema_migrations": [],
+    "audit_log": [],
+    "sessions": [],
+    "messages": [("sessions", "session_id", "id", "NO ACTION", "NO ACTION")],
+    "usage_records": [("sessions", "session_id", "id", "NO ACTION", "NO ACTION")],
+}
+
+# index name -> (unique, origin: c = CREATE INDEX, u = UNIQUE, pk = PRIMARY KEY, columns)
+EXPECTED_INDEXES: dict[str, dict[str, tuple[int, str, list[str]]]] = {
+    "schema_migrations": {"sqlite_autoindex_schema_migrations_1": (1, "pk", ["name"])},
+    "audit_log": {
+        "audit_log_created_at": (0, "c", ["created_at"]),
+        "audit_log_provider_created_at": (0, "c", ["provider", "created_at"]),
+    },
+    "sessions": {
+        "sqlite_autoindex_sessions_1": (1, "pk", ["id"]),
+        "sqlite_autoindex_sessions_2": (1, "u", ["session_key"]),
+        "sessions_last_active_at": (0, "c", ["last_active_at", "id"]),
+    },
+    "messages": {"messages_session_id": (0, "c", ["session_id", "id"])},
+    "usage_records": {
+        "usage_records_session_id_model": (0, "c", ["session_id", "model"]),
+        "usage_records_model_created_at": (0, "c", ["model", "created_at"]),
+        "usage_records_created_at": (0, "c", ["created_at"]),
+    },
+}
+
+
+@pytest.fixture
+async def db(tmp_path: Path) -> AsyncIterator[Database]:
+    database = await Database.open(tmp_path / "agentspace.db")
+    try:
+        yield database
+    finally:
+        await database.close()
+
+
+async def table_names(db: Database) -> list[str]:
+    rows = await db.fetchall(
+        "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'"
+        " ORDER BY name"
+    )
+    return [row["name"] for row in rows]
+
+
+async def applied_names(db: Database) -> list[str]:
+    rows = await db.fetchall("SELECT name FROM schema_migrations ORDER BY name")
+    return [row["name"] for row in rows]
+
+
+async def file_digests(db: Database) -> tuple[str, int]:
+    """The main file's sha256 once the WAL is folded in and emptied, and the WAL's size."""
+    busy, _, _ = tuple(await checkpoint(db))
+    assert busy == 0
+    wal = db.path.with_name(db.path.name + "-wal")
+    return hashlib.sha256(db.path.read_bytes()).hexdigest(), wal.stat().st_size
+
+
+async def checkpoint(db: Database) -> sqlite3.Row:
+    row = await db.fetchone("PRAGMA wal_checkpoint(TRUNCATE)")
+    assert row is not None
+    return row
+
+
+def wal_size(db: Database) -> int:
+    return db.path.with_name(db.path.name + "-wal").stat().st_size
+
+
+def with_extra(*extra: Migration) -> list[Migration]:
+    return [*available_migrations(), *extra]
+
+
+async def test_blank_database_migrates_to_the_whole_schema(db: Database) -> None:
+    assert await apply_migrations(db) == ["0001_initial"]
+
+    assert await table_names(db) == sorted(EXPECTED_COLUMNS)
+    for table in EXPECTED_COLUMNS:
+        info = await db.fetchall(f"PRAGMA table_info({table})")
+        columns = [(r["name"], r["type"], r["notnull"], r["dflt_value"], r["pk"]) for r in info]
+        assert columns == EXPECTED_COLUMNS[table], table
+
+        keys = await db.fetchall(f"PRAGMA foreign_key_list({table})")
+        foreign = [(r["table"], r["from"], r["to"], r["on_update"], r["on_delete"]) for r in keys]
+        assert foreign == EXPECTED_FOREIGN_KEYS[table], table
+
+        indexes: dict[str, tuple[int, str, list[str]]] = {}
+        for index in await db.fetchall(f"PRAGMA index_list({table})"):
+            info = await db.fetchall(f"PRAGMA index_info({index['name']})")
+            indexes[index["name"]] = (index["unique"], index["origin"], [r["name"] for r in info])
+        assert indexes == EXPECTED_INDEXES[table], table
+
+    table_list = await db.fetchall("PRAGMA table_list")
+    strict = {r["name"]: r["strict"] for r in table_list if r["name"] in EXPECTED_COLUMNS}
+    assert strict == dict.fromkeys(EXPECTED_COLUMNS, 1)
+    extras = await db.fetchall("SELECT name FROM sqlite_master WHERE type IN ('view', 'trigger')")
+    assert extras == []
+
+
+async def test_the_applied_migration_is_recorded_with_its_time(db: Database) -> None:
+    await apply_migrations(db)
+    status = await migration_status(db)
+    assert [name for name, _ in status.applied] == ["0001_initial"]
+    assert ISO_UTC_MS.match(status.applied[0].applied_at)
+    assert status.pending == []
+    assert status.unknown == []
+
+
+@pytest.mark.parametrize(
+    ("sql", "params"),
+    [
+        pytest.param(
+            "INSERT INTO messages (session_id, role, content, created_at) VALUES (?, ?, ?, ?)",
+            ("s1", "robot", "hi", "2026-11-28T09:00:00.000Z"),
+            id="unknown-role",
+        ),
+        pytest.param(
+            "INSERT INTO messages (session_id, role, content, created_at, token_count)"
+            " VALUES (?, ?, ?, ?, ?)",
+            ("s1", "user", "hi", "2026-11-28T09:00:00.000Z", -1),
+            id="negative-token-count",
+        ),
+        pytest.param(
+            "INSERT INTO usage_records (session_id, model, output_tokens, cost_nanousd,"
+            " created_at) VALUES (?, ?, ?, ?, ?)",
+            ("s1", "m", -5, 0, "2026-11-28T09:00:00.000Z"),
+            id="negative-output-tokens",
+        ),
+        pytest.param(
+            "INSERT INTO usage_records (session_id, model, cost_nanousd, created_at)"
+            " VALUES (?, ?, ?, ?)",
+            ("s1", "m", -1, "2026-11-28T09:00:00.000Z"),
+            id="negative-cost",
+        ),
+        pytest.param(
+            "INSERT INTO usage_records (session_id, model, cost_nanousd, created_at)"
+            " VALUES (?, ?, ?, ?)",
+            ("s1", "m", 0.5, "2026-11-28T09:00:00.000Z"),
+            id="fractional-cost",
+        ),
+        pytest.param(
+            "INSERT INTO audit_log (event, created_at) VALUES (?, ?)",
+            ("key.used", "2026-11-28 09:00:00"),
+            id="timestamp-not-iso-utc-ms",
+        ),
+        pytest.param(
+            "INSERT INTO audit_log (event, created_at) VALUES (?, ?)",
+            ("", "2026-11-28T09:00:00.000Z"),
+            id="empty-event",
+        ),
+        pytest.param(
+            "INSERT INTO sessions (id, session_key, agent_id, model, created_at,"
+            " last_active_at) VALUES (?, ?, ?, ?, ?, ?)",
+            (
+                "s2",
+                "agent:main:s1",
+                "main",
+                "m",
+                "2026-11-28T09:00:00.000Z",
+                "2026-11-28T09:00:00.000Z",
+            ),
+            id="duplicate-session-key",
+        ),
+    ],
+)
+async def test_constraints_reject_bad_rows(db: Database, sql: str, params: tuple[Any, ...]) -> None:
+    await apply_migrations(db)
+    async with db.transaction() as connection:
+        await connection.execute(
+            "INSERT INTO sessions VALUES ('s1', 'agent:main:s1', 'main', 'm',"
+            " '2026-11-28T09:00:00.000Z', '2026-11-28T09:00:00.000Z')"
+        )
+    with pytest.raises(sqlite3.IntegrityError):
+        async with db.transaction() as connection:
+            await connection.execute(sql, params)
+
+
+async def test_applying_twice_is_a_no_op(db: Database) -> None:
+    await apply_migrations(db)
+    recorded = await db.fetchall("SELECT name, applied_at FROM schema_migrations")
+    schema = await db.fetchall("SELECT type, name, sql FROM sqlite_master ORDER BY name")
+
+    assert await apply_migrations(db) == []
+
+    assert await db.fetchall("SELECT name, applied_at FROM schema_migrations") == recorded
+    assert await db.fetchall("SELECT type, name, sql FROM sqlite_master ORDER BY name") == schema
+
+
+async def test_a_database_from_a_newer_release_is_refused_untouched(
+    db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await apply_migrations(db)
+    async with db.transaction() as connection:
+        await connection.execute(
+            "INSERT INTO schema_migrations VALUES ('9999_future', '2027-01-01T00:00:00.000Z')"
+        )
+    # Something is pending too, so a migrator that checked too late would write it.
+    monkeypatch.setattr(
+        migrator,
+        "available_migrations",
+        lambda: with_extra(Migration("0002_more", "CREATE TABLE more (x INTEGER);")),
+    )
+    digest_before, wal_before = await file_digests(db)
+    assert wal_before == 0
+
+    with pytest.raises(MigrationError) as refused:
+        await apply_migrations(db)
+
+    message = str(refused.value)
+    assert "newer agentspace-gateway" in message
+    assert "unknown migrations: 9999_future" in message
+    assert str(db.path) in message
+    assert "AGENTSPACE_HOME" in message
+    assert wal_size(db) == 0
+    assert await file_digests(db) == (digest_before, 0)
+    assert "more" not in await table_names(db)
+
+
+async def test_a_failing_migration_rolls_back_completely(
+    db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    broken = Migration(
+        "0002_broken",
+        "CREATE TABLE half_done (x INTEGER);\n"
+        "INSERT INTO half_done VALUES (1);\n"
+        "CREATE TABLE audit_log (x INTEGER);\n",
+    )
+    monkeypatch.setattr(migrator, "available_migrations", lambda: with_extra(broken))
+
+    with pytest.raises(MigrationError) as failed:
+        await apply_migrations(db)
+
+    assert "0002_broken.sql" in str(failed.value)
+    assert "table audit_log already exists" in str(failed.value)
+    assert await applied_names(db) == ["0001_initial"]
+    assert await table_names(db) == sorted(EXPECTED_COLUMNS)
+    status = await migration_status(db)
+    assert status.pending == ["0002_broken"]
+    # The connection is left outside any transaction and fully usable.
+    async with db.transaction() as connection:
+        await connection.execute(
+            "INSERT INTO audit_log (event, created_at) VALUES ('x', ?)",
+            ("2026-11-28T09:00:00.000Z",),
+        )
+    assert len(await db.fetchall("SELECT id FROM audit_log")) == 1
+
+
+async def test_a_migration_that_swallows_its_commit_is_rolled_back(
+    db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    unterminated = Migration("0002_unterminated", "CREATE TABLE half_done (x INTEGER);\n/* oops")
+    monkeypatch.setattr(migrator, "available_migrations", lambda: with_extra(unterminated))
+
+    with pytest.raises(MigrationError, match=r"0002_unterminated\.sql did not run to its end"):
+        await apply_migrations(db)
+
+    assert await applied_names(db) == ["0001_initial"]
+    assert "half_done" not in await table_names(db)
+
+
+async def test_status_of_a_blank_database_writes_nothing(db: Database) -> None:
+    before = await file_digests(db)
+
+    status = await migration_status(db)
+
+    assert status.applied == []
+    assert status.pending == ["0001_initial"]
+    assert status.unknown == []
+    assert wal_size(db) == 0
+    assert await file_digests(db) == before
+    assert await table_names(db) == []
+
+
+async def test_status_of_partial_and_full_databases(
+    db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    extra = Migration("0002_extra", "CREATE TABLE extra (x INTEGER);")
+    await apply_migrations(db)
+    monkeypatch.setattr(migrator, "available_migrations", lambda: with_extra(extra))
+    before = await file_digests(db)
+
+    partial = await migration_status(db)
+
+    assert [m.name for m in partial.applied] == ["0001_initial"]
+    assert partial.pending == ["0002_extra"]
+    assert partial.unknown == []
+    assert wal_size(db) == 0
+    assert await file_digests(db) == before
+
+    assert await apply_migrations(db) == ["0002_extra"]
+    full = await migration_status(db)
+    assert [m.name for m in full.applied] == ["0001_initial", "0002_extra"]
+    assert full.pending == []
+
+
+async def test_status_reports_unknown_migrations_without_refusing(db: Database) -> None:
+    await apply_migrations(db)
+    async with db.transaction() as connection:
+        await connection.execute(
+            "INSERT INTO schema_migrations VALUES ('9999_future', '2027-01-01T00:00:00.000Z')"
+        )
+
+    status = await migration_status(db)
+
+    assert status.unknown == ["9999_future"]
+    assert status.pending == []
+
+
+def test_shipped_migrations_are_read_from_the_package() -> None:
+    migrations = available_migrations()
+    assert [m.name for m in migrations] == ["0001_initial"]
+    assert "CREATE TABLE usage_records" in migrations[0].sql
+
+
+def test_only_numbered_sql_files_are_migrations_in_order(tmp_path: Path) -> None:
+    for name in ["0002_b.sql", "0001_a.sql", "0010_later_one.sql"]:
+        (tmp_path / name).write_text(f"-- {name}\n", encoding="utf-8")
+    for ignored in [
+        "README.md",
+        "__init__.py",
+        "1_short.sql",
+        "0003_Upper.sql",
+        "0004_x.sql.bak",
+        "0005-dash.sql",
+    ]:
+        (tmp_path / ignored).write_text("not a migration", encoding="utf-8")
+
+    migrations = available_migrations(tmp_path)
+
+    assert [m.name for m in migrations] == ["0001_a", "0002_b", "0010_later_one"]
+    assert migrations[1].sql == "-- 0002_b.sql\n"
+
+
+def test_two_migrations_with_one_number_are_an_error(tmp_path: Path) -> None:
+    (tmp_path / "0001_a.sql").write_text("", encoding="utf-8")
+    (tmp_path / "0001_b.sql").write_text("", encoding="utf-8")
+
+    with pytest.raises(MigrationError, match=r"0001_a\.sql and 0001_b\.sql share the number 0001"):
+        available_migrations(tmp_path)
+
+
+@pytest.mark.parametrize("name", ["1_short", "0001_Upper", "0001_x'); DROP TABLE t; --", ""])
+def test_a_migration_name_must_be_numbered_lowercase(name: str) -> None:
+    with pytest.raises(ValueError, match="must match regex"):
+        Migration(name, "")
