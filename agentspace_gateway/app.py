@@ -1,0 +1,44 @@
+"""The application factory: wires the pieces together and nothing else.
+
+``create_app`` takes no required arguments so that both
+``adev runserver agentspace_gateway/app.py --app-factory create_app`` and
+``python -m aiohttp.web agentspace_gateway.app:create_app`` can call it.
+"""
+
+import time
+from collections.abc import Sequence
+
+from aiohttp import web
+
+from agentspace_gateway import appkeys
+from agentspace_gateway.config import Config, load_config
+from agentspace_gateway.home import Home
+from agentspace_gateway.host_check import host_check_middleware
+from agentspace_gateway.http_errors import json_errors_middleware
+from agentspace_gateway.keyserver import setup_keyserver
+from agentspace_gateway.storage_setup import setup_storage
+from agentspace_gateway.vault_setup import setup_vault
+
+
+def create_app(
+    argv: Sequence[str] | None = None,
+    *,
+    config: Config | None = None,
+    home: Home | None = None,
+) -> web.Application:
+    """Build the gateway. ``argv`` is what ``python -m aiohttp.web`` passes on; unused."""
+    home = (home or Home.locate()).ensure()
+    config = config or load_config(home.config_file)
+    # Served on a specific non-loopback address (--allow-remote), that address names us too.
+    allowed_names = (*config.server.allowed_hosts, config.server.host)
+    app = web.Application(
+        middlewares=[host_check_middleware(allowed_names), json_errors_middleware],
+        client_max_size=64 * 1024,
+    )
+    app[appkeys.HOME] = home
+    app[appkeys.CONFIG] = config
+    app[appkeys.STARTED_AT] = time.monotonic()
+    setup_storage(app)
+    setup_vault(app)
+    setup_keyserver(app)
+    return app

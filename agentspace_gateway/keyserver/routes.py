@@ -1,0 +1,90 @@
+"""GET /health and GET /keys/{provider}."""
+
+import asyncio
+import os
+import time
+
+from aiohttp import web
+
+from agentspace_gateway import __version__, appkeys
+from agentspace_gateway.audited_keys import Actor, AuditEvent
+from agentspace_gateway.http_errors import json_error
+from agentspace_gateway.keyserver.bearer import challenge, presented_token, token_matches
+from agentspace_gateway.vault import PROVIDERS
+
+NO_STORE = {"Cache-Control": "no-store"}
+
+
+async def health(request: web.Request) -> web.Response:
+    app = request.app
+    vault = app[appkeys.VAULT]
+    return web.json_response(
+        {
+            "status": "ok",
+            "version": __version__,
+            "pid": os.getpid(),
+            "uptimeSeconds": round(time.monotonic() - app[appkeys.STARTED_AT], 3),
+            "vault": "available" if vault.available else "unavailable",
+            "vaultBackend": vault.backend,
+        }
+    )
+
+
+def _actor(request: web.Request) -> Actor:
+    return Actor(request.remote, request.headers.get("User-Agent"))
+
+
+async def get_key(request: web.Request) -> web.Response:
+    provider = request.match_info["provider"]
+    actor = _actor(request)
+    state = request.app[appkeys.VAULT]
+    if state.keys is None:
+        await request.app[appkeys.AUDIT_LOG].record(
+            AuditEvent.KEY_UNAVAILABLE.value,
+            provider=provider[:64],
+            remote_addr=actor.remote_addr,
+            user_agent=actor.user_agent,
+        )
+        return json_error(
+            503, "VAULT_UNAVAILABLE", state.problem or "The credential vault is unavailable."
+        )
+    keys = state.keys
+
+    presented = presented_token(request.headers.get("Authorization"))
+    expected = await asyncio.to_thread(keys.vault.get_token)
+    if presented.token is None or expected is None or not token_matches(presented.token, expected):
+        reason = presented.problem or "wrong bearer token"
+        await keys.record(AuditEvent.ACCESS_DENIED, actor, provider=provider[:64], detail=reason)
+        return json_error(
+            401,
+            "UNAUTHORIZED",
+            f"{reason}. Send 'Authorization: Bearer <token>'; "
+            "see it with: agentspace-gateway token show",
+            headers=challenge(invalid=presented.token is not None),
+        )
+
+    if provider not in PROVIDERS:
+        await keys.record(
+            AuditEvent.KEY_NOT_FOUND, actor, provider=provider[:64], detail="unknown provider"
+        )
+        return json_error(
+            404,
+            "UNKNOWN_PROVIDER",
+            f"Unknown provider {provider!r}. Valid providers: {', '.join(PROVIDERS)}.",
+            validProviders=list(PROVIDERS),
+        )
+
+    key = await keys.access(provider, actor)
+    if key is None:
+        return json_error(
+            404,
+            "KEY_NOT_FOUND",
+            f"No {provider} key is stored. Run: agentspace-gateway keys add {provider}",
+            validProviders=list(PROVIDERS),
+        )
+    return web.json_response({"provider": provider, "key": key}, headers=NO_STORE)
+
+
+def setup_keyserver(app: web.Application) -> None:
+    app.router.add_get("/health", health)
+    app.router.add_get("/keys/{provider}", get_key)

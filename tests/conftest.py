@@ -1,0 +1,70 @@
+"""Shared fixtures: every test gets a private home, no real keychain and no stray settings."""
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import keyring
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestClient
+from keyring.backends import fail
+
+from agentspace_gateway.access_log import RedactingAccessLogger
+from agentspace_gateway.app import create_app
+from agentspace_gateway.config import Config
+from agentspace_gateway.home import Home
+from agentspace_gateway.vault import CredentialVault, open_vault
+
+PASSPHRASE = "correct horse battery staple, for tests only"
+NO_KEYCHAIN = "keyring.backends.fail.Keyring"
+
+
+@pytest.fixture(autouse=True)
+def isolated_environment(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    for name in list(os.environ):
+        if name.startswith("AGENTSPACE_") or name.startswith("ANTHROPIC_"):
+            monkeypatch.delenv(name)
+    # The developer's own keychain must never be read or written by a test.
+    monkeypatch.setenv("PYTHON_KEYRING_BACKEND", NO_KEYCHAIN)
+    previous = keyring.get_keyring()
+    keyring.set_keyring(fail.Keyring())
+    yield
+    keyring.set_keyring(previous)
+
+
+@pytest.fixture
+def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Home:
+    root = tmp_path / "home"
+    monkeypatch.setenv("AGENTSPACE_HOME", str(root))
+    return Home(root)
+
+
+@pytest.fixture
+def passphrase(monkeypatch: pytest.MonkeyPatch) -> str:
+    monkeypatch.setenv("AGENTSPACE_VAULT_PASSPHRASE", PASSPHRASE)
+    return PASSPHRASE
+
+
+@pytest.fixture
+def vault(home: Home, passphrase: str) -> CredentialVault:
+    """The same file vault the app under test opens, as a second process would see it."""
+    home.ensure()
+    return open_vault("file", home.root)
+
+
+@pytest.fixture
+def make_client(aiohttp_client, home: Home):  # type: ignore[no-untyped-def]
+    async def make(config: Config | None = None) -> TestClient[web.Request, web.Application]:
+        app = create_app(home=home, config=config or Config())
+        client: TestClient[web.Request, web.Application] = await aiohttp_client(
+            app, server_kwargs={"access_log_class": RedactingAccessLogger}
+        )
+        return client
+
+    return make
+
+
+@pytest.fixture
+async def client(make_client, passphrase: str) -> TestClient[web.Request, web.Application]:  # type: ignore[no-untyped-def]
+    return await make_client()
