@@ -1,0 +1,111 @@
+"""Running the gateway: bind (falling back past busy ports), announce, wait for a signal, stop."""
+
+import asyncio
+import errno
+import ipaddress
+import logging
+import signal
+from collections.abc import Callable
+
+from aiohttp import web
+
+from agentspace_gateway.access_log import RedactingAccessLogger
+from agentspace_gateway.app import create_app
+from agentspace_gateway.config import Config
+from agentspace_gateway.home import Home
+from agentspace_gateway.host_check import is_loopback_name
+from agentspace_gateway.runtime_file import remove_runtime, running_gateway, write_runtime
+from agentspace_gateway.storage import MigrationError
+
+log = logging.getLogger(__name__)
+
+PORT_TRIES = 10
+
+
+class ServeError(Exception):
+    """Serving cannot start; the message says why and what to do."""
+
+
+class RemoteBindRefused(ServeError):
+    """A non-loopback address without --allow-remote: a usage error, not a failure."""
+
+
+def check_bind_host(host: str, *, allow_remote: bool) -> None:
+    if is_loopback_name(host.strip("[]")) or allow_remote:
+        return
+    try:
+        ipaddress.ip_address(host.strip("[]"))
+    except ValueError:
+        kind = "a host name that may not be loopback"
+    else:
+        kind = "a non-loopback address"
+    raise RemoteBindRefused(
+        f"Refusing to serve on {host}: {kind} would let other machines reach the key server. "
+        "Use --host 127.0.0.1, or pass --allow-remote if you mean it."
+    )
+
+
+async def bind_with_fallback(runner: web.AppRunner, host: str, port: int) -> int:
+    """Start a site on ``port`` or one of the next free ones; return the port taken."""
+    tries = 1 if port == 0 else PORT_TRIES
+    for candidate in range(port, min(port + tries, 65536)):
+        site = web.TCPSite(runner, host, candidate)
+        try:
+            await site.start()
+        except OSError as error:
+            await site.stop()
+            if error.errno != errno.EADDRINUSE:
+                raise ServeError(f"cannot listen on {host}:{candidate}: {error.strerror}") from None
+            log.info("port %d on %s is busy, trying the next one", candidate, host)
+            continue
+        bound: int = runner.addresses[-1][1]
+        return bound
+    last = min(port + tries, 65536) - 1
+    raise ServeError(f"ports {port} to {last} on {host} are all busy; choose another with --port")
+
+
+async def serve(config: Config, home: Home, *, announce: Callable[[str], None] = print) -> None:
+    home.ensure()
+    other = running_gateway(home.runtime_file)
+    if other is not None:
+        raise ServeError(
+            f"a gateway is already running for {home.root} (pid {other.pid}, {other.url}). "
+            "Stop it first, or set AGENTSPACE_HOME to another directory."
+        )
+    check_bind_host(config.server.host, allow_remote=config.server.allow_remote)
+    app = create_app(config=config, home=home)
+    runner = web.AppRunner(
+        app,
+        handle_signals=False,
+        access_log_class=RedactingAccessLogger,
+        shutdown_timeout=config.server.shutdown_timeout_seconds,
+    )
+    try:
+        await runner.setup()
+    except MigrationError as error:
+        raise ServeError(str(error)) from None
+    try:
+        port = await bind_with_fallback(runner, config.server.host, config.server.port)
+        if config.server.port not in (0, port):
+            announce(f"port {config.server.port} is busy; took port {port} instead")
+        info = write_runtime(home.runtime_file, config.server.host, port)
+        announce(f"agentspace-gateway serving on {info.url} (home {home.root})")
+        await _until_signalled()
+        log.info("shutting down")
+    finally:
+        try:
+            await runner.cleanup()
+        finally:
+            remove_runtime(home.runtime_file)
+
+
+async def _until_signalled() -> None:
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    try:
+        await stop.wait()
+    finally:
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(signum)

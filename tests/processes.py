@@ -1,0 +1,79 @@
+"""Helpers for tests that run the real gateway as a separate process on loopback."""
+
+import contextlib
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+from conftest import NO_KEYCHAIN
+
+BIN = Path(sys.executable).parent
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+def gateway_env(home: Path, passphrase: str | None = None, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AGENTSPACE_", "ANTHROPIC_"))}
+    env.update({"AGENTSPACE_HOME": str(home), "PYTHON_KEYRING_BACKEND": NO_KEYCHAIN, **extra})
+    if passphrase is not None:
+        env["AGENTSPACE_VAULT_PASSPHRASE"] = passphrase
+    return env
+
+
+def get_json(url: str, timeout: float = 5.0) -> tuple[int, Any]:
+    request = urllib.request.Request(url)  # noqa: S310 - loopback URLs built by the tests
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read())
+
+
+def wait_for(
+    predicate: Any, *, timeout: float = 20.0, process: subprocess.Popen[str] | None = None
+) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        if process is not None and process.poll() is not None:
+            out, err = process.communicate()
+            raise AssertionError(f"process exited {process.returncode}\n{out}\n{err}")
+        time.sleep(0.05)
+    raise AssertionError("timed out waiting")
+
+
+def health(port: int) -> Any:
+    try:
+        status, body = get_json(f"http://127.0.0.1:{port}/health", timeout=1.0)
+    except OSError:
+        return None
+    return body if status == 200 else None
+
+
+@contextlib.contextmanager
+def running(argv: Sequence[str], env: dict[str, str], cwd: Path) -> Iterator[subprocess.Popen[str]]:
+    # cwd is outside the checkout, so the installed package is imported, not the source tree.
+    process = subprocess.Popen(
+        list(argv), env=env, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    try:
+        yield process
+    finally:
+        if process.poll() is None:
+            process.send_signal(signal.SIGKILL)
+            process.communicate(timeout=10)
