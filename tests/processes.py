@@ -33,8 +33,10 @@ def gateway_env(home: Path, passphrase: str | None = None, **extra: str) -> dict
     return env
 
 
-def get_json(url: str, timeout: float = 5.0) -> tuple[int, Any]:
-    request = urllib.request.Request(url)  # noqa: S310 - loopback URLs built by the tests
+def get_json(
+    url: str, timeout: float = 5.0, headers: dict[str, str] | None = None
+) -> tuple[int, Any]:
+    request = urllib.request.Request(url, headers=headers or {})  # noqa: S310 - loopback only
     try:
         with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310
             return response.status, json.loads(response.read())

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from conftest import PASSPHRASE
-from processes import BIN, free_port, gateway_env, health, running, wait_for
+from processes import BIN, free_port, gateway_env, get_json, health, running, wait_for
 
 GATEWAY = str(BIN / "agentspace-gateway")
 
@@ -175,3 +175,51 @@ def test_aiohttp_web_runs_the_app_factory(tmp_path: Path) -> None:
         assert (home / "agentspace.db").exists()
         process.send_signal(signal.SIGINT)
         process.communicate(timeout=20)
+
+
+def test_no_secret_reaches_logs_or_files_end_to_end(tmp_path: Path) -> None:
+    home, port = tmp_path / "home", free_port()
+    env = gateway_env(home, PASSPHRASE)
+    api_key = "sk-ant-api03-" + "Endt0End" * 10
+    subprocess.run(
+        [GATEWAY, "keys", "add", "anthropic"],
+        input=api_key + "\n",
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    token = subprocess.run(
+        [GATEWAY, "token", "show"],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    ).stdout.strip()
+    env_debug = {**env, "AGENTSPACE_LOGGING_LEVEL": "DEBUG"}
+    with running([GATEWAY, "serve", "--port", str(port)], env_debug, tmp_path) as process:
+        wait_for(lambda: health(port), process=process)
+        status, body = get_json(
+            f"http://127.0.0.1:{port}/keys/anthropic?token={token}",
+            headers={"Authorization": f"Bearer {token}"},
+        )
+        assert (status, body["key"]) == (200, api_key)
+        assert (
+            get_json(
+                f"http://127.0.0.1:{port}/keys/anthropic", headers={"Authorization": "Bearer nope"}
+            )[0]
+            == 401
+        )
+        process.send_signal(signal.SIGTERM)
+        out, err = process.communicate(timeout=20)
+
+    assert "GET /keys/anthropic?token=[REDACTED]" in err
+    on_disk = b"".join(p.read_bytes() for p in home.rglob("*") if p.is_file())
+    for secret in (api_key, token, PASSPHRASE):
+        assert secret not in out
+        assert secret not in err
+        assert secret.encode() not in on_disk
