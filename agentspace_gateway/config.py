@@ -5,6 +5,7 @@ source ("server.port = 'abc' (from environment variable AGENTSPACE_SERVER_PORT):
 """
 
 import os
+import re
 import tomllib
 import typing
 from collections.abc import Mapping
@@ -15,6 +16,7 @@ import attrs
 import cattrs
 from attrs import field, frozen
 
+from agentspace_gateway.protocol.validators import normalise_model
 from agentspace_gateway.strict_converter import (
     FieldValueError,
     make_strict_converter,
@@ -27,6 +29,16 @@ NON_CONFIG_ENV = frozenset({"AGENTSPACE_HOME", "AGENTSPACE_VAULT_PASSPHRASE"})
 
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR"]
 VaultBackendName = Literal["auto", "keyring", "file"]
+
+
+def _normalised(value: Any) -> Any:
+    # The strict converter has already checked the type; a bad shape is left to the validator.
+    if isinstance(value, str):
+        try:
+            return normalise_model(value)
+        except FieldValueError:
+            return value
+    return value
 
 
 def _port(_: object, attribute: "attrs.Attribute[int]", value: int) -> None:
@@ -49,6 +61,46 @@ class ServerConfig:
     shutdown_timeout_seconds: float = field(default=10.0, validator=_positive)
 
 
+def _model(_: object, attribute: "attrs.Attribute[str]", value: str) -> None:
+    try:
+        normalise_model(value)
+    except FieldValueError as error:
+        raise FieldValueError(attribute.name, str(error)) from None
+
+
+def _origin(_: object, attribute: "attrs.Attribute[Any]", value: tuple[str, ...]) -> None:
+    for origin in value:
+        if not _ORIGIN.fullmatch(origin):
+            raise FieldValueError(
+                attribute.name,
+                f"{origin!r} is not an origin: write scheme://host[:port], e.g. http://localhost:5173",
+            )
+
+
+_ORIGIN = re.compile(r"https?://[^/\s?#]+")
+_AGENT_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
+
+
+def _agent_id(_: object, attribute: "attrs.Attribute[str]", value: str) -> None:
+    if not _AGENT_ID.fullmatch(value):
+        raise FieldValueError(attribute.name, "must be 1 to 64 characters of A-Z a-z 0-9 _ -")
+
+
+@frozen
+class GatewayConfig:
+    require_token: bool = False
+    # Browser origins allowed to open the WebSocket, besides the gateway's own pages.
+    allowed_origins: tuple[str, ...] = field(default=(), validator=_origin)
+    default_model: str = field(default="claude-sonnet-4-5", validator=_model, converter=_normalised)
+    default_agent_id: str = field(default="default", validator=_agent_id)
+    max_frame_bytes: int = field(default=1024 * 1024, validator=_positive)
+    heartbeat_seconds: float = field(default=30.0, validator=_positive)
+    auth_timeout_seconds: float = field(default=10.0, validator=_positive)
+    outbound_queue_messages: int = field(default=1024, validator=_positive)
+    outbound_queue_bytes: int = field(default=16 * 1024 * 1024, validator=_positive)
+    slow_client_seconds: float = field(default=5.0, validator=_positive)
+
+
 @frozen
 class VaultConfig:
     backend: VaultBackendName = "auto"
@@ -68,6 +120,7 @@ class LoggingConfig:
 @frozen
 class Config:
     server: ServerConfig = ServerConfig()
+    gateway: GatewayConfig = GatewayConfig()
     vault: VaultConfig = VaultConfig()
     database: DatabaseConfig = DatabaseConfig()
     logging: LoggingConfig = LoggingConfig()

@@ -5,14 +5,14 @@ config file or the wire must already have the right type, so scalar hooks here c
 type exactly and unknown keys are errors.
 """
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any, Literal, get_args, get_origin
 
 import attrs
 import cattrs
 from cattrs.cols import homogenous_tuple_structure_factory, list_structure_factory
 from cattrs.errors import AttributeValidationNote, IterableValidationNote
-from cattrs.gen import make_dict_structure_fn
+from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn, override
 
 
 def _exact(expected: type, label: str) -> Any:
@@ -61,8 +61,23 @@ def validation_problems(
         yield path, error
 
 
-def _tables_only(type_: Any, converter: cattrs.Converter) -> Any:
-    inner = make_dict_structure_fn(type_, converter, _cattrs_forbid_extra_keys=True)
+Rename = Callable[[str], str]
+
+
+def _renames(type_: Any, rename: Rename | None) -> dict[str, Any]:
+    if rename is None:
+        return {}
+    return {
+        attribute.name: override(rename=rename(attribute.name))
+        for attribute in attrs.fields(type_)
+        if rename(attribute.name) != attribute.name
+    }
+
+
+def _tables_only(type_: Any, converter: cattrs.Converter, rename: Rename | None) -> Any:
+    inner = make_dict_structure_fn(
+        type_, converter, _cattrs_forbid_extra_keys=True, **_renames(type_, rename)
+    )
 
     def structure(value: Any, actual_type: Any) -> Any:
         if not isinstance(value, dict):
@@ -113,7 +128,8 @@ def _describe(value: Any) -> str:
     return names.get(type(value)) or names_of_containers.get(type(value), type(value).__name__)
 
 
-def make_strict_converter() -> cattrs.Converter:
+def make_strict_converter(rename: Rename | None = None) -> cattrs.Converter:
+    """``rename`` maps attribute names to the keys used outside (snake_case to camelCase)."""
     converter = cattrs.Converter(forbid_extra_keys=True)
     converter.register_structure_hook(str, _exact(str, "a string"))
     converter.register_structure_hook(int, _exact(int, "an integer"))
@@ -121,5 +137,14 @@ def make_strict_converter() -> cattrs.Converter:
     converter.register_structure_hook(float, _number)
     converter.register_structure_hook_factory(_is_array, _arrays_only)
     converter.register_structure_hook_factory(_is_literal, _literal_only)
-    converter.register_structure_hook_factory(attrs.has, _tables_only)
+    converter.register_structure_hook_factory(
+        attrs.has, lambda type_, conv: _tables_only(type_, conv, rename)
+    )
+    if rename is not None:
+        converter.register_unstructure_hook_factory(
+            attrs.has,
+            lambda type_, conv: make_dict_unstructure_fn(
+                type_, conv, _cattrs_omit_if_default=True, **_renames(type_, rename)
+            ),
+        )
     return converter

@@ -159,3 +159,32 @@ def test_home_location_precedence(tmp_path: Path) -> None:
     assert Home.locate(tmp_path / "flag", {"AGENTSPACE_HOME": "/env"}).root == tmp_path / "flag"
     assert Home.locate(None, {"AGENTSPACE_HOME": str(tmp_path)}).root == tmp_path
     assert Home.locate(None, {}).root == Path("~/.config/agentspace").expanduser()
+
+
+def test_gateway_settings_and_model_normalisation(tmp_path: Path) -> None:
+    file = write(
+        tmp_path / "config.toml",
+        '[gateway]\nrequire_token = true\ndefault_model = "claude-opus-4.1"\n'
+        'allowed_origins = ["http://localhost:5173"]\n',
+    )
+    gateway = load_config(file, environ={"AGENTSPACE_GATEWAY_DEFAULT_AGENT_ID": "coder"}).gateway
+    assert gateway.require_token is True
+    assert gateway.default_model == "claude-opus-4-1"
+    assert gateway.allowed_origins == ("http://localhost:5173",)
+    assert gateway.default_agent_id == "coder"
+    assert Config().gateway.default_model == "claude-sonnet-4-5"
+    assert Config().gateway.max_frame_bytes == 1024 * 1024
+
+
+@pytest.mark.parametrize(
+    ("environ", "expected"),
+    [
+        ({"AGENTSPACE_GATEWAY_DEFAULT_MODEL": "two words"}, "gateway.default_model"),
+        ({"AGENTSPACE_GATEWAY_DEFAULT_AGENT_ID": "a:b"}, "gateway.default_agent_id"),
+        ({"AGENTSPACE_GATEWAY_ALLOWED_ORIGINS": "localhost:5173"}, "is not an origin"),
+        ({"AGENTSPACE_GATEWAY_SLOW_CLIENT_SECONDS": "0"}, "must be greater than 0"),
+    ],
+)
+def test_bad_gateway_settings(tmp_path: Path, environ: dict[str, str], expected: str) -> None:
+    with pytest.raises(ConfigError, match=expected):
+        load_config(tmp_path / "config.toml", environ=environ)

@@ -1,0 +1,228 @@
+"""Built-in message classes. Fields are snake_case here and camelCase on the wire.
+
+A client message carries its wire tag as ``type: ClassVar[str]`` and a request ``id``; the
+tag is what the tagged union dispatches on, so every class here (and every plugin's) can be
+structured from, and checked against, the same converter.
+"""
+
+from typing import Any, ClassVar
+
+from attrs import field, frozen
+
+from agentspace_gateway.protocol.validators import bounded_text, model_id, optional_bounded_text
+
+
+@frozen(kw_only=True)
+class ClientMessage:
+    """Base of every inbound message: a tag and the client's request id."""
+
+    type: ClassVar[str]
+    id: str = field(validator=bounded_text(128))
+
+
+@frozen(kw_only=True)
+class ServerMessage:
+    type: ClassVar[str]
+
+
+# Client messages ------------------------------------------------------------------------
+
+
+@frozen(kw_only=True)
+class ChatSend(ClientMessage):
+    type: ClassVar[str] = "chat.send"
+    content: str = field(validator=bounded_text(512 * 1024))
+    # A session id, or its full key agent:{agentId}:{id}.
+    session_id: str | None = field(default=None, validator=optional_bounded_text(128))
+    model: str | None = field(default=None, converter=model_id)
+
+
+@frozen(kw_only=True)
+class ContextInspect(ClientMessage):
+    type: ClassVar[str] = "context.inspect"
+    session_id: str = field(validator=bounded_text(128))
+
+
+@frozen(kw_only=True)
+class UsageQuery(ClientMessage):
+    type: ClassVar[str] = "usage.query"
+    session_id: str | None = field(default=None, validator=optional_bounded_text(128))
+
+
+@frozen(kw_only=True)
+class SessionList(ClientMessage):
+    type: ClassVar[str] = "session.list"
+
+
+@frozen(kw_only=True)
+class Ping(ClientMessage):
+    type: ClassVar[str] = "ping"
+
+
+@frozen(kw_only=True)
+class Auth(ClientMessage):
+    """First frame of a browser connection when the gateway requires a token."""
+
+    type: ClassVar[str] = "auth"
+    id: str = field(default="auth", validator=bounded_text(128))
+    token: str = field(repr=False, validator=bounded_text(512))
+
+
+# Server messages ------------------------------------------------------------------------
+
+
+@frozen(kw_only=True)
+class Pong(ServerMessage):
+    type: ClassVar[str] = "pong"
+    request_id: str
+
+
+@frozen(kw_only=True)
+class TokenUsage:
+    input_tokens: int
+    output_tokens: int
+    total_tokens: int
+
+
+@frozen(kw_only=True)
+class Cost:
+    input_cost: float
+    output_cost: float
+    total_cost: float
+
+
+@frozen(kw_only=True)
+class ChatStreamStart(ServerMessage):
+    type: ClassVar[str] = "chat.stream.start"
+    request_id: str
+    session_id: str
+    model: str
+
+
+@frozen(kw_only=True)
+class ChatStreamDelta(ServerMessage):
+    type: ClassVar[str] = "chat.stream.delta"
+    request_id: str
+    delta: str
+
+
+@frozen(kw_only=True)
+class ChatStreamEnd(ServerMessage):
+    type: ClassVar[str] = "chat.stream.end"
+    request_id: str
+    usage: TokenUsage
+    cost: Cost
+
+
+@frozen(kw_only=True)
+class ContextSection:
+    name: str
+    content: str
+    byte_count: int
+    token_estimate: int
+    cost_estimate: float
+
+
+@frozen(kw_only=True)
+class ContextTotals:
+    byte_count: int
+    token_estimate: int
+    cost_estimate: float
+
+
+@frozen(kw_only=True)
+class ContextInspection(ServerMessage):
+    type: ClassVar[str] = "context.inspection"
+    request_id: str
+    sections: list[ContextSection]
+    totals: ContextTotals
+
+
+@frozen(kw_only=True)
+class ModelUsageReport:
+    input_tokens: int
+    output_tokens: int
+    total_tokens: int
+    total_cost: float
+    request_count: int
+
+
+@frozen(kw_only=True)
+class GrandTotal:
+    total_cost: float
+    total_tokens: int
+    request_count: int
+
+
+@frozen(kw_only=True)
+class UsageReport(ServerMessage):
+    type: ClassVar[str] = "usage.report"
+    request_id: str
+    per_model: dict[str, ModelUsageReport]
+    grand_total: GrandTotal
+
+
+@frozen(kw_only=True)
+class SessionCreated(ServerMessage):
+    type: ClassVar[str] = "session.created"
+    session_id: str
+    session_key: str
+
+
+@frozen(kw_only=True)
+class SessionSummary:
+    session_id: str
+    session_key: str
+    model: str
+    created_at: str
+    message_count: int
+
+
+@frozen(kw_only=True)
+class SessionListing(ServerMessage):
+    type: ClassVar[str] = "session.list"
+    request_id: str
+    sessions: list[SessionSummary]
+
+
+@frozen(kw_only=True)
+class FieldProblem:
+    field: str
+    message: str
+
+
+@frozen(kw_only=True)
+class ErrorMessage(ServerMessage):
+    type: ClassVar[str] = "error"
+    code: str
+    message: str
+    request_id: str | None = None
+    details: Any = None
+
+
+@frozen(kw_only=True)
+class Authenticated(ServerMessage):
+    """Reply to a good ``auth`` frame, so a browser knows it may start."""
+
+    type: ClassVar[str] = "auth.ok"
+
+
+BUILTIN_CLIENT_MESSAGES: tuple[type[ClientMessage], ...] = (
+    ChatSend,
+    ContextInspect,
+    UsageQuery,
+    SessionList,
+    Ping,
+)
+SERVER_MESSAGES: tuple[type[ServerMessage], ...] = (
+    Pong,
+    ChatStreamStart,
+    ChatStreamDelta,
+    ChatStreamEnd,
+    ContextInspection,
+    UsageReport,
+    SessionCreated,
+    SessionListing,
+    ErrorMessage,
+    Authenticated,
+)

@@ -1,0 +1,48 @@
+"""Field checks shared by message classes; each problem is reported against its field."""
+
+import re
+from collections.abc import Callable
+from typing import Any
+
+import attrs
+
+from agentspace_gateway.strict_converter import FieldValueError
+
+Validator = Callable[[Any, "attrs.Attribute[Any]", Any], None]
+
+_MODEL_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,99}")
+# Anthropic's ids spell versions with hyphens (claude-sonnet-4-5); people often type dots.
+_DOTTED_VERSION = re.compile(r"(?<=\d)\.(?=\d)")
+
+
+def bounded_text(max_length: int) -> Validator:
+    def check(_: Any, attribute: "attrs.Attribute[Any]", value: str) -> None:
+        if not value.strip():
+            raise FieldValueError(attribute.name, "must not be empty")
+        if len(value) > max_length:
+            raise FieldValueError(attribute.name, f"must be at most {max_length} characters")
+
+    return check
+
+
+def optional_bounded_text(max_length: int) -> Validator:
+    inner = bounded_text(max_length)
+
+    def check(instance: Any, attribute: "attrs.Attribute[Any]", value: str | None) -> None:
+        if value is not None:
+            inner(instance, attribute, value)
+
+    return check
+
+
+def normalise_model(model: str) -> str:
+    """claude-sonnet-4.5 -> claude-sonnet-4-5; anything not shaped like a model id is refused."""
+    if not _MODEL_ID.fullmatch(model):
+        raise FieldValueError(
+            "model", "must be a model id such as claude-sonnet-4-5 (letters, digits, . _ : -)"
+        )
+    return _DOTTED_VERSION.sub("-", model)
+
+
+def model_id(value: str | None) -> str | None:
+    return None if value is None else normalise_model(value)
