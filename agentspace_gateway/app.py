@@ -5,13 +5,15 @@
 ``python -m aiohttp.web agentspace_gateway.app:create_app`` can call it.
 """
 
+import importlib.metadata
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 from aiohttp import web
 
 from agentspace_gateway import appkeys
 from agentspace_gateway.config import Config, load_config
+from agentspace_gateway.gateway import setup_gateway
 from agentspace_gateway.home import Home
 from agentspace_gateway.host_check import host_check_middleware
 from agentspace_gateway.http_errors import json_errors_middleware
@@ -25,8 +27,13 @@ def create_app(
     *,
     config: Config | None = None,
     home: Home | None = None,
+    handler_entry_points: Iterable[importlib.metadata.EntryPoint] | None = None,
 ) -> web.Application:
-    """Build the gateway. ``argv`` is what ``python -m aiohttp.web`` passes on; unused."""
+    """Build the gateway. ``argv`` is what ``python -m aiohttp.web`` passes on; unused.
+
+    ``handler_entry_points`` replaces the installed handler plugins (tests register inline
+    plugins this way); by default every entry point in the group is loaded.
+    """
     home = (home or Home.locate()).ensure()
     config = config or load_config(home.config_file)
     # Served on a specific non-loopback address (--allow-remote), that address names us too.
@@ -41,4 +48,5 @@ def create_app(
     setup_storage(app)
     setup_vault(app)
     setup_keyserver(app)
+    setup_gateway(app, handler_entry_points)
     return app

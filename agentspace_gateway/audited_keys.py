@@ -12,6 +12,7 @@ from enum import StrEnum
 from attrs import frozen
 
 from agentspace_gateway import __version__
+from agentspace_gateway.bearer import token_matches
 from agentspace_gateway.storage import AuditLog
 from agentspace_gateway.vault import CredentialVault
 
@@ -24,6 +25,7 @@ class AuditEvent(StrEnum):
     KEY_NOT_FOUND = "key.not_found"
     KEY_UNAVAILABLE = "key.unavailable"
     ACCESS_DENIED = "access.denied"
+    GATEWAY_REFUSED = "gateway.refused"
     TOKEN_CREATE = "token.create"  # noqa: S105 - an event name, not a secret
     TOKEN_ROTATE = "token.rotate"  # noqa: S105
     TOKEN_SHOW = "token.show"  # noqa: S105
@@ -84,6 +86,11 @@ class AuditedKeys:
         event = AuditEvent.KEY_ACCESS if key is not None else AuditEvent.KEY_NOT_FOUND
         await self.record(event, actor, provider=provider)
         return key
+
+    async def token_is_valid(self, presented: str) -> bool:
+        """Does ``presented`` match the bearer token? Read fresh, so rotation applies at once."""
+        expected = await asyncio.to_thread(self.vault.get_token)
+        return expected is not None and token_matches(presented, expected)
 
     async def ensure_token(self, actor: Actor) -> str:
         token, created = await asyncio.to_thread(self.vault.ensure_token)

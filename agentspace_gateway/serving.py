@@ -12,6 +12,7 @@ from aiohttp import web
 from agentspace_gateway.access_log import RedactingAccessLogger
 from agentspace_gateway.app import create_app
 from agentspace_gateway.config import Config
+from agentspace_gateway.handler_registry import PluginConflictError
 from agentspace_gateway.home import Home
 from agentspace_gateway.host_check import is_loopback_name
 from agentspace_gateway.runtime_file import remove_runtime, running_gateway, write_runtime
@@ -73,7 +74,10 @@ async def serve(config: Config, home: Home, *, announce: Callable[[str], None] =
             "Stop it first, or set AGENTSPACE_HOME to another directory."
         )
     check_bind_host(config.server.host, allow_remote=config.server.allow_remote)
-    app = create_app(config=config, home=home)
+    try:
+        app = create_app(config=config, home=home)
+    except PluginConflictError as error:
+        raise ServeError(str(error)) from None
     runner = web.AppRunner(
         app,
         handle_signals=False,

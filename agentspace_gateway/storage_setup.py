@@ -5,7 +5,14 @@ from collections.abc import AsyncIterator
 from aiohttp import web
 
 from agentspace_gateway import appkeys
-from agentspace_gateway.storage import AuditLog, Database, apply_migrations
+from agentspace_gateway.storage import (
+    AuditLog,
+    Database,
+    MessageRepository,
+    SessionRepository,
+    UsageLedger,
+    apply_migrations,
+)
 
 
 async def open_database(app: web.Application) -> AsyncIterator[None]:
@@ -15,6 +22,9 @@ async def open_database(app: web.Application) -> AsyncIterator[None]:
         await apply_migrations(database)
         app[appkeys.DATABASE] = database
         app[appkeys.AUDIT_LOG] = AuditLog(database)
+        app[appkeys.SESSIONS] = SessionRepository(database)
+        app[appkeys.MESSAGES] = MessageRepository(database)
+        app[appkeys.USAGE_LEDGER] = UsageLedger(database)
         yield
     finally:
         await database.close()

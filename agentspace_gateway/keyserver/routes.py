@@ -1,6 +1,5 @@
 """GET /health and GET /keys/{provider}."""
 
-import asyncio
 import os
 import time
 
@@ -8,8 +7,8 @@ from aiohttp import web
 
 from agentspace_gateway import __version__, appkeys
 from agentspace_gateway.audited_keys import Actor, AuditEvent
+from agentspace_gateway.bearer import challenge, presented_token
 from agentspace_gateway.http_errors import json_error
-from agentspace_gateway.keyserver.bearer import challenge, presented_token, token_matches
 from agentspace_gateway.vault import PROVIDERS
 
 NO_STORE = {"Cache-Control": "no-store"}
@@ -26,6 +25,11 @@ async def health(request: web.Request) -> web.Response:
             "uptimeSeconds": round(time.monotonic() - app[appkeys.STARTED_AT], 3),
             "vault": "available" if vault.available else "unavailable",
             "vaultBackend": vault.backend,
+            "handlers": sorted(app[appkeys.REGISTRY].by_type),
+            "pluginErrors": [
+                {"plugin": failure.owner, "reason": failure.reason}
+                for failure in app[appkeys.REGISTRY].failures
+            ],
         }
     )
 
@@ -51,8 +55,7 @@ async def get_key(request: web.Request) -> web.Response:
     keys = state.keys
 
     presented = presented_token(request.headers.get("Authorization"))
-    expected = await asyncio.to_thread(keys.vault.get_token)
-    if presented.token is None or expected is None or not token_matches(presented.token, expected):
+    if presented.token is None or not await keys.token_is_valid(presented.token):
         reason = presented.problem or "wrong bearer token"
         await keys.record(AuditEvent.ACCESS_DENIED, actor, provider=provider[:64], detail=reason)
         return json_error(

@@ -1,0 +1,187 @@
+"""One WebSocket connection: what a handler sees, and the bounded queue of replies it sends.
+
+Handlers call ``send`` and move on; a writer task drains the queue to the socket. A client
+that stops reading lets the queue grow, so the queue is bounded: over the bound for
+``slow_client_seconds`` (or ever over the byte cap) the connection is closed with 1008.
+"""
+
+import asyncio
+import collections
+import contextlib
+import logging
+import time
+from typing import Any
+
+from aiohttp import WSCloseCode, web
+from attrs import frozen
+
+from agentspace_gateway.protocol.errors import ErrorCode
+from agentspace_gateway.protocol.messages import ErrorMessage, ServerMessage
+from agentspace_gateway.protocol.wire import WireCodec
+
+log = logging.getLogger(__name__)
+
+CLOSE_TIMEOUT_SECONDS = 1.0
+
+
+@frozen
+class OutboundLimits:
+    max_messages: int
+    max_bytes: int
+    slow_client_seconds: float
+
+
+class ConnectionContext:
+    """What every handler receives beside its message.
+
+    ``app`` gives the application's typed state (repositories, config); ``send`` queues a
+    server message; ``streaming`` is this connection's running-stream flag.
+    """
+
+    def __init__(
+        self,
+        *,
+        connection_id: str,
+        peer: str | None,
+        app: web.Application,
+        request: web.Request,
+        socket: web.WebSocketResponse,
+        codec: WireCodec,
+        limits: OutboundLimits,
+    ) -> None:
+        self.id = connection_id
+        self.peer = peer
+        self.app = app
+        self.request = request
+        self.streaming = False
+        self._socket = socket
+        self._codec = codec
+        self._limits = limits
+        self._queue: collections.deque[str] = collections.deque()
+        self._queued_bytes = 0
+        self._wakeup = asyncio.Event()
+        self._drained = asyncio.Event()
+        self._drained.set()
+        self._over_since: float | None = None
+        self._closing = False
+        self._writer: asyncio.Task[None] | None = None
+
+    @property
+    def closed(self) -> bool:
+        return self._closing or self._socket.closed
+
+    @property
+    def pending(self) -> int:
+        return len(self._queue)
+
+    def send(self, message: ServerMessage) -> None:
+        """Queue a message for this client. Never blocks; a closed connection drops it."""
+        self.send_text(self._codec.encode(message))
+
+    def send_error(
+        self,
+        code: ErrorCode | str,
+        message: str,
+        *,
+        request_id: str | None = None,
+        details: Any = None,
+    ) -> None:
+        self.send(
+            ErrorMessage(code=str(code), message=message, request_id=request_id, details=details)
+        )
+
+    def send_text(self, text: str) -> None:
+        if self.closed:
+            return
+        self._queue.append(text)
+        self._queued_bytes += len(text)
+        self._drained.clear()
+        self._wakeup.set()
+        if self._queued_bytes > self._limits.max_bytes:
+            self._close_slow(f"{self._queued_bytes} bytes pending, over the cap")
+        elif len(self._queue) > self._limits.max_messages and self._over_since is None:
+            self._over_since = time.monotonic()
+            asyncio.get_running_loop().call_later(
+                self._limits.slow_client_seconds, self._check_slow
+            )
+
+    def start_writer(self) -> None:
+        self._writer = asyncio.create_task(self._write_loop(), name=f"ws-writer-{self.id}")
+
+    async def stop_writer(self) -> None:
+        if self._writer is not None:
+            self._writer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._writer
+
+    async def flush(self, within: float) -> None:
+        """Wait, at most ``within`` seconds, until everything queued so far is written."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._drained.wait(), within)
+
+    async def close(self, code: int, reason: str) -> None:
+        self._closing = True
+        await self.flush(CLOSE_TIMEOUT_SECONDS)
+        await self._close_socket(code, reason)
+
+    async def _write_loop(self) -> None:
+        try:
+            while True:
+                if not self._queue:
+                    self._drained.set()
+                    self._wakeup.clear()
+                    await self._wakeup.wait()
+                    continue
+                text = self._queue.popleft()
+                self._queued_bytes -= len(text)
+                if self._socket.closed:
+                    continue
+                await self._socket.send_str(text)
+                if len(self._queue) <= self._limits.max_messages:
+                    self._over_since = None
+        except ConnectionError:
+            pass
+        finally:
+            # Nothing more will be written; whoever waits for a flush must not wait on.
+            self._queue.clear()
+            self._queued_bytes = 0
+            self._drained.set()
+
+    def _check_slow(self) -> None:
+        if self._over_since is None or self.closed:
+            return
+        waited = time.monotonic() - self._over_since
+        if waited >= self._limits.slow_client_seconds:
+            self._close_slow(f"over {self._limits.max_messages} messages pending for {waited:.1f}s")
+        else:
+            asyncio.get_running_loop().call_later(
+                self._limits.slow_client_seconds - waited, self._check_slow
+            )
+
+    def _close_slow(self, why: str) -> None:
+        if self._closing:
+            return
+        log.warning(
+            "closing connection %s from %s: client is not reading (%s; %d messages pending)",
+            self.id,
+            self.peer,
+            why,
+            len(self._queue),
+        )
+        self._closing = True
+        self._queue.clear()
+        self._queued_bytes = 0
+        asyncio.get_running_loop().create_task(
+            self._close_socket(WSCloseCode.POLICY_VIOLATION, "client too slow")
+        )
+
+    async def _close_socket(self, code: int, reason: str) -> None:
+        try:
+            await asyncio.wait_for(
+                self._socket.close(code=code, message=reason.encode()), CLOSE_TIMEOUT_SECONDS
+            )
+        except (TimeoutError, ConnectionError):
+            # The peer is not reading, so even the close frame cannot be written.
+            transport = self.request.transport
+            if transport is not None:
+                transport.abort()
