@@ -90,6 +90,23 @@ class SessionRepository:
         )
         return [_session(row) for row in rows]
 
+    async def list_with_message_counts(self) -> list[tuple[SessionRow, int]]:
+        """Every session with its message count, most recently active first, in one query.
+
+        The count is a correlated subquery over the (session_id, id) index of messages, so
+        it costs one index range per session and no query per session from Python.
+        """
+        rows = await self._db.fetchall(
+            """
+            SELECT id, session_key, agent_id, model, created_at, last_active_at,
+                   (SELECT COUNT(*) FROM messages WHERE messages.session_id = sessions.id)
+                       AS message_count
+            FROM sessions
+            ORDER BY last_active_at DESC, id DESC
+            """
+        )
+        return [(_session(row), row["message_count"]) for row in rows]
+
     async def touch(self, session_id: str) -> None:
         """Mark the session active now. Raises LookupError for an unknown session."""
         async with self._db.transaction() as connection:
