@@ -1,5 +1,6 @@
 """Shared fixtures: every test gets a private home, no real keychain and no stray settings."""
 
+import importlib.metadata
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,6 +14,7 @@ from keyring.backends import fail
 from agentspace_gateway.access_log import RedactingAccessLogger
 from agentspace_gateway.app import create_app
 from agentspace_gateway.config import Config
+from agentspace_gateway.handler_registry import ENTRY_POINT_GROUP
 from agentspace_gateway.home import Home
 from agentspace_gateway.vault import CredentialVault, open_vault
 
@@ -53,10 +55,34 @@ def vault(home: Home, passphrase: str) -> CredentialVault:
     return open_vault("file", home.root)
 
 
+def builtin_handlers() -> list[importlib.metadata.EntryPoint]:
+    group = importlib.metadata.entry_points(group=ENTRY_POINT_GROUP)
+    return [ep for ep in group if ep.value.startswith("agentspace_gateway.")]
+
+
+def inline_plugin(name: str, target: str) -> importlib.metadata.EntryPoint:
+    """An entry point for a handler defined in this tests folder, registered inline."""
+    return importlib.metadata.EntryPoint(name=name, value=target, group=ENTRY_POINT_GROUP)
+
+
+TEST_PLUGINS = [
+    inline_plugin("test.shout", "gateway_plugins:shout"),
+    inline_plugin("test.crash", "gateway_plugins:crash"),
+    inline_plugin("test.flood", "gateway_plugins:flood"),
+]
+
+
 @pytest.fixture
 def make_client(aiohttp_client, home: Home):  # type: ignore[no-untyped-def]
-    async def make(config: Config | None = None) -> TestClient[web.Request, web.Application]:
-        app = create_app(home=home, config=config or Config())
+    async def make(
+        config: Config | None = None,
+        plugins: list[importlib.metadata.EntryPoint] | None = None,
+    ) -> TestClient[web.Request, web.Application]:
+        app = create_app(
+            home=home,
+            config=config or Config(),
+            handler_entry_points=builtin_handlers() + TEST_PLUGINS if plugins is None else plugins,
+        )
         client: TestClient[web.Request, web.Application] = await aiohttp_client(
             app, server_kwargs={"access_log_class": RedactingAccessLogger}
         )
