@@ -1,4 +1,4 @@
-"""The ``agentspace-gateway`` command: serve, keys, token, audit, migrate.
+"""The ``agentspace-gateway`` command: serve, keys, token, audit, migrate, protocol.
 
 Exit status: 0 done, 1 the operation failed, 2 bad usage or configuration.
 """
@@ -8,11 +8,11 @@ import sys
 from collections.abc import Sequence
 
 from agentspace_gateway import __version__
-from agentspace_gateway.cli import audit, keys, migrate, serve, token
+from agentspace_gateway.cli import audit, keys, migrate, protocol, serve, token
 from agentspace_gateway.cli.context import CommandError
 from agentspace_gateway.config import ConfigError
 
-COMMANDS = (serve, keys, token, audit, migrate)
+COMMANDS = (serve, keys, token, audit, migrate, protocol)
 
 
 def build_parser() -> argparse.ArgumentParser:
