@@ -1,0 +1,254 @@
+"""What a request costs, in integer nano-dollars, priced from genai-prices' bundled table.
+
+Money never becomes a float until it leaves for the wire. Prices are Decimals in USD per
+million tokens, so one token costs price * 1000 nano-dollars: an exact integer for any price
+with at most three decimals, which covers every Anthropic list price. Costs therefore add up
+exactly, however many tiny ones a session collects.
+
+Only genai-prices' bundled data snapshot is read. Its network updater (`UpdatePrices`) runs
+only when someone starts it, and nothing here does.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from decimal import ROUND_HALF_UP, Context, Decimal
+from types import MappingProxyType
+from typing import Any
+
+import attrs
+from genai_prices import Usage, calc_price
+from genai_prices.types import ModelInfo, TieredPrices
+
+NANOUSD_PER_USD = 10**9
+
+# USD per MTok * tokens / 10^6 = price * tokens * 10^3 nano-dollars.
+_NANOUSD_PER_TOKEN_AT_1_USD_PER_MTOK = Decimal(1000)
+
+# Wide enough that no product of a token count and a price is ever rounded implicitly: the
+# only rounding is the explicit one to whole nano-dollars in `_nanousd`.
+_EXACT = Context(prec=100, rounding=ROUND_HALF_UP)
+
+# Request model ids are client-supplied, so the lookup cache must not grow without bound.
+_MAX_CACHED_MODELS = 256
+
+_DATE_SUFFIX = re.compile(r"-\d{8}$")
+
+_NO_OVERRIDES: Mapping[str, ModelPrices] = MappingProxyType({})
+
+
+def _price_validator(instance: Any, attribute: attrs.Attribute[Any], value: object) -> None:
+    if value is None and attribute.name.startswith("cache_"):
+        return
+    if isinstance(value, Decimal) and value.is_finite() and value >= 0:
+        return
+    raise ValueError(
+        f"Price {attribute.name} must be a non-negative Decimal in USD per million tokens "
+        f"(for example Decimal('3.75')), got {value!r}."
+    )
+
+
+@attrs.frozen
+class ModelPrices:
+    """USD per million tokens for one request, with any long-context tier already applied.
+
+    A cache price of None means the price table does not know it: a request that used that
+    kind of token cannot be priced, because guessing would show a wrong figure as if exact.
+    """
+
+    input_mtok: Decimal = attrs.field(validator=_price_validator)
+    output_mtok: Decimal = attrs.field(validator=_price_validator)
+    cache_read_mtok: Decimal | None = attrs.field(validator=_price_validator)
+    cache_write_mtok: Decimal | None = attrs.field(validator=_price_validator)
+    source: str  # "genai-prices" or "config"
+
+
+def _count_validator(instance: Any, attribute: attrs.Attribute[Any], value: object) -> None:
+    if type(value) is not int or value < 0:
+        raise ValueError(f"Token count {attribute.name} must be a non-negative int, got {value!r}.")
+
+
+@attrs.frozen
+class TokenCounts:
+    """Token usage as Anthropic reports it: `input_tokens` excludes cache reads and writes."""
+
+    input_tokens: int = attrs.field(validator=_count_validator)
+    output_tokens: int = attrs.field(validator=_count_validator)
+    cache_creation_input_tokens: int = attrs.field(default=0, validator=_count_validator)
+    cache_read_input_tokens: int = attrs.field(default=0, validator=_count_validator)
+
+    @property
+    def total_input(self) -> int:
+        """Every input-side token; this is the figure long-context tiers are decided on."""
+        return self.input_tokens + self.cache_creation_input_tokens + self.cache_read_input_tokens
+
+    @property
+    def total(self) -> int:
+        return self.total_input + self.output_tokens
+
+
+@attrs.frozen
+class Cost:
+    """What one request cost, in nano-dollars (10^-9 USD); all zeros when it could not be priced."""
+
+    priced: bool
+    prices: ModelPrices | None
+    input_nanousd: int
+    output_nanousd: int
+    cache_write_nanousd: int
+    cache_read_nanousd: int
+
+    @classmethod
+    def unpriced(cls) -> Cost:
+        return cls(False, None, 0, 0, 0, 0)
+
+    @property
+    def input_side_nanousd(self) -> int:
+        return self.input_nanousd + self.cache_write_nanousd + self.cache_read_nanousd
+
+    @property
+    def total_nanousd(self) -> int:
+        return self.input_side_nanousd + self.output_nanousd
+
+
+class PriceBook:
+    """Prices per model: configured overrides first, then genai-prices' bundled table.
+
+    An override applies when its key equals the requested model id, that id without a
+    trailing -YYYYMMDD date, or the id genai-prices resolves it to; so an override keyed
+    `claude-sonnet-4-5` also prices `claude-sonnet-4-5-20250929`.
+    """
+
+    def __init__(
+        self,
+        overrides: Mapping[str, ModelPrices] = _NO_OVERRIDES,
+        *,
+        provider_id: str = "anthropic",
+    ) -> None:
+        self._overrides = dict(overrides)
+        self._provider_id = provider_id
+        self._models: dict[str, ModelInfo | None] = {}
+        self._models_lock = threading.Lock()
+
+    def prices_for(
+        self, model: str, total_input_tokens: int = 0, *, at: datetime | None = None
+    ) -> ModelPrices | None:
+        """Effective prices for a request with this many input-side tokens; None if unknown.
+
+        `at` is when the request was made (default now): genai-prices dates price changes.
+        """
+        for key in (model, _DATE_SUFFIX.sub("", model)):
+            if (override := self._overrides.get(key)) is not None:
+                return override
+        info = self._model_info(model)
+        if info is None:
+            return None
+        if (override := self._overrides.get(info.id)) is not None:
+            return override
+        # Resolved per request, not cached: a model's prices can change on a given date.
+        table = info.get_prices(at or datetime.now(UTC))
+        input_mtok = _effective(table.input_mtok, total_input_tokens)
+        output_mtok = _effective(table.output_mtok, total_input_tokens)
+        if input_mtok is None or output_mtok is None:
+            return None  # not priced per token (an image or per-request model, say)
+        return ModelPrices(
+            input_mtok=input_mtok,
+            output_mtok=output_mtok,
+            cache_read_mtok=_effective(table.cache_read_mtok, total_input_tokens),
+            cache_write_mtok=_effective(table.cache_write_mtok, total_input_tokens),
+            source="genai-prices",
+        )
+
+    def cost(self, model: str, counts: TokenCounts, *, at: datetime | None = None) -> Cost:
+        prices = self.prices_for(model, counts.total_input, at=at)
+        if prices is None:
+            return Cost.unpriced()
+        cache_write = _nanousd(counts.cache_creation_input_tokens, prices.cache_write_mtok)
+        cache_read = _nanousd(counts.cache_read_input_tokens, prices.cache_read_mtok)
+        if cache_write is None or cache_read is None:
+            return Cost.unpriced()
+        return Cost(
+            priced=True,
+            prices=prices,
+            input_nanousd=_nanousd_known(counts.input_tokens, prices.input_mtok),
+            output_nanousd=_nanousd_known(counts.output_tokens, prices.output_mtok),
+            cache_write_nanousd=cache_write,
+            cache_read_nanousd=cache_read,
+        )
+
+    def input_rate(self, model: str) -> Decimal | None:
+        """Base input price per MTok (below any long-context tier), or None if unknown."""
+        prices = self.prices_for(model)
+        return None if prices is None else prices.input_mtok
+
+    def estimate_input_nanousd(self, model: str, tokens: int) -> int | None:
+        """What sending this many uncached input tokens would cost, or None if unknown.
+
+        The tokens decide the tier, so a prompt past a long-context threshold is estimated at
+        the price Anthropic will actually charge for it.
+        """
+        prices = self.prices_for(model, tokens)
+        return None if prices is None else _nanousd_known(tokens, prices.input_mtok)
+
+    def _model_info(self, model: str) -> ModelInfo | None:
+        try:
+            return self._models[model]
+        except KeyError:
+            pass
+        try:
+            # calc_price on empty usage is genai-prices' public way to resolve a model id
+            # (dated ids included); the lookup scans the provider's match rules, hence the cache.
+            info: ModelInfo | None = calc_price(
+                Usage(input_tokens=0, output_tokens=0), model, provider_id=self._provider_id
+            ).model
+        except LookupError:
+            info = None
+        with self._models_lock:
+            if len(self._models) >= _MAX_CACHED_MODELS:
+                self._models.pop(next(iter(self._models)))
+            self._models[model] = info
+        return info
+
+
+def _effective(price: Decimal | TieredPrices | None, total_input_tokens: int) -> Decimal | None:
+    """The price that applies to every token of the request (tiers are cliffs, not brackets)."""
+    if not isinstance(price, TieredPrices):
+        return price
+    effective = price.base
+    for tier in price.tiers:  # sorted by start, ascending
+        if total_input_tokens > tier.start:
+            effective = tier.price
+    return effective
+
+
+def _nanousd(tokens: int, price_mtok: Decimal | None) -> int | None:
+    """None when tokens were used whose price is unknown; zero tokens cost nothing regardless."""
+    if tokens == 0:
+        return 0
+    if price_mtok is None:
+        return None
+    return _nanousd_known(tokens, price_mtok)
+
+
+def _nanousd_known(tokens: int, price_mtok: Decimal) -> int:
+    per_token = _EXACT.multiply(price_mtok, _NANOUSD_PER_TOKEN_AT_1_USD_PER_MTOK)
+    exact = _EXACT.multiply(Decimal(tokens), per_token)
+    # Exact already for prices of up to three decimals; finer ones round half up, per component.
+    return int(exact.to_integral_value(rounding=ROUND_HALF_UP))
+
+
+def usd(nanousd: int) -> float:
+    """Dollars for the wire; the float is the nearest one to the exact amount."""
+    return float(_EXACT.divide(Decimal(nanousd), Decimal(NANOUSD_PER_USD)))
+
+
+def usd_text(nanousd: int) -> str:
+    """Exact dollars as text, without trailing zeros: 300 -> "0.0000003"."""
+    sign = "-" if nanousd < 0 else ""
+    whole, fraction = divmod(abs(nanousd), NANOUSD_PER_USD)
+    if fraction == 0:
+        return f"{sign}{whole}"
+    return f"{sign}{whole}.{fraction:09d}".rstrip("0")
