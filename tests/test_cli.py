@@ -166,7 +166,7 @@ def test_migrate_status_then_migrate(home: Home, capsys) -> None:
     assert status == 0
     assert "pending  0001_initial" in out
 
-    assert run(["migrate"], capsys)[:2] == (0, "applied: 0001_initial\n")
+    assert run(["migrate"], capsys)[:2] == (0, "applied: 0001_initial, 0002_stream_outcomes\n")
     assert run(["migrate"], capsys)[1] == "database is up to date\n"
     status, out, _ = run(["migrate", "--status"], capsys)
     assert "applied  0001_initial" in out

@@ -53,6 +53,9 @@ EXPECTED_COLUMNS: dict[str, list[tuple[str, str, int, str | None, int]]] = {
         ("content", "TEXT", 1, None, 0),
         ("created_at", "TEXT", 1, None, 0),
         ("token_count", "INTEGER", 0, None, 0),
+        ("complete", "INTEGER", 1, "1", 0),
+        ("token_estimate", "INTEGER", 0, None, 0),
+        ("request_id", "TEXT", 0, None, 0),
     ],
     "usage_records": [
         ("id", "INTEGER", 0, None, 1),
@@ -64,8 +67,19 @@ EXPECTED_COLUMNS: dict[str, list[tuple[str, str, int, str | None, int]]] = {
         ("cache_read_input_tokens", "INTEGER", 1, "0", 0),
         ("cost_nanousd", "INTEGER", 1, None, 0),
         ("created_at", "TEXT", 1, None, 0),
+        ("request_id", "TEXT", 0, None, 0),
+        ("input_cost_nanousd", "INTEGER", 1, "0", 0),
+        ("output_cost_nanousd", "INTEGER", 1, "0", 0),
+        ("cache_write_cost_nanousd", "INTEGER", 1, "0", 0),
+        ("cache_read_cost_nanousd", "INTEGER", 1, "0", 0),
+        ("priced", "INTEGER", 1, "1", 0),
+        ("prices", "TEXT", 0, None, 0),
+        ("estimated_input_tokens", "INTEGER", 0, None, 0),
+        ("stop_reason", "TEXT", 0, None, 0),
     ],
 }
+
+SHIPPED = ["0001_initial", "0002_stream_outcomes"]
 
 # (referenced table, from column, to column, on update, on delete)
 EXPECTED_FOREIGN_KEYS: dict[str, list[tuple[str, str, str, str, str]]] = {
@@ -93,6 +107,8 @@ EXPECTED_INDEXES: dict[str, dict[str, tuple[int, str, list[str]]]] = {
         "usage_records_session_id_model": (0, "c", ["session_id", "model"]),
         "usage_records_model_created_at": (0, "c", ["model", "created_at"]),
         "usage_records_created_at": (0, "c", ["created_at"]),
+        "usage_records_request_id": (1, "c", ["request_id"]),
+        "usage_records_session_id_created_at": (0, "c", ["session_id", "created_at"]),
     },
 }
 
@@ -142,7 +158,7 @@ def with_extra(*extra: Migration) -> list[Migration]:
 
 
 async def test_blank_database_migrates_to_the_whole_schema(db: Database) -> None:
-    assert await apply_migrations(db) == ["0001_initial"]
+    assert await apply_migrations(db) == SHIPPED
 
     assert await table_names(db) == sorted(EXPECTED_COLUMNS)
     for table in EXPECTED_COLUMNS:
@@ -170,7 +186,7 @@ async def test_blank_database_migrates_to_the_whole_schema(db: Database) -> None
 async def test_the_applied_migration_is_recorded_with_its_time(db: Database) -> None:
     await apply_migrations(db)
     status = await migration_status(db)
-    assert [name for name, _ in status.applied] == ["0001_initial"]
+    assert [name for name, _ in status.applied] == SHIPPED
     assert ISO_UTC_MS.match(status.applied[0].applied_at)
     assert status.pending == []
     assert status.unknown == []
@@ -290,7 +306,7 @@ async def test_a_failing_migration_rolls_back_completely(
     db: Database, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     broken = Migration(
-        "0002_broken",
+        "0003_broken",
         "CREATE TABLE half_done (x INTEGER);\n"
         "INSERT INTO half_done VALUES (1);\n"
         "CREATE TABLE audit_log (x INTEGER);\n",
@@ -300,12 +316,12 @@ async def test_a_failing_migration_rolls_back_completely(
     with pytest.raises(MigrationError) as failed:
         await apply_migrations(db)
 
-    assert "0002_broken.sql" in str(failed.value)
+    assert "0003_broken.sql" in str(failed.value)
     assert "table audit_log already exists" in str(failed.value)
-    assert await applied_names(db) == ["0001_initial"]
+    assert await applied_names(db) == SHIPPED
     assert await table_names(db) == sorted(EXPECTED_COLUMNS)
     status = await migration_status(db)
-    assert status.pending == ["0002_broken"]
+    assert status.pending == ["0003_broken"]
     # The connection is left outside any transaction and fully usable.
     async with db.transaction() as connection:
         await connection.execute(
@@ -318,13 +334,13 @@ async def test_a_failing_migration_rolls_back_completely(
 async def test_a_migration_that_swallows_its_commit_is_rolled_back(
     db: Database, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    unterminated = Migration("0002_unterminated", "CREATE TABLE half_done (x INTEGER);\n/* oops")
+    unterminated = Migration("0003_unterminated", "CREATE TABLE half_done (x INTEGER);\n/* oops")
     monkeypatch.setattr(migrator, "available_migrations", lambda: with_extra(unterminated))
 
-    with pytest.raises(MigrationError, match=r"0002_unterminated\.sql did not run to its end"):
+    with pytest.raises(MigrationError, match=r"0003_unterminated\.sql did not run to its end"):
         await apply_migrations(db)
 
-    assert await applied_names(db) == ["0001_initial"]
+    assert await applied_names(db) == SHIPPED
     assert "half_done" not in await table_names(db)
 
 
@@ -334,7 +350,7 @@ async def test_status_of_a_blank_database_writes_nothing(db: Database) -> None:
     status = await migration_status(db)
 
     assert status.applied == []
-    assert status.pending == ["0001_initial"]
+    assert status.pending == SHIPPED
     assert status.unknown == []
     assert wal_size(db) == 0
     assert await file_digests(db) == before
@@ -344,22 +360,22 @@ async def test_status_of_a_blank_database_writes_nothing(db: Database) -> None:
 async def test_status_of_partial_and_full_databases(
     db: Database, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    extra = Migration("0002_extra", "CREATE TABLE extra (x INTEGER);")
+    extra = Migration("0003_extra", "CREATE TABLE extra (x INTEGER);")
     await apply_migrations(db)
     monkeypatch.setattr(migrator, "available_migrations", lambda: with_extra(extra))
     before = await file_digests(db)
 
     partial = await migration_status(db)
 
-    assert [m.name for m in partial.applied] == ["0001_initial"]
-    assert partial.pending == ["0002_extra"]
+    assert [m.name for m in partial.applied] == SHIPPED
+    assert partial.pending == ["0003_extra"]
     assert partial.unknown == []
     assert wal_size(db) == 0
     assert await file_digests(db) == before
 
-    assert await apply_migrations(db) == ["0002_extra"]
+    assert await apply_migrations(db) == ["0003_extra"]
     full = await migration_status(db)
-    assert [m.name for m in full.applied] == ["0001_initial", "0002_extra"]
+    assert [m.name for m in full.applied] == [*SHIPPED, "0003_extra"]
     assert full.pending == []
 
 
@@ -378,7 +394,7 @@ async def test_status_reports_unknown_migrations_without_refusing(db: Database) 
 
 def test_shipped_migrations_are_read_from_the_package() -> None:
     migrations = available_migrations()
-    assert [m.name for m in migrations] == ["0001_initial"]
+    assert [m.name for m in migrations] == SHIPPED
     assert "CREATE TABLE usage_records" in migrations[0].sql
 
 

@@ -6,7 +6,7 @@ Nothing outside this package writes SQL.
 from agentspace_gateway.storage.audit_log import AuditEntry, AuditLog
 from agentspace_gateway.storage.database import Database
 from agentspace_gateway.storage.errors import MigrationError, StorageError
-from agentspace_gateway.storage.messages import MessageRepository, MessageRow, Role
+from agentspace_gateway.storage.messages import MessageRepository, MessageRow, NewMessage, Role
 from agentspace_gateway.storage.migrator import (
     AppliedMigration,
     Migration,
@@ -15,20 +15,32 @@ from agentspace_gateway.storage.migrator import (
     available_migrations,
     migration_status,
 )
+from agentspace_gateway.storage.replies import RecordedReply, ReplyRecorder
 from agentspace_gateway.storage.sessions import SessionRepository, SessionRow
-from agentspace_gateway.storage.usage import ModelUsage, UsageLedger, UsageRecord
+from agentspace_gateway.storage.usage import (
+    EstimateAccuracy,
+    ModelUsage,
+    NewUsage,
+    UsageLedger,
+    UsageRecord,
+)
 
 __all__ = [
     "AppliedMigration",
     "AuditEntry",
     "AuditLog",
     "Database",
+    "EstimateAccuracy",
     "MessageRepository",
     "MessageRow",
     "Migration",
     "MigrationError",
     "MigrationStatus",
     "ModelUsage",
+    "NewMessage",
+    "NewUsage",
+    "RecordedReply",
+    "ReplyRecorder",
     "Role",
     "SessionRepository",
     "SessionRow",

@@ -5,6 +5,7 @@ from __future__ import annotations
 import sqlite3
 from typing import Literal, get_args
 
+import aiosqlite
 import attrs
 
 from agentspace_gateway.clock import utc_now_iso
@@ -13,6 +14,10 @@ from agentspace_gateway.storage.sessions import touch_session
 
 Role = Literal["user", "assistant", "system"]
 ROLES: tuple[Role, ...] = get_args(Role)
+
+_COLUMNS = (
+    "id, session_id, role, content, created_at, token_count, token_estimate, complete, request_id"
+)
 
 
 @attrs.frozen
@@ -23,6 +28,21 @@ class MessageRow:
     content: str
     created_at: str
     token_count: int | None
+    token_estimate: int | None = None
+    # False for an assistant reply that was cut short; its partial text is kept.
+    complete: bool = True
+    request_id: str | None = None
+
+
+@attrs.frozen
+class NewMessage:
+    session_id: str
+    role: Role
+    content: str
+    token_count: int | None = None
+    token_estimate: int | None = None
+    complete: bool = True
+    request_id: str | None = None
 
 
 class MessageRepository:
@@ -30,36 +50,43 @@ class MessageRepository:
         self._db = db
 
     async def add(
-        self, session_id: str, role: Role, content: str, *, token_count: int | None = None
+        self,
+        session_id: str,
+        role: Role,
+        content: str,
+        *,
+        token_count: int | None = None,
+        token_estimate: int | None = None,
+        complete: bool = True,
+        request_id: str | None = None,
     ) -> MessageRow:
         """Append a message and mark its session active, together or not at all.
 
         An unknown ``session_id`` raises ``sqlite3.IntegrityError`` (FOREIGN KEY).
         """
-        if role not in ROLES:
-            raise ValueError(f"Invalid role {role!r}: use one of {', '.join(ROLES)}.")
+        message = NewMessage(
+            session_id, role, content, token_count, token_estimate, complete, request_id
+        )
         async with self._db.transaction() as connection:
-            rows = await connection.execute_fetchall(
-                """
-                INSERT INTO messages (session_id, role, content, created_at, token_count)
-                VALUES (?, ?, ?, ?, ?)
-                RETURNING id, session_id, role, content, created_at, token_count
-                """,
-                (session_id, role, content, utc_now_iso(), token_count),
-            )
-            await touch_session(connection, session_id)
-        return _message(next(iter(rows)))
+            return await insert_message(connection, message)
 
     async def for_session(self, session_id: str) -> list[MessageRow]:
         """Oldest first."""
         rows = await self._db.fetchall(
-            """
-            SELECT id, session_id, role, content, created_at, token_count
-            FROM messages
-            WHERE session_id = ?
-            ORDER BY id
-            """,
+            f"SELECT {_COLUMNS} FROM messages WHERE session_id = ? ORDER BY id",  # noqa: S608
             (session_id,),
+        )
+        return [_message(row) for row in rows]
+
+    async def recent_for_session(self, session_id: str, *, limit: int) -> list[MessageRow]:
+        """The last ``limit`` messages, oldest first: the history a request carries."""
+        rows = await self._db.fetchall(
+            f"""
+            SELECT {_COLUMNS} FROM (
+                SELECT {_COLUMNS} FROM messages WHERE session_id = ? ORDER BY id DESC LIMIT ?
+            ) ORDER BY id
+            """,  # noqa: S608 - column names are constants
+            (session_id, limit),
         )
         return [_message(row) for row in rows]
 
@@ -72,6 +99,34 @@ class MessageRepository:
         return count
 
 
+async def insert_message(connection: aiosqlite.Connection, message: NewMessage) -> MessageRow:
+    """Inside a caller's transaction: insert the message and mark its session active."""
+    if message.role not in ROLES:
+        raise ValueError(f"Invalid role {message.role!r}: use one of {', '.join(ROLES)}.")
+    rows = await connection.execute_fetchall(
+        f"""
+        INSERT INTO messages (
+            session_id, role, content, created_at, token_count, token_estimate, complete,
+            request_id
+        )
+        VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+        RETURNING {_COLUMNS}
+        """,  # noqa: S608 - column names are constants
+        (
+            message.session_id,
+            message.role,
+            message.content,
+            utc_now_iso(),
+            message.token_count,
+            message.token_estimate,
+            int(message.complete),
+            message.request_id,
+        ),
+    )
+    await touch_session(connection, message.session_id)
+    return _message(next(iter(rows)))
+
+
 def _message(row: sqlite3.Row) -> MessageRow:
     return MessageRow(
         id=row["id"],
@@ -80,4 +135,7 @@ def _message(row: sqlite3.Row) -> MessageRow:
         content=row["content"],
         created_at=row["created_at"],
         token_count=row["token_count"],
+        token_estimate=row["token_estimate"],
+        complete=bool(row["complete"]),
+        request_id=row["request_id"],
     )

@@ -1,9 +1,14 @@
-"""The usage ledger: tokens and cost per request, cost in exact integer nano-dollars."""
+"""The usage ledger: tokens and cost per request, cost in exact integer nano-dollars.
+
+Rows are never re-priced: each keeps the cost split by component and the prices it was
+computed with.
+"""
 
 from __future__ import annotations
 
 import sqlite3
 
+import aiosqlite
 import attrs
 
 from agentspace_gateway.clock import utc_now_iso
@@ -11,10 +16,15 @@ from agentspace_gateway.storage.database import Database
 
 NANOUSD_PER_USD = 1_000_000_000
 
+_COLUMNS = """id, session_id, model, input_tokens, output_tokens, cache_creation_input_tokens,
+    cache_read_input_tokens, cost_nanousd, created_at, request_id, input_cost_nanousd,
+    output_cost_nanousd, cache_write_cost_nanousd, cache_read_cost_nanousd, priced, prices,
+    estimated_input_tokens, stop_reason"""
+
 # sum() over INTEGER stays an exact integer (total() would return a REAL).
 _TOTALS = """
     SELECT model, sum(input_tokens), sum(output_tokens), sum(cache_creation_input_tokens),
-           sum(cache_read_input_tokens), sum(cost_nanousd), count(*)
+           sum(cache_read_input_tokens), sum(cost_nanousd), count(*), min(priced)
     FROM usage_records
 """
 
@@ -30,6 +40,35 @@ class UsageRecord:
     cache_read_input_tokens: int
     cost_nanousd: int
     created_at: str
+    request_id: str | None = None
+    input_cost_nanousd: int = 0
+    output_cost_nanousd: int = 0
+    cache_write_cost_nanousd: int = 0
+    cache_read_cost_nanousd: int = 0
+    priced: bool = True
+    prices: str | None = None  # JSON: USD per million tokens as exact decimal strings
+    estimated_input_tokens: int | None = None
+    stop_reason: str | None = None
+
+
+@attrs.frozen(kw_only=True)
+class NewUsage:
+    session_id: str
+    model: str
+    input_tokens: int
+    output_tokens: int
+    cache_creation_input_tokens: int = 0
+    cache_read_input_tokens: int = 0
+    cost_nanousd: int
+    input_cost_nanousd: int = 0
+    output_cost_nanousd: int = 0
+    cache_write_cost_nanousd: int = 0
+    cache_read_cost_nanousd: int = 0
+    priced: bool = True
+    prices: str | None = None
+    estimated_input_tokens: int | None = None
+    stop_reason: str | None = None
+    request_id: str | None = None
 
 
 @attrs.frozen
@@ -41,6 +80,20 @@ class ModelUsage:
     cache_read_input_tokens: int
     cost_nanousd: int
     request_count: int
+    # False when some request for this model had no known price: the cost is a floor.
+    priced: bool = True
+
+
+@attrs.frozen
+class EstimateAccuracy:
+    actual_input_tokens: int
+    estimated_input_tokens: int
+
+    @property
+    def ratio(self) -> float | None:
+        if self.estimated_input_tokens == 0:
+            return None
+        return self.actual_input_tokens / self.estimated_input_tokens
 
 
 class UsageLedger:
@@ -58,40 +111,98 @@ class UsageLedger:
         cache_read_input_tokens: int = 0,
         cost_nanousd: int,
     ) -> UsageRecord:
-        counts = {
-            "input_tokens": input_tokens,
-            "output_tokens": output_tokens,
-            "cache_creation_input_tokens": cache_creation_input_tokens,
-            "cache_read_input_tokens": cache_read_input_tokens,
-            "cost_nanousd": cost_nanousd,
-        }
-        for name, value in counts.items():
-            _require_count(name, value)
+        usage = NewUsage(
+            session_id=session_id,
+            model=model,
+            input_tokens=input_tokens,
+            output_tokens=output_tokens,
+            cache_creation_input_tokens=cache_creation_input_tokens,
+            cache_read_input_tokens=cache_read_input_tokens,
+            cost_nanousd=cost_nanousd,
+        )
         async with self._db.transaction() as connection:
-            rows = await connection.execute_fetchall(
-                """
-                INSERT INTO usage_records (
-                    session_id, model, input_tokens, output_tokens, cache_creation_input_tokens,
-                    cache_read_input_tokens, cost_nanousd, created_at
-                )
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?)
-                RETURNING id, session_id, model, input_tokens, output_tokens,
-                          cache_creation_input_tokens, cache_read_input_tokens, cost_nanousd,
-                          created_at
-                """,
-                (session_id, model, *counts.values(), utc_now_iso()),
-            )
-        return _record(next(iter(rows)))
+            return await insert_usage(connection, usage)
 
-    async def totals_by_model(self, *, session_id: str | None = None) -> dict[str, ModelUsage]:
-        """Summed usage per model, over everything or over one session; ordered by model."""
-        if session_id is None:
-            rows = await self._db.fetchall(_TOTALS + "GROUP BY model ORDER BY model")
-        else:
-            rows = await self._db.fetchall(
-                _TOTALS + "WHERE session_id = ? GROUP BY model ORDER BY model", (session_id,)
-            )
-        return {row[0]: ModelUsage(*row) for row in rows}
+    async def totals_by_model(
+        self,
+        *,
+        session_id: str | None = None,
+        since: str | None = None,
+        until: str | None = None,
+    ) -> dict[str, ModelUsage]:
+        """Summed usage per model, optionally for one session and a [since, until) range."""
+        conditions, params = [], []
+        if session_id is not None:
+            conditions.append("session_id = ?")
+            params.append(session_id)
+        if since is not None:
+            conditions.append("created_at >= ?")
+            params.append(since)
+        if until is not None:
+            conditions.append("created_at < ?")
+            params.append(until)
+        where = f"WHERE {' AND '.join(conditions)} " if conditions else ""
+        rows = await self._db.fetchall(_TOTALS + where + "GROUP BY model ORDER BY model", params)
+        return {
+            row[0]: ModelUsage(*row[:7], priced=bool(row[7]))  # type: ignore[misc]
+            for row in rows
+        }
+
+    async def estimate_accuracy(self, session_id: str) -> EstimateAccuracy:
+        """Actual input tokens against the gateway's estimates, over the session's requests."""
+        row = await self._db.fetchone(
+            """
+            SELECT coalesce(sum(input_tokens + cache_creation_input_tokens
+                                + cache_read_input_tokens), 0),
+                   coalesce(sum(estimated_input_tokens), 0)
+            FROM usage_records
+            WHERE session_id = ? AND estimated_input_tokens IS NOT NULL
+            """,
+            (session_id,),
+        )
+        assert row is not None  # an aggregate always yields one row
+        return EstimateAccuracy(row[0], row[1])
+
+
+async def insert_usage(connection: aiosqlite.Connection, usage: NewUsage) -> UsageRecord:
+    """Inside a caller's transaction: append one request's usage to the ledger."""
+    counts = {
+        "input_tokens": usage.input_tokens,
+        "output_tokens": usage.output_tokens,
+        "cache_creation_input_tokens": usage.cache_creation_input_tokens,
+        "cache_read_input_tokens": usage.cache_read_input_tokens,
+        "cost_nanousd": usage.cost_nanousd,
+        "input_cost_nanousd": usage.input_cost_nanousd,
+        "output_cost_nanousd": usage.output_cost_nanousd,
+        "cache_write_cost_nanousd": usage.cache_write_cost_nanousd,
+        "cache_read_cost_nanousd": usage.cache_read_cost_nanousd,
+    }
+    for name, value in counts.items():
+        _require_count(name, value)
+    rows = await connection.execute_fetchall(
+        f"""
+        INSERT INTO usage_records (
+            session_id, model, input_tokens, output_tokens, cache_creation_input_tokens,
+            cache_read_input_tokens, cost_nanousd, input_cost_nanousd, output_cost_nanousd,
+            cache_write_cost_nanousd, cache_read_cost_nanousd, created_at, request_id, priced,
+            prices, estimated_input_tokens, stop_reason
+        )
+        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+        RETURNING {_COLUMNS}
+        """,  # noqa: S608 - column names are constants
+        (
+            usage.session_id,
+            usage.model,
+            *counts.values(),
+            utc_now_iso(),
+            usage.request_id,
+            int(usage.priced),
+            usage.prices,
+            usage.estimated_input_tokens,
+            usage.stop_reason,
+        ),
+    )
+    return _record(next(iter(rows)))
 
 
 def _require_count(name: str, value: int) -> None:
@@ -113,4 +224,13 @@ def _record(row: sqlite3.Row) -> UsageRecord:
         cache_read_input_tokens=row["cache_read_input_tokens"],
         cost_nanousd=row["cost_nanousd"],
         created_at=row["created_at"],
+        request_id=row["request_id"],
+        input_cost_nanousd=row["input_cost_nanousd"],
+        output_cost_nanousd=row["output_cost_nanousd"],
+        cache_write_cost_nanousd=row["cache_write_cost_nanousd"],
+        cache_read_cost_nanousd=row["cache_read_cost_nanousd"],
+        priced=bool(row["priced"]),
+        prices=row["prices"],
+        estimated_input_tokens=row["estimated_input_tokens"],
+        stop_reason=row["stop_reason"],
     )

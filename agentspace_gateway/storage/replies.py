@@ -1,0 +1,30 @@
+"""The end of a chat exchange, written at once: the assistant's reply and the usage row.
+
+One transaction, so a crash leaves both or neither: never a reply without its cost, or a
+billed request without the text it paid for.
+"""
+
+from __future__ import annotations
+
+import attrs
+
+from agentspace_gateway.storage.database import Database
+from agentspace_gateway.storage.messages import MessageRow, NewMessage, insert_message
+from agentspace_gateway.storage.usage import NewUsage, UsageRecord, insert_usage
+
+
+@attrs.frozen
+class RecordedReply:
+    message: MessageRow | None
+    usage: UsageRecord | None
+
+
+class ReplyRecorder:
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    async def record(self, message: NewMessage | None, usage: NewUsage | None) -> RecordedReply:
+        async with self._db.transaction() as connection:
+            stored_message = None if message is None else await insert_message(connection, message)
+            stored_usage = None if usage is None else await insert_usage(connection, usage)
+        return RecordedReply(stored_message, stored_usage)
