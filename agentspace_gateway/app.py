@@ -12,6 +12,7 @@ from collections.abc import Iterable, Sequence
 from aiohttp import web
 
 from agentspace_gateway import appkeys
+from agentspace_gateway.chat.services import setup_chat
 from agentspace_gateway.config import Config, load_config
 from agentspace_gateway.gateway import setup_gateway
 from agentspace_gateway.home import Home
@@ -47,6 +48,7 @@ def create_app(
     app[appkeys.STARTED_AT] = time.monotonic()
     setup_storage(app)
     setup_vault(app)
+    setup_chat(app)
     setup_keyserver(app)
     setup_gateway(app, handler_entry_points)
     return app

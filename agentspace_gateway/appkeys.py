@@ -17,6 +17,8 @@ from agentspace_gateway.storage import (
 )
 
 if TYPE_CHECKING:
+    from agentspace_gateway.chat.services import ChatServices
+
     # The gateway modules read these keys themselves; importing them here would be circular.
     from agentspace_gateway.gateway.connection import ConnectionContext
     from agentspace_gateway.gateway.dispatch import Dispatcher
@@ -50,3 +52,4 @@ REGISTRY: "web.AppKey[HandlerRegistry]" = web.AppKey("registry")
 CODEC: "web.AppKey[WireCodec]" = web.AppKey("codec")
 DISPATCHER: "web.AppKey[Dispatcher]" = web.AppKey("dispatcher")
 CONNECTIONS: "web.AppKey[set[ConnectionContext]]" = web.AppKey("connections")
+CHAT: "web.AppKey[ChatServices]" = web.AppKey("chat")

@@ -22,6 +22,7 @@ class AuditEvent(StrEnum):
     KEY_UPDATE = "key.update"
     KEY_REMOVE = "key.remove"
     KEY_ACCESS = "key.access"
+    KEY_USE = "key.use"
     KEY_NOT_FOUND = "key.not_found"
     KEY_UNAVAILABLE = "key.unavailable"
     ACCESS_DENIED = "access.denied"

@@ -41,6 +41,11 @@ def _normalised(value: Any) -> Any:
     return value
 
 
+def _not_negative(_: object, attribute: "attrs.Attribute[Any]", value: float) -> None:
+    if value < 0:
+        raise FieldValueError(attribute.name, "must not be negative")
+
+
 def _port(_: object, attribute: "attrs.Attribute[int]", value: int) -> None:
     if not 0 <= value <= 65535:
         raise FieldValueError(attribute.name, "must be a TCP port from 0 to 65535")
@@ -91,7 +96,7 @@ class GatewayConfig:
     require_token: bool = False
     # Browser origins allowed to open the WebSocket, besides the gateway's own pages.
     allowed_origins: tuple[str, ...] = field(default=(), validator=_origin)
-    default_model: str = field(default="claude-sonnet-4-5", validator=_model, converter=_normalised)
+    default_model: str = field(default="claude-sonnet-5-5", validator=_model, converter=_normalised)
     default_agent_id: str = field(default="default", validator=_agent_id)
     max_frame_bytes: int = field(default=1024 * 1024, validator=_positive)
     heartbeat_seconds: float = field(default=30.0, validator=_positive)
@@ -99,6 +104,32 @@ class GatewayConfig:
     outbound_queue_messages: int = field(default=1024, validator=_positive)
     outbound_queue_bytes: int = field(default=16 * 1024 * 1024, validator=_positive)
     slow_client_seconds: float = field(default=5.0, validator=_positive)
+
+
+@frozen
+class AnthropicConfig:
+    # Empty: ANTHROPIC_BASE_URL, else the SDK's default.
+    base_url: str = ""
+    max_tokens: int = field(default=4096, validator=_positive)
+    timeout_seconds: float = field(default=600.0, validator=_positive)
+    # The SDK's own retries (429, 529, 5xx, connection errors, honouring retry-after).
+    max_retries: int = field(default=2, validator=_not_negative)
+
+
+@frozen
+class ContextConfig:
+    system_prompt: str = "You are a helpful AI assistant."
+    history_messages: int = field(default=50, validator=_positive)
+
+
+@frozen
+class PriceOverride:
+    """USD per million tokens, replacing or adding a model's prices."""
+
+    input: float = field(validator=_not_negative)
+    output: float = field(validator=_not_negative)
+    cache_read: float | None = None
+    cache_write: float | None = None
 
 
 @frozen
@@ -121,6 +152,10 @@ class LoggingConfig:
 class Config:
     server: ServerConfig = ServerConfig()
     gateway: GatewayConfig = GatewayConfig()
+    anthropic: AnthropicConfig = AnthropicConfig()
+    context: ContextConfig = ContextConfig()
+    # [pricing."claude-sonnet-4-5"] input = 3.0, output = 15.0, cache_read = 0.3, ...
+    pricing: dict[str, PriceOverride] = field(factory=dict)
     vault: VaultConfig = VaultConfig()
     database: DatabaseConfig = DatabaseConfig()
     logging: LoggingConfig = LoggingConfig()
@@ -141,6 +176,8 @@ def config_fields() -> dict[tuple[str, str], Any]:
     leaves: dict[tuple[str, str], Any] = {}
     for section in attrs.fields(Config):
         section_type = typing.get_type_hints(Config)[section.name]
+        if not attrs.has(section_type):
+            continue  # tables keyed by name (pricing) live in config.toml only
         for key, key_type in typing.get_type_hints(section_type).items():
             leaves[(section.name, key)] = key_type
     return leaves
@@ -193,20 +230,19 @@ class ConfigLayers:
                     )
                 continue
             source = self.sources.get((section, key)) or self.sources.get((section, ""), "defaults")
-            name = f"{section}.{key}" if key else section
-            value = _lookup(self.values, section, key)
+            name = ".".join(str(step) for step in path)
+            value = _lookup(self.values, path)
             reason = "required" if isinstance(problem, KeyError) else str(problem)
             lines.append(f"{name} = {value!r} (from {source}): {reason}")
         return "invalid configuration:\n  " + "\n  ".join(lines)
 
 
-def _lookup(values: Mapping[str, Any], section: str, key: str) -> Any:
-    section_values = values.get(section)
-    if not key:
-        return section_values
-    if isinstance(section_values, Mapping):
-        return section_values.get(key)
-    return None
+def _lookup(values: Any, path: tuple[str | int, ...]) -> Any:
+    for step in path:
+        if not isinstance(values, Mapping):
+            return None
+        values = values.get(str(step))
+    return values
 
 
 def read_config_file(path: Path) -> dict[str, Any]:

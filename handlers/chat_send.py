@@ -1,34 +1,52 @@
-"""chat.send: resolve or create the session and store the user's message.
+"""chat.send: store the user's message, stream the model's reply, store it and its cost."""
 
-The reply from the model arrives with the streaming work; until then the request is
-answered NOT_IMPLEMENTED after the message is safely stored.
-"""
+import nanoid
 
 from agentspace_gateway import appkeys
+from agentspace_gateway.chat.exchange import run_exchange
 from agentspace_gateway.plugin_api import ConnectionContext, ErrorCode, GatewayError, handles
-from agentspace_gateway.protocol.messages import ChatSend, SessionCreated
+from agentspace_gateway.protocol.messages import (
+    ChatSend,
+    ChatStreamDelta,
+    ChatStreamEnd,
+    ChatStreamStart,
+    SessionCreated,
+)
 from agentspace_gateway.storage import SessionRow
 
 from .sessions import find_session
 
 
-@handles(ChatSend)
+@handles(ChatSend, replies=[SessionCreated, ChatStreamStart, ChatStreamDelta, ChatStreamEnd])
 async def chat_send(context: ConnectionContext, message: ChatSend) -> None:
     if context.streaming:
         raise GatewayError(
             ErrorCode.STREAM_IN_PROGRESS,
-            "A reply is already streaming on this connection; wait for it to end "
-            "or open another connection.",
+            "A reply is already streaming on this connection; wait for chat.stream.end, "
+            "send chat.cancel, or open another connection.",
         )
     # Set before the first await, so a second chat.send right behind this one sees it.
     context.streaming = True
     try:
+        services = context.app[appkeys.CHAT]
         session = await _session_for(context, message)
-        await context.app[appkeys.MESSAGES].add(session.id, "user", message.content)
-        raise GatewayError(
-            ErrorCode.NOT_IMPLEMENTED,
-            "Streamed replies from the model are not implemented yet; your message was stored.",
-            {"sessionId": session.id},
+        model = message.model or session.model
+        exchange_id = nanoid.generate()
+        user_message = await context.app[appkeys.MESSAGES].add(
+            session.id,
+            "user",
+            message.content,
+            token_estimate=await services.estimator.count_async(message.content),
+            request_id=exchange_id,
+        )
+        await run_exchange(
+            context,
+            services,
+            request_id=message.id,
+            exchange_id=exchange_id,
+            session=session,
+            model=model,
+            user_message=user_message,
         )
     finally:
         context.streaming = False

@@ -1,9 +1,9 @@
-"""usage.query: tokens, cost and request counts per model, for one session or for all."""
-
-from decimal import Decimal
+"""usage.query: tokens, cost and request counts per model, for one session or all, and
+optionally a time range; summed in SQL over exact nano-dollars."""
 
 from agentspace_gateway import appkeys
 from agentspace_gateway.plugin_api import ConnectionContext, handles
+from agentspace_gateway.pricing import usd
 from agentspace_gateway.protocol.messages import (
     GrandTotal,
     ModelUsageReport,
@@ -13,35 +13,39 @@ from agentspace_gateway.protocol.messages import (
 
 from .sessions import find_session
 
-NANO = Decimal("1e-9")
 
-
-def usd(nanousd: int) -> float:
-    """Exact nano-dollars to the nearest float dollar, for the wire."""
-    return float(Decimal(nanousd) * NANO)
-
-
-@handles(UsageQuery)
+@handles(UsageQuery, replies=[UsageReport])
 async def usage_query(context: ConnectionContext, message: UsageQuery) -> None:
     session_id = None
     if message.session_id is not None:
         session_id = (await find_session(context, message.session_id)).id
-    totals = await context.app[appkeys.USAGE_LEDGER].totals_by_model(session_id=session_id)
-    per_model = {
-        model: ModelUsageReport(
+    totals = await context.app[appkeys.USAGE_LEDGER].totals_by_model(
+        session_id=session_id, since=message.since, until=message.until
+    )
+    per_model = {}
+    for model, usage in sorted(totals.items()):
+        total_tokens = (
+            usage.input_tokens
+            + usage.output_tokens
+            + usage.cache_creation_input_tokens
+            + usage.cache_read_input_tokens
+        )
+        per_model[model] = ModelUsageReport(
             input_tokens=usage.input_tokens,
             output_tokens=usage.output_tokens,
-            total_tokens=usage.input_tokens + usage.output_tokens,
+            cache_creation_input_tokens=usage.cache_creation_input_tokens,
+            cache_read_input_tokens=usage.cache_read_input_tokens,
+            total_tokens=total_tokens,
             total_cost=usd(usage.cost_nanousd),
             request_count=usage.request_count,
+            priced=usage.priced,
         )
-        for model, usage in sorted(totals.items())
-    }
     context.send(
         UsageReport(
             request_id=message.id,
             per_model=per_model,
             grand_total=GrandTotal(
+                # Summed in nano-dollars first, so the total is exact before it is a float.
                 total_cost=usd(sum(usage.cost_nanousd for usage in totals.values())),
                 total_tokens=sum(report.total_tokens for report in per_model.values()),
                 request_count=sum(usage.request_count for usage in totals.values()),

@@ -6,7 +6,6 @@ from typing import Any
 
 from agentspace_gateway.cli.context import CommandError, load
 from agentspace_gateway.config import Sources
-from agentspace_gateway.serving import RemoteBindRefused, ServeError, serve
 
 
 def register(commands: Any) -> None:
@@ -35,6 +34,10 @@ def run(args: argparse.Namespace) -> int:
         overrides["allow_remote"] = True
         sources[("server", "allow_remote")] = "command line --allow-remote"
     home, config = load(args, {"server": overrides}, sources, serving=True)
+    # Imported here: the app pulls in the Anthropic SDK, tiktoken and the price data, which
+    # the other commands never need.
+    from agentspace_gateway.serving import RemoteBindRefused, ServeError, serve
+
     try:
         asyncio.run(serve(config, home, announce=_announce))
     except RemoteBindRefused as error:

@@ -15,7 +15,7 @@ from typing import Any
 from aiohttp import WSCloseCode, web
 from attrs import frozen
 
-from agentspace_gateway.protocol.errors import ErrorCode
+from agentspace_gateway.protocol.errors import ErrorCode, GatewayError
 from agentspace_gateway.protocol.messages import ErrorMessage, ServerMessage
 from agentspace_gateway.protocol.wire import WireCodec
 
@@ -54,6 +54,8 @@ class ConnectionContext:
         self.app = app
         self.request = request
         self.streaming = False
+        # The running chat stream, for chat.cancel (chat.exchange.ActiveStream).
+        self.active_stream: Any = None
         self._socket = socket
         self._codec = codec
         self._limits = limits
@@ -85,9 +87,28 @@ class ConnectionContext:
         *,
         request_id: str | None = None,
         details: Any = None,
+        retryable: bool | None = None,
+        retry_after_ms: int | None = None,
     ) -> None:
         self.send(
-            ErrorMessage(code=str(code), message=message, request_id=request_id, details=details)
+            ErrorMessage(
+                code=str(code),
+                message=message,
+                request_id=request_id,
+                details=details,
+                retryable=retryable,
+                retry_after_ms=retry_after_ms,
+            )
+        )
+
+    def send_gateway_error(self, error: GatewayError, request_id: str | None) -> None:
+        self.send_error(
+            error.code,
+            error.message,
+            request_id=request_id,
+            details=error.details,
+            retryable=error.retryable,
+            retry_after_ms=error.retry_after_ms,
         )
 
     def send_text(self, text: str) -> None:

@@ -36,9 +36,7 @@ class Dispatcher:
         try:
             await handler(context, message)
         except GatewayError as error:
-            context.send_error(
-                error.code, error.message, request_id=message.id, details=error.details
-            )
+            context.send_gateway_error(error, message.id)
         except asyncio.CancelledError:
             raise
         except Exception:

@@ -11,13 +11,31 @@ class ErrorCode(StrEnum):
     STREAM_IN_PROGRESS = "STREAM_IN_PROGRESS"
     NOT_IMPLEMENTED = "NOT_IMPLEMENTED"
     INTERNAL_ERROR = "INTERNAL_ERROR"
+    NO_ACTIVE_STREAM = "NO_ACTIVE_STREAM"
+    NO_API_KEY = "NO_API_KEY"
+    RATE_LIMITED = "RATE_LIMITED"
+    UPSTREAM_OVERLOADED = "UPSTREAM_OVERLOADED"
+    CONTEXT_TOO_LONG = "CONTEXT_TOO_LONG"
+    UPSTREAM_TIMEOUT = "UPSTREAM_TIMEOUT"
+    AUTHENTICATION_FAILED = "AUTHENTICATION_FAILED"
+    LLM_ERROR = "LLM_ERROR"
 
 
 class GatewayError(Exception):
     """Raised by a handler; the dispatcher turns it into an ``error`` reply to the request."""
 
-    def __init__(self, code: ErrorCode | str, message: str, details: Any = None) -> None:
+    def __init__(
+        self,
+        code: ErrorCode | str,
+        message: str,
+        details: Any = None,
+        *,
+        retryable: bool | None = None,
+        retry_after_ms: int | None = None,
+    ) -> None:
         super().__init__(message)
         self.code = str(code)
         self.message = message
         self.details = details
+        self.retryable = retryable
+        self.retry_after_ms = retry_after_ms

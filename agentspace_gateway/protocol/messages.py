@@ -9,7 +9,13 @@ from typing import Any, ClassVar
 
 from attrs import field, frozen
 
-from agentspace_gateway.protocol.validators import bounded_text, model_id, optional_bounded_text
+from agentspace_gateway.protocol.validators import (
+    bounded_text,
+    model_id,
+    optional_bounded_text,
+    since_timestamp,
+    until_timestamp,
+)
 
 
 @frozen(kw_only=True)
@@ -38,15 +44,28 @@ class ChatSend(ClientMessage):
 
 
 @frozen(kw_only=True)
+class ChatCancel(ClientMessage):
+    """Stop the reply streaming on this connection (optionally: only if it answers this id)."""
+
+    type: ClassVar[str] = "chat.cancel"
+    request_id: str | None = field(default=None, validator=optional_bounded_text(128))
+
+
+@frozen(kw_only=True)
 class ContextInspect(ClientMessage):
     type: ClassVar[str] = "context.inspect"
     session_id: str = field(validator=bounded_text(128))
+    # Also ask Anthropic's token-counting endpoint for the exact input size.
+    exact: bool = False
 
 
 @frozen(kw_only=True)
 class UsageQuery(ClientMessage):
     type: ClassVar[str] = "usage.query"
     session_id: str | None = field(default=None, validator=optional_bounded_text(128))
+    # ISO 8601 times; usage at or after since, and before until.
+    since: str | None = field(default=None, converter=since_timestamp)
+    until: str | None = field(default=None, converter=until_timestamp)
 
 
 @frozen(kw_only=True)
@@ -81,14 +100,21 @@ class Pong(ServerMessage):
 class TokenUsage:
     input_tokens: int
     output_tokens: int
+    cache_creation_input_tokens: int
+    cache_read_input_tokens: int
+    # Every token billed: input, output, cache writes and cache reads.
     total_tokens: int
 
 
 @frozen(kw_only=True)
 class Cost:
+    """USD. inputCost covers input, cache writes and cache reads."""
+
     input_cost: float
     output_cost: float
     total_cost: float
+    # False when the model's price is unknown: the costs are then 0, not a guess.
+    priced: bool
 
 
 @frozen(kw_only=True)
@@ -110,8 +136,11 @@ class ChatStreamDelta(ServerMessage):
 class ChatStreamEnd(ServerMessage):
     type: ClassVar[str] = "chat.stream.end"
     request_id: str
+    session_id: str
     usage: TokenUsage
     cost: Cost
+    # end_turn, max_tokens, stop_sequence, ... or "cancelled" when the client stopped it.
+    stop_reason: str
 
 
 @frozen(kw_only=True)
@@ -134,17 +163,25 @@ class ContextTotals:
 class ContextInspection(ServerMessage):
     type: ClassVar[str] = "context.inspection"
     request_id: str
+    session_id: str
+    model: str
     sections: list[ContextSection]
     totals: ContextTotals
+    # Measured actual / estimated input tokens over this session's requests, once known.
+    estimate_ratio: float | None = None
+    exact_input_tokens: int | None = None
 
 
 @frozen(kw_only=True)
 class ModelUsageReport:
     input_tokens: int
     output_tokens: int
+    cache_creation_input_tokens: int
+    cache_read_input_tokens: int
     total_tokens: int
     total_cost: float
     request_count: int
+    priced: bool
 
 
 @frozen(kw_only=True)
@@ -198,6 +235,9 @@ class ErrorMessage(ServerMessage):
     message: str
     request_id: str | None = None
     details: Any = None
+    # Upstream failures say whether trying again may work, and when.
+    retryable: bool | None = None
+    retry_after_ms: int | None = None
 
 
 @frozen(kw_only=True)
@@ -209,6 +249,7 @@ class Authenticated(ServerMessage):
 
 BUILTIN_CLIENT_MESSAGES: tuple[type[ClientMessage], ...] = (
     ChatSend,
+    ChatCancel,
     ContextInspect,
     UsageQuery,
     SessionList,

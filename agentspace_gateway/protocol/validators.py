@@ -2,10 +2,12 @@
 
 import re
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any
 
 import attrs
 
+from agentspace_gateway.clock import format_utc
 from agentspace_gateway.strict_converter import FieldValueError
 
 Validator = Callable[[Any, "attrs.Attribute[Any]", Any], None]
@@ -46,3 +48,26 @@ def normalise_model(model: str) -> str:
 
 def model_id(value: str | None) -> str | None:
     return None if value is None else normalise_model(value)
+
+
+def timestamp(value: str | None, field_name: str) -> str | None:
+    """ISO 8601 in, the ledger's own UTC form out, so text comparison orders by time."""
+    if value is None:
+        return None
+    try:
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise FieldValueError(
+            field_name, "must be an ISO 8601 time such as 2026-11-28T09:00:00Z"
+        ) from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return format_utc(moment)
+
+
+def since_timestamp(value: str | None) -> str | None:
+    return timestamp(value, "since")
+
+
+def until_timestamp(value: str | None) -> str | None:
+    return timestamp(value, "until")

@@ -1,0 +1,1 @@
+"""Chat: the context a request carries, the stream that answers it, and what is kept."""

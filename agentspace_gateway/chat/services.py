@@ -1,0 +1,75 @@
+"""Everything chat needs, built once per app and closed with it."""
+
+import asyncio
+from collections.abc import AsyncIterator
+from decimal import Decimal
+
+from aiohttp import web
+from attrs import frozen
+
+from agentspace_gateway import appkeys
+from agentspace_gateway.chat.context_assembly import ContextAssembler
+from agentspace_gateway.config import Config
+from agentspace_gateway.llm.client import AnthropicClients
+from agentspace_gateway.pricing import ModelPrices, PriceBook
+from agentspace_gateway.storage import ReplyRecorder
+from agentspace_gateway.tokens import TokenEstimator
+
+
+@frozen
+class ChatServices:
+    clients: AnthropicClients
+    assembler: ContextAssembler
+    estimator: TokenEstimator
+    price_book: PriceBook
+    recorder: ReplyRecorder
+    max_tokens: int
+
+
+def price_overrides(config: Config) -> dict[str, ModelPrices]:
+    def exact(value: float | None) -> Decimal | None:
+        # Through str: Decimal(0.3) would carry the float's binary error into every cost.
+        return None if value is None else Decimal(str(value))
+
+    return {
+        model: ModelPrices(
+            input_mtok=Decimal(str(prices.input)),
+            output_mtok=Decimal(str(prices.output)),
+            cache_read_mtok=exact(prices.cache_read),
+            cache_write_mtok=exact(prices.cache_write),
+            source="config",
+        )
+        for model, prices in config.pricing.items()
+    }
+
+
+async def chat_context(app: web.Application) -> AsyncIterator[None]:
+    config = app[appkeys.CONFIG]
+    estimator = TokenEstimator()
+    # Loading the encoding reads and checks a 1.7 MB file: not on the event loop.
+    await asyncio.to_thread(estimator.load)
+    price_book = PriceBook(price_overrides(config))
+    # The first look-up reads genai-prices' snapshot (tens of ms): not on the event loop.
+    await asyncio.to_thread(price_book.prices_for, config.gateway.default_model)
+    clients = AnthropicClients(app, config.anthropic)
+    app[appkeys.CHAT] = ChatServices(
+        clients=clients,
+        assembler=ContextAssembler(
+            app[appkeys.MESSAGES],
+            estimator,
+            system_prompt=config.context.system_prompt,
+            history_messages=config.context.history_messages,
+        ),
+        estimator=estimator,
+        price_book=price_book,
+        recorder=ReplyRecorder(app[appkeys.DATABASE]),
+        max_tokens=config.anthropic.max_tokens,
+    )
+    try:
+        yield
+    finally:
+        await clients.close()
+
+
+def setup_chat(app: web.Application) -> None:
+    app.cleanup_ctx.append(chat_context)

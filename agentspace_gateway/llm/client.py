@@ -1,0 +1,84 @@
+"""One ``AsyncAnthropic`` per app, rebuilt when the stored key changes.
+
+The key comes from the vault's ``anthropic`` entry, else ANTHROPIC_API_KEY; the base URL
+from config, else ANTHROPIC_BASE_URL, else the SDK's default. The SDK's own retries are
+used (they honour retry-after); there is no second retry loop around them.
+"""
+
+import asyncio
+import logging
+import os
+from collections.abc import Mapping
+
+from aiohttp import web
+from anthropic import AsyncAnthropic
+
+from agentspace_gateway import appkeys
+from agentspace_gateway.audited_keys import Actor, AuditEvent
+from agentspace_gateway.config import AnthropicConfig
+from agentspace_gateway.protocol.errors import ErrorCode, GatewayError
+
+log = logging.getLogger(__name__)
+
+PROVIDER = "anthropic"
+CHAT_ACTOR = Actor(None, "agentspace-gateway", "chat client")
+
+
+class AnthropicClients:
+    def __init__(
+        self,
+        app: web.Application,
+        config: AnthropicConfig,
+        environ: Mapping[str, str] | None = None,
+    ) -> None:
+        self._app = app
+        self._config = config
+        self._environ = os.environ if environ is None else environ
+        self._client: AsyncAnthropic | None = None
+        self._key: str | None = None
+        # Replaced clients may still carry a stream; they are closed with the app.
+        self._retired: list[AsyncAnthropic] = []
+        self._lock = asyncio.Lock()
+
+    @property
+    def base_url(self) -> str | None:
+        return self._config.base_url or self._environ.get("ANTHROPIC_BASE_URL") or None
+
+    async def current_key(self) -> tuple[str | None, str]:
+        """The key to use and where it came from."""
+        keys = self._app[appkeys.VAULT].keys
+        if keys is not None:
+            key = await asyncio.to_thread(keys.vault.get_key, PROVIDER)
+            if key:
+                return key, "vault"
+        env_key = self._environ.get("ANTHROPIC_API_KEY", "").strip()
+        return (env_key or None), "environment"
+
+    async def client(self) -> AsyncAnthropic:
+        key, source = await self.current_key()
+        if key is None:
+            raise GatewayError(
+                ErrorCode.NO_API_KEY,
+                "Anthropic API key not configured. Run: agentspace-gateway keys add anthropic",
+            )
+        async with self._lock:
+            if self._client is None or key != self._key:
+                if self._client is not None:
+                    self._retired.append(self._client)
+                self._client = AsyncAnthropic(
+                    api_key=key,
+                    base_url=self.base_url,
+                    timeout=self._config.timeout_seconds,
+                    max_retries=self._config.max_retries,
+                )
+                self._key = key
+                log.info("Anthropic client ready (key from the %s)", source)
+                keys = self._app[appkeys.VAULT].keys
+                if keys is not None and source == "vault":
+                    await keys.record(AuditEvent.KEY_USE, CHAT_ACTOR, provider=PROVIDER)
+            return self._client
+
+    async def close(self) -> None:
+        clients = [*self._retired, *([self._client] if self._client else [])]
+        self._client, self._retired = None, []
+        await asyncio.gather(*(client.close() for client in clients), return_exceptions=True)
