@@ -2,8 +2,9 @@
 
 import importlib.metadata
 import os
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import Any
 
 import keyring
 import pytest
@@ -13,10 +14,12 @@ from keyring.backends import fail
 
 from agentspace_gateway.access_log import RedactingAccessLogger
 from agentspace_gateway.app import create_app
-from agentspace_gateway.config import Config
+from agentspace_gateway.config import AnthropicConfig, Config
 from agentspace_gateway.handler_registry import ENTRY_POINT_GROUP
 from agentspace_gateway.home import Home
 from agentspace_gateway.vault import CredentialVault, open_vault
+
+from fake_anthropic import FakeAnthropic, running_fake_anthropic
 
 PASSPHRASE = "correct horse battery staple, for tests only"
 NO_KEYCHAIN = "keyring.backends.fail.Keyring"
@@ -94,3 +97,26 @@ def make_client(aiohttp_client, home: Home):  # type: ignore[no-untyped-def]
 @pytest.fixture
 async def client(make_client, passphrase: str) -> TestClient[web.Request, web.Application]:  # type: ignore[no-untyped-def]
     return await make_client()
+
+
+@pytest.fixture
+async def fake_anthropic() -> AsyncIterator[tuple[FakeAnthropic, str]]:
+    """A fake Anthropic API on loopback, spoken to by the real SDK."""
+    async with running_fake_anthropic() as running:
+        yield running
+
+
+TEST_API_KEY = "sk-ant-api03-test-key-for-the-fake-upstream"
+
+
+def chat_config(base_url: str, **anthropic: Any) -> Config:
+    settings = {"base_url": base_url, "max_retries": 0, "timeout_seconds": 5.0, **anthropic}
+    return Config(anthropic=AnthropicConfig(**settings))
+
+
+@pytest.fixture
+async def chat_client(make_client, fake_anthropic, monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
+    """The gateway pointed at the fake upstream, with a key in ANTHROPIC_API_KEY."""
+    monkeypatch.setenv("ANTHROPIC_API_KEY", TEST_API_KEY)
+    _, base_url = fake_anthropic
+    return await make_client(chat_config(base_url))

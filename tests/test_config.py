@@ -172,7 +172,7 @@ def test_gateway_settings_and_model_normalisation(tmp_path: Path) -> None:
     assert gateway.default_model == "claude-opus-4-1"
     assert gateway.allowed_origins == ("http://localhost:5173",)
     assert gateway.default_agent_id == "coder"
-    assert Config().gateway.default_model == "claude-sonnet-4-5"
+    assert Config().gateway.default_model == "claude-sonnet-5-5"
     assert Config().gateway.max_frame_bytes == 1024 * 1024
 
 

@@ -1,7 +1,6 @@
 """Every message type and error code over a real WebSocket (aiohttp_client + ws_connect)."""
 
 import asyncio
-import json
 import logging
 import sqlite3
 
@@ -10,7 +9,8 @@ import pytest
 from agentspace_gateway import appkeys
 from agentspace_gateway.home import Home
 
-from wsclient import exchange, receive, replies_to, request
+from chat_helpers import send_chat
+from wsclient import exchange, receive
 
 
 def rows(home: Home, sql: str) -> list[sqlite3.Row]:
@@ -33,54 +33,21 @@ async def test_session_list_starts_empty(client) -> None:
     assert reply == {"type": "session.list", "requestId": "t1", "sessions": []}
 
 
-async def test_chat_send_creates_a_session_and_stores_the_message(client, home: Home) -> None:
-    async with client.ws_connect("/gateway") as ws:
-        await request(ws, {"type": "chat.send", "id": "t2", "content": "hello"})
-        created = await receive(ws)
-        answer = await receive(ws)
-
-    assert created["type"] == "session.created"
-    session_id = created["sessionId"]
-    assert len(session_id) == 21
-    assert created["sessionKey"] == f"agent:default:{session_id}"
-    assert answer["type"] == "error"
-    assert (answer["code"], answer["requestId"]) == ("NOT_IMPLEMENTED", "t2")
-    stored = rows(home, "SELECT session_id, role, content FROM messages")
-    assert [tuple(row) for row in stored] == [(session_id, "user", "hello")]
-    session = rows(home, "SELECT model, agent_id FROM sessions")[0]
-    assert (session["model"], session["agent_id"]) == ("claude-sonnet-4-5", "default")
-
-
-async def test_chat_send_to_an_existing_session_by_id_or_key(client, home: Home) -> None:
-    async with client.ws_connect("/gateway") as ws:
-        await request(
-            ws, {"type": "chat.send", "id": "a", "content": "one", "model": "claude-haiku-4.5"}
-        )
-        created = await receive(ws)
-        await receive(ws)
-        by_id = await exchange(
-            ws,
-            {"type": "chat.send", "id": "b", "content": "two", "sessionId": created["sessionId"]},
-        )
-        by_key = await exchange(
-            ws,
-            {
-                "type": "chat.send",
-                "id": "c",
-                "content": "three",
-                "sessionId": created["sessionKey"],
-            },
-        )
+async def test_chat_send_to_an_existing_session_by_id_or_key(chat_client, home: Home) -> None:
+    async with chat_client.ws_connect("/gateway") as ws:
+        first = await send_chat(ws, "a", "one", model="claude-haiku-4.5")
+        created = first[0]
+        by_id = await send_chat(ws, "b", "two", sessionId=created["sessionId"])
+        by_key = await send_chat(ws, "c", "three", sessionId=created["sessionKey"])
         listing = await exchange(ws, {"type": "session.list", "id": "l"})
 
-    assert by_id["code"] == by_key["code"] == "NOT_IMPLEMENTED"  # no second session.created
-    assert [row["content"] for row in rows(home, "SELECT content FROM messages ORDER BY id")] == [
-        "one",
-        "two",
-        "three",
-    ]
+    assert created["type"] == "session.created"
+    assert by_id[0]["type"] == by_key[0]["type"] == "chat.stream.start"  # no new session
+    assert [
+        row["content"] for row in rows(home, "SELECT content FROM messages WHERE role = 'user'")
+    ] == ["one", "two", "three"]
     [summary] = listing["sessions"]
-    assert summary["messageCount"] == 3
+    assert summary["messageCount"] == 6  # three questions, three replies
     assert summary["model"] == "claude-haiku-4-5"  # the dotted spelling is normalised
     assert summary["createdAt"].endswith("Z")
 
@@ -99,15 +66,6 @@ async def test_unknown_session_is_session_not_found(client, home: Home) -> None:
                 message["id"],
             )
     assert rows(home, "SELECT COUNT(*) FROM messages")[0][0] == 0
-
-
-async def test_context_inspect_of_a_known_session_is_not_implemented_yet(client) -> None:
-    async with client.ws_connect("/gateway") as ws:
-        await request(ws, {"type": "chat.send", "id": "a", "content": "hi"})
-        session_id = (await receive(ws))["sessionId"]
-        await receive(ws)
-        reply = await exchange(ws, {"type": "context.inspect", "id": "i", "sessionId": session_id})
-    assert (reply["code"], reply["requestId"]) == ("NOT_IMPLEMENTED", "i")
 
 
 async def test_usage_report_sums_the_ledger_per_model(client) -> None:
@@ -143,9 +101,12 @@ async def test_usage_report_sums_the_ledger_per_model(client) -> None:
     assert everything["perModel"]["claude-sonnet-4-5"] == {
         "inputTokens": 1010,
         "outputTokens": 505,
+        "cacheCreationInputTokens": 0,
+        "cacheReadInputTokens": 0,
         "totalTokens": 1515,
         "totalCost": 0.010605,
         "requestCount": 2,
+        "priced": True,
     }
     assert everything["grandTotal"] == {
         "totalCost": 0.010605300,
@@ -248,17 +209,6 @@ async def test_binary_frames_are_refused_with_a_structured_error(client) -> None
         reply = await receive(ws)
     assert reply["code"] == "INVALID_MESSAGE"
     assert "text" in reply["message"]
-
-
-async def test_a_second_chat_send_while_one_runs_gets_stream_in_progress(client) -> None:
-    async with client.ws_connect("/gateway") as ws:
-        # Both frames leave in one write, so the second arrives while the first is handled.
-        await ws.send_str(json.dumps({"type": "chat.send", "id": "first", "content": "a"}))
-        await ws.send_str(json.dumps({"type": "chat.send", "id": "second", "content": "b"}))
-        seen = await replies_to(ws, "second")
-        seen += await replies_to(ws, "first")
-    codes = {m["requestId"]: m["code"] for m in seen if m["type"] == "error"}
-    assert codes == {"first": "NOT_IMPLEMENTED", "second": "STREAM_IN_PROGRESS"}
 
 
 async def test_a_crashing_handler_is_internal_error_and_the_connection_lives(

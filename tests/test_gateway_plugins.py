@@ -20,7 +20,14 @@ from conftest import builtin_handlers, inline_plugin
 from gateway_plugins import Shout
 from wsclient import exchange
 
-BUILTIN_TYPES = {"chat.send", "context.inspect", "usage.query", "session.list", "ping"}
+BUILTIN_TYPES = {
+    "chat.send",
+    "chat.cancel",
+    "context.inspect",
+    "usage.query",
+    "session.list",
+    "ping",
+}
 
 
 def test_built_in_handlers_are_installed_as_entry_points() -> None:

@@ -5,6 +5,7 @@ jsonschema is not a dependency, so ``conforms`` below checks the subset of draft
 generator emits; a keyword it does not know fails the test rather than passing silently.
 """
 
+import importlib.metadata
 import json
 from pathlib import Path
 from typing import Any, ClassVar, Literal
@@ -126,8 +127,9 @@ def definition(schema: dict[str, Any], union: str, tag: str) -> dict[str, Any]:
 # tag -> (required keys, optional keys), as the wire spells them.
 CLIENT_SHAPES = {
     "chat.send": ({"type", "id", "content"}, {"sessionId", "model"}),
-    "context.inspect": ({"type", "id", "sessionId"}, set()),
-    "usage.query": ({"type", "id"}, {"sessionId"}),
+    "chat.cancel": ({"type", "id"}, {"requestId"}),
+    "context.inspect": ({"type", "id", "sessionId"}, {"exact"}),
+    "usage.query": ({"type", "id"}, {"sessionId", "since", "until"}),
     "session.list": ({"type", "id"}, set()),
     "ping": ({"type", "id"}, set()),
     "auth": ({"type", "token"}, {"id"}),
@@ -136,19 +138,50 @@ SERVER_SHAPES = {
     "pong": ({"type", "requestId"}, set()),
     "chat.stream.start": ({"type", "requestId", "sessionId", "model"}, set()),
     "chat.stream.delta": ({"type", "requestId", "delta"}, set()),
-    "chat.stream.end": ({"type", "requestId", "usage", "cost"}, set()),
-    "context.inspection": ({"type", "requestId", "sections", "totals"}, set()),
+    "chat.stream.end": (
+        {"type", "requestId", "sessionId", "usage", "cost", "stopReason"},
+        set(),
+    ),
+    "context.inspection": (
+        {"type", "requestId", "sessionId", "model", "sections", "totals"},
+        {"estimateRatio", "exactInputTokens"},
+    ),
     "usage.report": ({"type", "requestId", "perModel", "grandTotal"}, set()),
     "session.created": ({"type", "sessionId", "sessionKey"}, set()),
     "session.list": ({"type", "requestId", "sessions"}, set()),
-    "error": ({"type", "code", "message"}, {"requestId", "details"}),
+    "error": (
+        {"type", "code", "message"},
+        {"requestId", "details", "retryable", "retryAfterMs"},
+    ),
     "auth.ok": ({"type"}, set()),
+}
+# The values nested inside server messages: $defs name -> (required keys, optional keys).
+TOKEN_COUNTS = {"inputTokens", "outputTokens", "cacheCreationInputTokens", "cacheReadInputTokens"}
+NESTED_SHAPES: dict[str, tuple[set[str], set[str]]] = {
+    "TokenUsage": (TOKEN_COUNTS | {"totalTokens"}, set()),
+    "Cost": ({"inputCost", "outputCost", "totalCost", "priced"}, set()),
+    "ContextSection": ({"name", "content", "byteCount", "tokenEstimate", "costEstimate"}, set()),
+    "ContextTotals": ({"byteCount", "tokenEstimate", "costEstimate"}, set()),
+    "ModelUsageReport": (
+        TOKEN_COUNTS | {"totalTokens", "totalCost", "requestCount", "priced"},
+        set(),
+    ),
+    "GrandTotal": ({"totalCost", "totalTokens", "requestCount"}, set()),
+    "SessionSummary": (
+        {"sessionId", "sessionKey", "model", "createdAt", "messageCount"},
+        set(),
+    ),
 }
 
 
-def test_the_shape_tables_cover_every_builtin_class() -> None:
+def test_the_shape_tables_cover_every_builtin_class(schema: dict[str, Any]) -> None:
     assert set(CLIENT_SHAPES) == {cls.type for cls in CLIENTS}
     assert set(SERVER_SHAPES) == {cls.type for cls in SERVER_MESSAGES}
+    messages_and_unions = {cls.__name__ for cls in (*CLIENTS, *SERVER_MESSAGES)} | {
+        "ClientMessage",
+        "ServerMessage",
+    }
+    assert set(NESTED_SHAPES) == set(schema["$defs"]) - messages_and_unions
 
 
 @pytest.mark.parametrize(
@@ -164,6 +197,19 @@ def test_each_builtin_message_has_its_camelcase_keys_and_required_list(
     assert described["type"] == "object"
     assert described["additionalProperties"] is False
     assert described["properties"]["type"] == {"const": tag}
+    assert set(described["properties"]) == required | optional
+    assert described["required"] == sorted(required)
+
+
+@pytest.mark.parametrize(("name", "shape"), NESTED_SHAPES.items(), ids=NESTED_SHAPES.keys())
+def test_each_nested_value_has_exact_keys_and_no_tag(
+    schema: dict[str, Any], name: str, shape: tuple[set[str], set[str]]
+) -> None:
+    required, optional = shape
+    described = schema["$defs"][name]
+    assert described["title"] == name
+    assert described["type"] == "object"
+    assert described["additionalProperties"] is False
     assert set(described["properties"]) == required | optional
     assert described["required"] == sorted(required)
 
@@ -199,10 +245,33 @@ def test_field_types_follow_the_annotations(schema: dict[str, Any]) -> None:
     assert defs["Cost"]["properties"]["totalCost"] == {"type": "number"}
     assert defs["TokenUsage"]["title"] == "TokenUsage"
     assert "type" not in defs["TokenUsage"]["properties"]  # nested values carry no tag
+    assert defs["TokenUsage"]["properties"]["cacheReadInputTokens"] == {"type": "integer"}
+    assert defs["Cost"]["properties"]["priced"] == {"type": "boolean"}
+    assert defs["ModelUsageReport"]["properties"]["priced"] == {"type": "boolean"}
+    cancel = definition(schema, "ClientMessage", "chat.cancel")["properties"]
+    assert cancel["requestId"] == {"type": "string"}
+    inspect = definition(schema, "ClientMessage", "context.inspect")["properties"]
+    # A non-None default is published, so a client knows leaving it out means false.
+    assert inspect["exact"] == {"type": "boolean", "default": False}
+    usage = definition(schema, "ClientMessage", "usage.query")["properties"]
+    assert usage["since"] == usage["until"] == {"type": "string"}
+    end = definition(schema, "ServerMessage", "chat.stream.end")["properties"]
+    assert end["stopReason"] == {"type": "string"}
+    assert end["cost"] == {"$ref": "#/$defs/Cost"}
+    inspection = definition(schema, "ServerMessage", "context.inspection")["properties"]
+    assert inspection["estimateRatio"] == {"type": "number"}
+    assert inspection["exactInputTokens"] == {"type": "integer"}
+    error = definition(schema, "ServerMessage", "error")["properties"]
+    assert error["retryable"] == {"type": "boolean"}
+    assert error["retryAfterMs"] == {"type": "integer"}
 
 
 def test_descriptions_come_from_the_class_own_docstring(schema: dict[str, Any]) -> None:
     assert definition(schema, "ClientMessage", "auth")["description"].startswith("First frame")
+    assert definition(schema, "ClientMessage", "chat.cancel")["description"].startswith(
+        "Stop the reply"
+    )
+    assert schema["$defs"]["Cost"]["description"].startswith("USD.")
     # ChatSend has no docstring of its own; ClientMessage's must not be inherited.
     assert "description" not in definition(schema, "ClientMessage", "chat.send")
 
@@ -210,7 +279,8 @@ def test_descriptions_come_from_the_class_own_docstring(schema: dict[str, Any]) 
 def test_every_reference_resolves_and_every_definition_is_used(schema: dict[str, Any]) -> None:
     refs = refs_in(schema)
     assert {ref.removeprefix("#/$defs/") for ref in refs} == set(schema["$defs"])
-    assert "#/$defs/TokenUsage" in refs_in(definition(schema, "ServerMessage", "chat.stream.end"))
+    end_refs = refs_in(definition(schema, "ServerMessage", "chat.stream.end"))
+    assert {"#/$defs/TokenUsage", "#/$defs/Cost"} <= end_refs
 
 
 def test_output_is_deterministic() -> None:
@@ -221,33 +291,114 @@ def test_output_is_deterministic() -> None:
 
 # Against the codec: what it writes conforms, what it refuses does not ------------------------
 
+
+def _usage(inputs: int, outputs: int, writes: int, reads: int) -> messages.TokenUsage:
+    return messages.TokenUsage(
+        input_tokens=inputs,
+        output_tokens=outputs,
+        cache_creation_input_tokens=writes,
+        cache_read_input_tokens=reads,
+        total_tokens=inputs + outputs + writes + reads,
+    )
+
+
+def _section(name: str, content: str, tokens: int) -> messages.ContextSection:
+    return messages.ContextSection(
+        name=name,
+        content=content,
+        byte_count=len(content.encode()),
+        token_estimate=tokens,
+        cost_estimate=tokens * 3e-6,
+    )
+
+
+SECTIONS = [
+    _section("system_prompt", "You are a helpful AI assistant.", 7),
+    _section("history", "user: hello\n\nassistant: Hello, world!", 11),
+    _section("memory", "", 0),
+    _section("skills", "", 0),
+    _section("tools", "", 0),
+]
+
+# Cancelled, on a model without a known price: the tokens so far, and zeros, not a guess.
+CANCELLED_UNPRICED = messages.ChatStreamEnd(
+    request_id="t3",
+    session_id=SESSION,
+    usage=_usage(19, 1, 0, 0),
+    cost=messages.Cost(input_cost=0, output_cost=0, total_cost=0, priced=False),
+    stop_reason="cancelled",
+)
+# Before the session has a measured request: no estimateRatio; without exact: no count.
+BARE_INSPECTION = messages.ContextInspection(
+    request_id="c1",
+    session_id=SESSION,
+    model="claude-sonnet-4-5",
+    sections=SECTIONS[:1],
+    totals=messages.ContextTotals(byte_count=31, token_estimate=7, cost_estimate=2.1e-05),
+)
+NOT_RETRYABLE = messages.ErrorMessage(
+    code="CONTEXT_TOO_LONG",
+    message="prompt is too long: 210000 tokens > 200000 maximum",
+    request_id="t7",
+    retryable=False,
+)
+NO_API_KEY = messages.ErrorMessage(
+    code="NO_API_KEY",
+    message="Anthropic API key not configured. Run: agentspace-gateway keys add anthropic",
+    request_id="t8",
+)
+
+# One priced model and one whose price is unknown (its cost is 0, and priced says so).
+MIXED_PRICING_REPORT = messages.UsageReport(
+    request_id="u1",
+    per_model={
+        "claude-sonnet-4-5": messages.ModelUsageReport(
+            input_tokens=1,
+            output_tokens=2,
+            cache_creation_input_tokens=4,
+            cache_read_input_tokens=8,
+            total_tokens=15,
+            total_cost=0.1,
+            request_count=1,
+            priced=True,
+        ),
+        "my-local-model": messages.ModelUsageReport(
+            input_tokens=26,
+            output_tokens=4,
+            cache_creation_input_tokens=0,
+            cache_read_input_tokens=0,
+            total_tokens=30,
+            total_cost=0,
+            request_count=1,
+            priced=False,
+        ),
+    },
+    grand_total=messages.GrandTotal(total_cost=0.1, total_tokens=45, request_count=2),
+)
+
 SERVER_EXAMPLES = [
     messages.Pong(request_id="p1"),
     messages.ChatStreamStart(request_id="t2", session_id=SESSION, model="claude-sonnet-4-5"),
     messages.ChatStreamDelta(request_id="t2", delta="Hello"),
     messages.ChatStreamEnd(
         request_id="t2",
-        usage=messages.TokenUsage(input_tokens=12, output_tokens=3, total_tokens=15),
-        cost=messages.Cost(input_cost=0.25, output_cost=1, total_cost=1.25),
+        session_id=SESSION,
+        usage=_usage(12, 3, 2048, 5),
+        cost=messages.Cost(input_cost=0.25, output_cost=1, total_cost=1.25, priced=True),
+        stop_reason="end_turn",
     ),
+    CANCELLED_UNPRICED,
+    BARE_INSPECTION,
     messages.ContextInspection(
-        request_id="c1",
-        sections=[
-            messages.ContextSection(
-                name="system", content="You are", byte_count=7, token_estimate=2, cost_estimate=0
-            )
-        ],
-        totals=messages.ContextTotals(byte_count=7, token_estimate=2, cost_estimate=0.5),
+        request_id="c2",
+        session_id=SESSION,
+        model="claude-sonnet-4-5",
+        sections=SECTIONS,
+        totals=messages.ContextTotals(byte_count=67, token_estimate=18, cost_estimate=5.4e-05),
+        estimate_ratio=1.2,
+        exact_input_tokens=22,
     ),
-    messages.UsageReport(
-        request_id="u1",
-        per_model={
-            "claude-sonnet-4-5": messages.ModelUsageReport(
-                input_tokens=1, output_tokens=2, total_tokens=3, total_cost=0.1, request_count=1
-            )
-        },
-        grand_total=messages.GrandTotal(total_cost=0.1, total_tokens=3, request_count=1),
-    ),
+    MIXED_PRICING_REPORT,
     messages.UsageReport(
         request_id="u2",
         per_model={},
@@ -268,6 +419,15 @@ SERVER_EXAMPLES = [
     ),
     messages.ErrorMessage(code="INTERNAL_ERROR", message="The handler failed."),
     messages.ErrorMessage(
+        code="RATE_LIMITED",
+        message="This request would exceed your organization's rate limit.",
+        request_id="t6",
+        retryable=True,
+        retry_after_ms=2000,
+    ),
+    NOT_RETRYABLE,
+    NO_API_KEY,
+    messages.ErrorMessage(
         code="UNKNOWN_TYPE",
         message="Unknown message type 'x'.",
         request_id="t5",
@@ -279,6 +439,42 @@ SERVER_EXAMPLES = [
 
 def test_the_examples_cover_every_server_class() -> None:
     assert {type(example) for example in SERVER_EXAMPLES} == set(SERVER_MESSAGES)
+
+
+def _encoded(codec: WireCodec, message: ServerMessage) -> dict[str, Any]:
+    frame: dict[str, Any] = json.loads(codec.encode(message))
+    return frame
+
+
+def test_every_optional_server_key_appears_in_some_example(codec: WireCodec) -> None:
+    for tag, (_, optional) in SERVER_SHAPES.items():
+        frames = [_encoded(codec, m) for m in SERVER_EXAMPLES if m.type == tag]
+        assert optional <= set().union(*frames), tag
+
+
+def test_optional_server_keys_without_a_value_are_left_out_not_null(codec: WireCodec) -> None:
+    assert set(_encoded(codec, BARE_INSPECTION)) == SERVER_SHAPES["context.inspection"][0]
+    assert set(_encoded(codec, NO_API_KEY)) == {"type", "code", "message", "requestId"}
+    too_long = _encoded(codec, NOT_RETRYABLE)
+    # retryable is a value even when false; retryAfterMs only when upstream gave one.
+    assert (too_long["retryable"], "retryAfterMs" in too_long) == (False, False)
+
+
+def test_a_chat_stream_end_carries_every_count_and_the_stop_reason(codec: WireCodec) -> None:
+    assert _encoded(codec, CANCELLED_UNPRICED) == {
+        "type": "chat.stream.end",
+        "requestId": "t3",
+        "sessionId": SESSION,
+        "usage": {
+            "inputTokens": 19,
+            "outputTokens": 1,
+            "cacheCreationInputTokens": 0,
+            "cacheReadInputTokens": 0,
+            "totalTokens": 20,
+        },
+        "cost": {"inputCost": 0.0, "outputCost": 0.0, "totalCost": 0.0, "priced": False},
+        "stopReason": "cancelled",
+    }
 
 
 @pytest.mark.parametrize("message", SERVER_EXAMPLES, ids=lambda message: message.type)
@@ -296,9 +492,22 @@ GOOD_CLIENT_FRAMES = [
     {"type": "session.list", "id": "t1"},
     {"type": "chat.send", "id": "t2", "content": "hello"},
     {"type": "chat.send", "id": "t3", "content": "hi", "sessionId": SESSION, "model": "m-1"},
+    {"type": "chat.cancel", "id": "x1"},
+    {"type": "chat.cancel", "id": "x2", "requestId": "t2"},
     {"type": "context.inspect", "id": "c1", "sessionId": KEY},
+    {"type": "context.inspect", "id": "c2", "sessionId": SESSION, "exact": True},
+    {"type": "context.inspect", "id": "c3", "sessionId": SESSION, "exact": False},
     {"type": "usage.query", "id": "u1"},
     {"type": "usage.query", "id": "u2", "sessionId": SESSION},
+    {"type": "usage.query", "id": "u3", "since": "2026-11-28T09:00:00Z"},
+    {"type": "usage.query", "id": "u4", "until": "2026-12-01T00:00:00.000Z"},
+    {
+        "type": "usage.query",
+        "id": "u5",
+        "sessionId": KEY,
+        "since": "2026-11-01",
+        "until": "2026-12-01T00:00:00+01:00",
+    },
     {"type": "auth", "id": "a1", "token": "secret"},
     {"type": "auth", "token": "secret"},
 ]
@@ -322,6 +531,15 @@ BAD_CLIENT_FRAMES = {
     "missing id": {"type": "session.list"},
     "unknown tag": {"type": "chat.sned", "id": "t2", "content": "hi"},
     "auth without token": {"type": "auth", "id": "a1"},
+    "cancel requestId not a string": {"type": "chat.cancel", "id": "x1", "requestId": 5},
+    "cancel snake_case request_id": {"type": "chat.cancel", "id": "x1", "request_id": "t2"},
+    "cancel naming a session": {"type": "chat.cancel", "id": "x1", "sessionId": SESSION},
+    "exact as a string": {"type": "context.inspect", "id": "c1", "sessionId": KEY, "exact": "true"},
+    "exact as a number": {"type": "context.inspect", "id": "c1", "sessionId": KEY, "exact": 1},
+    "exact null": {"type": "context.inspect", "id": "c1", "sessionId": KEY, "exact": None},
+    "exact without sessionId": {"type": "context.inspect", "id": "c1", "exact": True},
+    "since not a string": {"type": "usage.query", "id": "u1", "since": 1764320400},
+    "until not a string": {"type": "usage.query", "id": "u1", "until": ["2026-12-01"]},
 }
 
 
@@ -332,6 +550,109 @@ def test_frames_the_codec_refuses_do_not_conform(
     with pytest.raises(DecodeError):
         codec.decode(json.dumps(frame))
     assert not conforms(frame, schema["$defs"]["ClientMessage"], schema)
+
+
+ISO_8601 = "must be an ISO 8601 time such as 2026-11-28T09:00:00Z"
+# Rules only the gateway checks (docs/protocol.md lists them): the frame fits the schema,
+# the codec refuses it with the field named, and the request id is still echoed.
+FIELD_CHECKS = {
+    "since not a time": ({"type": "usage.query", "id": "r1", "since": "yesterday"}, "since"),
+    "until not a date": ({"type": "usage.query", "id": "r1", "until": "2026-13-01"}, "until"),
+    "since empty": ({"type": "usage.query", "id": "r1", "since": ""}, "since"),
+    "until bad beside a good since": (
+        {"type": "usage.query", "id": "r1", "since": "2026-11-01", "until": "soon"},
+        "until",
+    ),
+    "cancel requestId empty": ({"type": "chat.cancel", "id": "r1", "requestId": " "}, "requestId"),
+    "cancel requestId too long": (
+        {"type": "chat.cancel", "id": "r1", "requestId": "r" * 129},
+        "requestId",
+    ),
+}
+
+
+@pytest.mark.parametrize(("frame", "field"), FIELD_CHECKS.values(), ids=list(FIELD_CHECKS.keys()))
+def test_checks_the_schema_cannot_express_are_refused_per_field(
+    schema: dict[str, Any], codec: WireCodec, frame: dict[str, Any], field: str
+) -> None:
+    assert conforms(frame, schema["$defs"]["ClientMessage"], schema)
+    with pytest.raises(DecodeError) as refused:
+        codec.decode(json.dumps(frame))
+    assert (refused.value.code, refused.value.request_id) == ("INVALID_MESSAGE", "r1")
+    assert [problem["field"] for problem in refused.value.details] == [field]
+    if field in ("since", "until"):
+        assert refused.value.details[0]["message"] == ISO_8601
+
+
+@pytest.mark.parametrize(
+    ("given", "stored"),
+    [
+        ("2026-11-28T09:00:00Z", "2026-11-28T09:00:00.000Z"),
+        ("2026-11-28T09:00:00.000Z", "2026-11-28T09:00:00.000Z"),
+        ("2026-11-28T10:30:00+01:30", "2026-11-28T09:00:00.000Z"),
+        ("2026-11-28T04:00:00-05:00", "2026-11-28T09:00:00.000Z"),
+        # Milliseconds are the ledger's precision: finer digits are cut, not rounded.
+        ("2026-11-28T09:00:00.123999Z", "2026-11-28T09:00:00.123Z"),
+        # Without an offset the time is UTC; a date alone is its midnight.
+        ("2026-11-28T09:00:00", "2026-11-28T09:00:00.000Z"),
+        ("2026-11-28", "2026-11-28T00:00:00.000Z"),
+        ("2026-11-29T00:30:00+01:00", "2026-11-28T23:30:00.000Z"),
+    ],
+)
+def test_since_and_until_are_normalised_to_the_ledger_utc_form(
+    codec: WireCodec, given: str, stored: str
+) -> None:
+    frame = {"type": "usage.query", "id": "u1", "since": given, "until": given}
+    query = codec.decode(json.dumps(frame))
+    assert isinstance(query, messages.UsageQuery)
+    assert (query.since, query.until) == (stored, stored)
+
+
+def test_the_new_client_keys_decode_into_their_fields(codec: WireCodec) -> None:
+    cancel = codec.decode('{"type": "chat.cancel", "id": "x2", "requestId": "t2"}')
+    assert cancel == messages.ChatCancel(id="x2", request_id="t2")
+    assert codec.decode('{"type": "chat.cancel", "id": "x1"}') == messages.ChatCancel(id="x1")
+    inspect = '{"type": "context.inspect", "id": "c1", "sessionId": "%s"%s}'
+    assert codec.decode(inspect % (SESSION, "")) == messages.ContextInspect(
+        id="c1", session_id=SESSION, exact=False
+    )
+    assert codec.decode(inspect % (SESSION, ', "exact": true')) == messages.ContextInspect(
+        id="c1", session_id=SESSION, exact=True
+    )
+
+
+def _without(frame: dict[str, Any], path: str) -> dict[str, Any]:
+    """A deep copy of ``frame`` with the key at the dotted ``path`` removed."""
+    copy: dict[str, Any] = json.loads(json.dumps(frame))
+    *parents, last = path.split(".")
+    node = copy
+    for step in parents:
+        node = node[step]
+    del node[last]
+    return copy
+
+
+@pytest.mark.parametrize(
+    ("example", "path"),
+    [
+        (CANCELLED_UNPRICED, "sessionId"),
+        (CANCELLED_UNPRICED, "stopReason"),
+        (CANCELLED_UNPRICED, "usage.cacheCreationInputTokens"),
+        (CANCELLED_UNPRICED, "usage.cacheReadInputTokens"),
+        (CANCELLED_UNPRICED, "cost.priced"),
+        (BARE_INSPECTION, "sessionId"),
+        (BARE_INSPECTION, "model"),
+        (MIXED_PRICING_REPORT, "perModel.my-local-model.priced"),
+        (MIXED_PRICING_REPORT, "perModel.claude-sonnet-4-5.cacheReadInputTokens"),
+    ],
+    ids=lambda value: value if isinstance(value, str) else value.type,
+)
+def test_a_server_frame_missing_a_new_required_key_does_not_conform(
+    schema: dict[str, Any], codec: WireCodec, example: ServerMessage, path: str
+) -> None:
+    frame = _encoded(codec, example)
+    assert conforms(frame, schema["$defs"]["ServerMessage"], schema)
+    assert not conforms(_without(frame, path), schema["$defs"]["ServerMessage"], schema)
 
 
 @pytest.mark.parametrize(
@@ -354,12 +675,17 @@ def test_frames_the_codec_refuses_do_not_conform(
                 }
             ],
         },
+        # The chat.stream.end of before the streaming work: no session, stop reason, cache
+        # counts or priced flag.
         {
             "type": "chat.stream.end",
             "requestId": "t2",
-            "usage": {"inputTokens": 1, "outputTokens": 2},
+            "usage": {"inputTokens": 1, "outputTokens": 2, "totalTokens": 3},
             "cost": {"inputCost": 0, "outputCost": 0, "totalCost": 0},
         },
+        {"type": "error", "code": "X", "message": "m", "retryable": "yes"},
+        {"type": "error", "code": "X", "message": "m", "retryable": True, "retryAfterMs": 1.5},
+        {"type": "error", "code": "X", "message": "m", "retryAfterMs": None},
     ],
 )
 def test_malformed_server_frames_do_not_conform(
@@ -556,6 +882,38 @@ def test_protocol_command_lists_types_with_their_owner(
     assert ("auth", "client", protocol_command.CONNECTION) in rows
     assert ("error", "server", protocol_command.BUILT_IN) in rows
     assert len(rows) == len(CLIENT_SHAPES) + len(SERVER_SHAPES) + 2
+
+
+# Each built-in client message and the handler setup.cfg registers for it.
+BUILTIN_HANDLERS = {
+    "chat.send": "chat_send:chat_send",
+    "chat.cancel": "chat_cancel:chat_cancel",
+    "context.inspect": "context_inspect:context_inspect",
+    "usage.query": "usage_query:usage_query",
+    "session.list": "session_list:session_list",
+    "ping": "ping:ping",
+}
+
+
+def test_protocol_command_names_the_installed_builtin_handlers(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """Read from the installed entry points: a stale install (pip install . again) fails."""
+    monkeypatch.setenv("AGENTSPACE_HOME", str(tmp_path / "home"))
+    assert main(["protocol"]) == 0
+    lines = capsys.readouterr().out.splitlines()[1:]
+    owners = {
+        (tag, direction): owner
+        for tag, direction, owner in (line.split(maxsplit=2) for line in lines)
+    }
+    package = f"agentspace-gateway {importlib.metadata.version('agentspace-gateway')}"
+    assert set(BUILTIN_HANDLERS) | {"auth"} == set(CLIENT_SHAPES)
+    for tag, target in BUILTIN_HANDLERS.items():
+        expected = f"{package} ({tag} = agentspace_gateway.handlers.{target})"
+        assert owners[(tag, "client")] == expected
+    assert owners[("auth", "client")] == protocol_command.CONNECTION
+    for tag in SERVER_SHAPES:
+        assert owners[(tag, "server")] == protocol_command.BUILT_IN
 
 
 def test_a_plugin_class_replaces_the_builtin_one_with_its_tag(

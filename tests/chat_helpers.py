@@ -1,0 +1,52 @@
+"""Reading a streamed reply and the database after it, for chat tests."""
+
+import sqlite3
+from typing import Any
+
+from aiohttp import ClientWebSocketResponse
+
+from agentspace_gateway.home import Home
+
+from wsclient import receive, request
+
+
+async def send_chat(
+    ws: ClientWebSocketResponse, request_id: str, content: str, **fields: Any
+) -> list[dict[str, Any]]:
+    """Send chat.send and collect every frame up to its end (or error)."""
+    await request(ws, {"type": "chat.send", "id": request_id, "content": content, **fields})
+    return await until_end(ws, request_id)
+
+
+async def until_end(
+    ws: ClientWebSocketResponse, request_id: str, timeout: float = 10.0
+) -> list[dict[str, Any]]:
+    frames = []
+    while True:
+        frame = await receive(ws, timeout)
+        frames.append(frame)
+        if frame.get("requestId") == request_id and frame["type"] in ("chat.stream.end", "error"):
+            return frames
+
+
+def kinds(frames: list[dict[str, Any]]) -> list[str]:
+    return [frame["type"] for frame in frames]
+
+
+def deltas(frames: list[dict[str, Any]]) -> str:
+    return "".join(f["delta"] for f in frames if f["type"] == "chat.stream.delta")
+
+
+def query(home: Home, sql: str, params: tuple[Any, ...] = ()) -> list[sqlite3.Row]:
+    with sqlite3.connect(home.database) as connection:
+        connection.row_factory = sqlite3.Row
+        return connection.execute(sql, params).fetchall()
+
+
+def messages(home: Home) -> list[tuple[str, str, int]]:
+    rows = query(home, "SELECT role, content, complete FROM messages ORDER BY id")
+    return [(row["role"], row["content"], row["complete"]) for row in rows]
+
+
+def usage_rows(home: Home) -> list[sqlite3.Row]:
+    return query(home, "SELECT * FROM usage_records ORDER BY id")
