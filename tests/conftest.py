@@ -17,6 +17,7 @@ from agentspace_gateway.app import create_app
 from agentspace_gateway.config import AnthropicConfig, Config
 from agentspace_gateway.handler_registry import ENTRY_POINT_GROUP
 from agentspace_gateway.home import Home
+from agentspace_gateway.storage import Database, apply_migrations
 from agentspace_gateway.vault import CredentialVault, open_vault
 
 from fake_anthropic import FakeAnthropic, running_fake_anthropic
@@ -36,6 +37,17 @@ def isolated_environment(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     keyring.set_keyring(fail.Keyring())
     yield
     keyring.set_keyring(previous)
+
+
+@pytest.fixture
+async def db(tmp_path: Path) -> AsyncIterator[Database]:
+    """A migrated database of its own, for repository tests."""
+    database = await Database.open(tmp_path / "agentspace.db")
+    try:
+        await apply_migrations(database)
+        yield database
+    finally:
+        await database.close()
 
 
 @pytest.fixture

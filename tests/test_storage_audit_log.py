@@ -3,37 +3,15 @@
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import AsyncIterator
-from datetime import UTC, datetime, timedelta
-from pathlib import Path
+from datetime import timedelta
 
 import pytest
 
 from agentspace_gateway.clock import format_utc
-from agentspace_gateway.storage import AuditEntry, AuditLog, Database, apply_migrations
+from agentspace_gateway.storage import AuditEntry, AuditLog, Database
 from agentspace_gateway.storage import audit_log as audit_log_module
 
-
-class SteppingClock:
-    """Each reading is one millisecond after the last, unless stopped."""
-
-    def __init__(self) -> None:
-        self.moment = datetime(2026, 11, 28, 9, 0, tzinfo=UTC)
-        self.step = timedelta(milliseconds=1)
-
-    def __call__(self) -> str:
-        self.moment += self.step
-        return format_utc(self.moment)
-
-
-@pytest.fixture
-async def db(tmp_path: Path) -> AsyncIterator[Database]:
-    database = await Database.open(tmp_path / "agentspace.db")
-    try:
-        await apply_migrations(database)
-        yield database
-    finally:
-        await database.close()
+from storage_helpers import SteppingClock
 
 
 @pytest.fixture

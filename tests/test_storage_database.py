@@ -6,7 +6,7 @@ import asyncio
 import os
 import sqlite3
 import stat
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -15,16 +15,6 @@ from agentspace_gateway.storage import Database, StorageError, apply_migrations
 
 NOW = "2026-11-28T09:00:00.000Z"
 INSERT_AUDIT = "INSERT INTO audit_log (event, created_at) VALUES (?, ?)"
-
-
-@pytest.fixture
-async def db(tmp_path: Path) -> AsyncIterator[Database]:
-    database = await Database.open(tmp_path / "agentspace.db")
-    try:
-        await apply_migrations(database)
-        yield database
-    finally:
-        await database.close()
 
 
 @pytest.fixture

@@ -4,9 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
-from collections.abc import AsyncIterator
-from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
 
@@ -17,31 +14,11 @@ from agentspace_gateway.storage import (
     MessageRow,
     SessionRepository,
     SessionRow,
-    apply_migrations,
 )
 from agentspace_gateway.storage import messages as messages_module
 from agentspace_gateway.storage import sessions as sessions_module
 
-
-class SteppingClock:
-    """Each reading is one millisecond after the last."""
-
-    def __init__(self) -> None:
-        self.moment = datetime(2026, 11, 28, 9, 0, tzinfo=UTC)
-
-    def __call__(self) -> str:
-        self.moment += timedelta(milliseconds=1)
-        return format_utc(self.moment)
-
-
-@pytest.fixture
-async def db(tmp_path: Path) -> AsyncIterator[Database]:
-    database = await Database.open(tmp_path / "agentspace.db")
-    try:
-        await apply_migrations(database)
-        yield database
-    finally:
-        await database.close()
+from storage_helpers import SteppingClock
 
 
 @pytest.fixture

@@ -3,38 +3,17 @@
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator
-from datetime import UTC, datetime, timedelta
-from pathlib import Path
+from datetime import timedelta
 
 import pytest
 
 from agentspace_gateway.clock import format_utc
-from agentspace_gateway.storage import Database, SessionRepository, SessionRow, apply_migrations
+from agentspace_gateway.storage import Database, SessionRepository, SessionRow
 from agentspace_gateway.storage import sessions as sessions_module
 
+from storage_helpers import SteppingClock
+
 SESSION_KEY = re.compile(r"^agent:(?P<agent>[A-Za-z0-9_-]+):(?P<id>[A-Za-z0-9_-]{21})$")
-
-
-class SteppingClock:
-    """Each reading is one millisecond after the last, unless told otherwise."""
-
-    def __init__(self) -> None:
-        self.moment = datetime(2026, 11, 28, 9, 0, tzinfo=UTC)
-
-    def __call__(self) -> str:
-        self.moment += timedelta(milliseconds=1)
-        return format_utc(self.moment)
-
-
-@pytest.fixture
-async def db(tmp_path: Path) -> AsyncIterator[Database]:
-    database = await Database.open(tmp_path / "agentspace.db")
-    try:
-        await apply_migrations(database)
-        yield database
-    finally:
-        await database.close()
 
 
 @pytest.fixture

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -16,21 +14,10 @@ from agentspace_gateway.storage import (
     SessionRow,
     UsageLedger,
     UsageRecord,
-    apply_migrations,
 )
 
 # 2**53 + 1 is the first integer a float cannot hold: a REAL anywhere on the way would show.
 BEYOND_FLOAT = 2**53 + 1
-
-
-@pytest.fixture
-async def db(tmp_path: Path) -> AsyncIterator[Database]:
-    database = await Database.open(tmp_path / "agentspace.db")
-    try:
-        await apply_migrations(database)
-        yield database
-    finally:
-        await database.close()
 
 
 @pytest.fixture
