@@ -1,4 +1,5 @@
-"""The ``agentspace-gateway`` command: serve, keys, token, audit, migrate, protocol.
+"""The ``agentspace-gateway`` command: serve, chat, usage, sessions, keys, token, audit,
+migrate, protocol.
 
 Exit status: 0 done, 1 the operation failed, 2 bad usage or configuration.
 """
@@ -8,11 +9,21 @@ import sys
 from collections.abc import Sequence
 
 from agentspace_gateway import __version__
-from agentspace_gateway.cli import audit, keys, migrate, protocol, serve, token
+from agentspace_gateway.cli import (
+    audit,
+    chat,
+    keys,
+    migrate,
+    protocol,
+    serve,
+    sessions,
+    token,
+    usage,
+)
 from agentspace_gateway.cli.context import CommandError
 from agentspace_gateway.config import ConfigError
 
-COMMANDS = (serve, keys, token, audit, migrate, protocol)
+COMMANDS = (serve, chat, usage, sessions, keys, token, audit, migrate, protocol)
 
 
 def build_parser() -> argparse.ArgumentParser:

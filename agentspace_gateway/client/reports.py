@@ -1,0 +1,143 @@
+"""The gateway's replies as text for a person: a reply's usage, an inspection, the usage
+report and the session list. Each takes the frame as received and returns lines."""
+
+from collections.abc import Mapping
+from typing import Any
+
+from agentspace_gateway.client.tables import count, money, table
+
+
+def reply_summary(end: Mapping[str, Any], model: str | None, session: str | None = None) -> str:
+    """One line after a reply: tokens, cost, model, and why it stopped if not the usual way."""
+    usage = _mapping(end.get("usage"))
+    cost = _mapping(end.get("cost"))
+    parts = [f"{count(usage.get('inputTokens'))} in", f"{count(usage.get('outputTokens'))} out"]
+    if usage.get("cacheReadInputTokens"):
+        parts.append(f"{count(usage['cacheReadInputTokens'])} cache read")
+    if usage.get("cacheCreationInputTokens"):
+        parts.append(f"{count(usage['cacheCreationInputTokens'])} cache write")
+    pieces = [f"{count(usage.get('totalTokens'))} tokens: {', '.join(parts)}"]
+    if cost.get("priced", True):
+        pieces.append(money(cost.get("totalCost")))
+    else:
+        pieces.append(f'cost unknown: add [pricing."{model}"] to config.toml')
+    if model:
+        pieces.append(model)
+    if session:
+        pieces.append(f"session {session}")
+    stop = end.get("stopReason")
+    if stop == "cancelled":
+        pieces.append("cancelled")
+    elif stop not in (None, "end_turn"):
+        pieces.append(f"stopped: {stop}")
+    return "[" + " | ".join(pieces) + "]"
+
+
+def inspection_report(frame: Mapping[str, Any]) -> list[str]:
+    sections = [_mapping(section) for section in frame.get("sections") or []]
+    totals = _mapping(frame.get("totals"))
+    rows = [_section_row(section) for section in sections]
+    rows.append(_section_row({"name": "total", **totals}))
+    lines = [
+        f"context of session {frame.get('sessionId')} for {frame.get('model')} "
+        "(tokens and cost are estimates)",
+        *table(("section", "bytes", "tokens", "cost"), rows, right={1, 2, 3}),
+    ]
+    ratio = frame.get("estimateRatio")
+    if isinstance(ratio, int | float):
+        lines.append(f"estimate ratio {ratio:.2f}: {_ratio_meaning(ratio)}")
+    else:
+        lines.append("estimate ratio: none yet (no request of this session is recorded)")
+    if "exactInputTokens" in frame:
+        lines.append(f"exact input tokens (Anthropic's count): {count(frame['exactInputTokens'])}")
+    return lines
+
+
+def usage_report(frame: Mapping[str, Any]) -> list[str]:
+    per_model = _mapping(frame.get("perModel"))
+    if not per_model:
+        return ["no usage recorded"]
+    grand = _mapping(frame.get("grandTotal"))
+    unpriced = [model for model, row in per_model.items() if not _mapping(row).get("priced", True)]
+    rows = [_usage_row(model, _mapping(row)) for model, row in per_model.items()]
+    grand_cost = money(grand.get("totalCost")) + (" *" if unpriced else "")
+    requests, tokens = count(grand.get("requestCount")), count(grand.get("totalTokens"))
+    rows.append(["total", requests, "", "", "", "", tokens, grand_cost])
+    lines = table(_USAGE_HEADERS, rows, right=range(1, len(_USAGE_HEADERS)))
+    if unpriced:
+        prices = ", ".join(f'[pricing."{model}"]' for model in unpriced)
+        lines.append(
+            f"* no known price for some requests, counted as $0: add {prices} to config.toml"
+        )
+    return lines
+
+
+def sessions_report(frame: Mapping[str, Any], current: str | None = None) -> list[str]:
+    """One row per session; with ``current``, a first column marks it with *."""
+    sessions = [_mapping(session) for session in frame.get("sessions") or []]
+    if not sessions:
+        return ["no sessions yet"]
+    headers = ("session", "model", "created", "messages")
+    rows = [
+        [
+            str(session.get("sessionId", "")),
+            str(session.get("model", "")),
+            str(session.get("createdAt", "")),
+            count(session.get("messageCount")),
+        ]
+        for session in sessions
+    ]
+    if current is None:
+        return table(headers, rows, right={3})
+    marked = [
+        ["*" if current in (s.get("sessionId"), s.get("sessionKey")) else "", *row]
+        for s, row in zip(sessions, rows, strict=True)
+    ]
+    return table(("", *headers), marked, right={4})
+
+
+_USAGE_HEADERS = (
+    "model",
+    "requests",
+    "input",
+    "output",
+    "cache write",
+    "cache read",
+    "tokens",
+    "cost",
+)
+
+
+def _section_row(section: Mapping[str, Any]) -> list[str]:
+    return [
+        str(section.get("name", "")),
+        count(section.get("byteCount")),
+        count(section.get("tokenEstimate")),
+        money(section.get("costEstimate")),
+    ]
+
+
+def _usage_row(model: str, row: Mapping[str, Any]) -> list[str]:
+    cost = money(row.get("totalCost")) + ("" if row.get("priced", True) else " *")
+    return [
+        model,
+        count(row.get("requestCount")),
+        count(row.get("inputTokens")),
+        count(row.get("outputTokens")),
+        count(row.get("cacheCreationInputTokens")),
+        count(row.get("cacheReadInputTokens")),
+        count(row.get("totalTokens")),
+        cost,
+    ]
+
+
+def _ratio_meaning(ratio: float) -> str:
+    percent = round(abs(ratio - 1) * 100)
+    if percent == 0:
+        return "Anthropic's counts match the estimates"
+    direction = "low" if ratio > 1 else "high"
+    return f"the estimates run {percent}% {direction} against Anthropic's counts"
+
+
+def _mapping(value: Any) -> Mapping[str, Any]:
+    return value if isinstance(value, Mapping) else {}
