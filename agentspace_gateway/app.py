@@ -14,11 +14,13 @@ from aiohttp import web
 from agentspace_gateway import appkeys
 from agentspace_gateway.chat.services import setup_chat
 from agentspace_gateway.config import Config, load_config
+from agentspace_gateway.console import setup_console
 from agentspace_gateway.gateway import setup_gateway
 from agentspace_gateway.home import Home
 from agentspace_gateway.host_check import host_check_middleware
 from agentspace_gateway.http_errors import json_errors_middleware
 from agentspace_gateway.keyserver import setup_keyserver
+from agentspace_gateway.loop_monitor import setup_loop_monitor
 from agentspace_gateway.storage_setup import setup_storage
 from agentspace_gateway.vault_setup import setup_vault
 
@@ -51,4 +53,6 @@ def create_app(
     setup_chat(app)
     setup_keyserver(app)
     setup_gateway(app, handler_entry_points)
+    setup_console(app)
+    setup_loop_monitor(app)
     return app

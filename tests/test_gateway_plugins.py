@@ -26,6 +26,7 @@ BUILTIN_TYPES = {
     "context.inspect",
     "usage.query",
     "session.list",
+    "session.history",
     "ping",
 }
 

@@ -133,6 +133,7 @@ CLIENT_SHAPES = {
     "session.list": ({"type", "id"}, set()),
     "ping": ({"type", "id"}, set()),
     "auth": ({"type", "token"}, {"id"}),
+    "session.history": ({"type", "id", "sessionId"}, {"limit"}),
 }
 SERVER_SHAPES = {
     "pong": ({"type", "requestId"}, set()),
@@ -154,6 +155,7 @@ SERVER_SHAPES = {
         {"requestId", "details", "retryable", "retryAfterMs"},
     ),
     "auth.ok": ({"type"}, set()),
+    "session.messages": ({"type", "requestId", "sessionId", "messages"}, set()),
 }
 # The values nested inside server messages: $defs name -> (required keys, optional keys).
 TOKEN_COUNTS = {"inputTokens", "outputTokens", "cacheCreationInputTokens", "cacheReadInputTokens"}
@@ -171,6 +173,7 @@ NESTED_SHAPES: dict[str, tuple[set[str], set[str]]] = {
         {"sessionId", "sessionKey", "model", "createdAt", "messageCount"},
         set(),
     ),
+    "HistoryMessage": ({"role", "content", "createdAt", "complete"}, {"tokenCount"}),
 }
 
 
@@ -434,6 +437,22 @@ SERVER_EXAMPLES = [
         details={"supportedTypes": ["ping"]},
     ),
     messages.Authenticated(),
+    messages.SessionMessages(
+        request_id="h1",
+        session_id=SESSION,
+        messages=[
+            messages.HistoryMessage(
+                role="user", content="hello", created_at="2025-06-01T09:12:45.123Z", complete=True
+            ),
+            messages.HistoryMessage(
+                role="assistant",
+                content="Hel",
+                created_at="2025-06-01T09:12:46.001Z",
+                complete=False,
+                token_count=2,
+            ),
+        ],
+    ),
 ]
 
 
@@ -892,6 +911,7 @@ BUILTIN_HANDLERS = {
     "usage.query": "usage_query:usage_query",
     "session.list": "session_list:session_list",
     "ping": "ping:ping",
+    "session.history": "session_history:session_history",
 }
 
 

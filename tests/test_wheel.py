@@ -31,6 +31,14 @@ def test_migrations_and_handlers_are_inside_the_package() -> None:
     assert next(m.name for m in available_migrations()) == "0001_initial"
 
 
+def test_the_console_files_are_inside_the_package() -> None:
+    files = installed_files()
+    for name in ("index.html", "console.css", "js/main.js", "js/gateway.js"):
+        assert f"agentspace_gateway/static/{name}" in files
+    page = importlib.resources.files("agentspace_gateway").joinpath("static/index.html")
+    assert "/static/js/main.js" in page.read_text(encoding="utf-8")
+
+
 def test_no_generic_top_level_names_are_claimed() -> None:
     inside = [file for file in installed_files() if "/" in file and not file.startswith("..")]
     top_levels = {file.split("/")[0] for file in inside}

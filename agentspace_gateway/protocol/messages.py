@@ -11,6 +11,7 @@ from attrs import field, frozen
 
 from agentspace_gateway.protocol.validators import (
     bounded_text,
+    int_between,
     model_id,
     optional_bounded_text,
     since_timestamp,
@@ -247,6 +248,40 @@ class Authenticated(ServerMessage):
     type: ClassVar[str] = "auth.ok"
 
 
+# session.history ------------------------------------------------------------------------
+
+HISTORY_DEFAULT_LIMIT = 100
+HISTORY_MAX_LIMIT = 1000
+
+
+@frozen(kw_only=True)
+class SessionHistory(ClientMessage):
+    """The last messages of a session, so a client can show a conversation it rejoins."""
+
+    type: ClassVar[str] = "session.history"
+    session_id: str = field(validator=bounded_text(128))
+    limit: int = field(default=HISTORY_DEFAULT_LIMIT, validator=int_between(1, HISTORY_MAX_LIMIT))
+
+
+@frozen(kw_only=True)
+class HistoryMessage:
+    role: str
+    content: str
+    created_at: str
+    # False for a reply cut short (cancelled, failed, client gone); its partial text is kept.
+    complete: bool
+    # Output tokens Anthropic reported for a reply; absent for the user's own messages.
+    token_count: int | None = None
+
+
+@frozen(kw_only=True)
+class SessionMessages(ServerMessage):
+    type: ClassVar[str] = "session.messages"
+    request_id: str
+    session_id: str
+    messages: list[HistoryMessage]
+
+
 BUILTIN_CLIENT_MESSAGES: tuple[type[ClientMessage], ...] = (
     ChatSend,
     ChatCancel,
@@ -254,6 +289,7 @@ BUILTIN_CLIENT_MESSAGES: tuple[type[ClientMessage], ...] = (
     UsageQuery,
     SessionList,
     Ping,
+    SessionHistory,
 )
 SERVER_MESSAGES: tuple[type[ServerMessage], ...] = (
     Pong,
@@ -266,4 +302,5 @@ SERVER_MESSAGES: tuple[type[ServerMessage], ...] = (
     SessionListing,
     ErrorMessage,
     Authenticated,
+    SessionMessages,
 )

@@ -62,7 +62,12 @@ def timestamp(value: str | None, field_name: str) -> str | None:
         ) from None
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
-    return format_utc(moment)
+    try:
+        return format_utc(moment)
+    except OverflowError:  # 9999-12-31T23:00-05:00 is past the last representable UTC time
+        raise FieldValueError(
+            field_name, "must be a time between years 1 and 9999 in UTC"
+        ) from None
 
 
 def since_timestamp(value: str | None) -> str | None:
@@ -71,3 +76,11 @@ def since_timestamp(value: str | None) -> str | None:
 
 def until_timestamp(value: str | None) -> str | None:
     return timestamp(value, "until")
+
+
+def int_between(low: int, high: int) -> Validator:
+    def check(_: Any, attribute: "attrs.Attribute[Any]", value: int | None) -> None:
+        if value is not None and not low <= value <= high:
+            raise FieldValueError(attribute.name, f"must be from {low} to {high}")
+
+    return check
