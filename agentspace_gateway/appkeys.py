@@ -22,7 +22,11 @@ if TYPE_CHECKING:
     # The gateway modules read these keys themselves; importing them here would be circular.
     from agentspace_gateway.gateway.connection import ConnectionContext
     from agentspace_gateway.gateway.dispatch import Dispatcher
+    from agentspace_gateway.gateway.shutdown import ShutdownSignal
+    from agentspace_gateway.gateway.token_holders import TokenHolders
     from agentspace_gateway.handler_registry import HandlerRegistry
+    from agentspace_gateway.keyserver.failed_auth import FailedAuthLimiter
+    from agentspace_gateway.loop_monitor import LoopMonitor
     from agentspace_gateway.protocol.wire import WireCodec
 
 
@@ -53,3 +57,7 @@ CODEC: "web.AppKey[WireCodec]" = web.AppKey("codec")
 DISPATCHER: "web.AppKey[Dispatcher]" = web.AppKey("dispatcher")
 CONNECTIONS: "web.AppKey[set[ConnectionContext]]" = web.AppKey("connections")
 CHAT: "web.AppKey[ChatServices]" = web.AppKey("chat")
+FAILED_AUTH: "web.AppKey[FailedAuthLimiter]" = web.AppKey("failed_auth")
+TOKEN_HOLDERS: "web.AppKey[TokenHolders]" = web.AppKey("token_holders")
+SHUTDOWN: "web.AppKey[ShutdownSignal]" = web.AppKey("shutdown")
+LOOP_MONITOR: "web.AppKey[LoopMonitor]" = web.AppKey("loop_monitor")

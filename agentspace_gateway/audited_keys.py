@@ -26,7 +26,11 @@ class AuditEvent(StrEnum):
     KEY_NOT_FOUND = "key.not_found"
     KEY_UNAVAILABLE = "key.unavailable"
     ACCESS_DENIED = "access.denied"
+    # One row when an address used up its wrong-token allowance, not one per refused request.
+    ACCESS_RATE_LIMITED = "access.rate_limited"
     GATEWAY_REFUSED = "gateway.refused"
+    # A WebSocket connection closed because the token it presented was rotated.
+    GATEWAY_REVOKED = "gateway.revoked"
     TOKEN_CREATE = "token.create"  # noqa: S105 - an event name, not a secret
     TOKEN_ROTATE = "token.rotate"  # noqa: S105
     TOKEN_SHOW = "token.show"  # noqa: S105

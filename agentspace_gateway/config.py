@@ -64,6 +64,8 @@ class ServerConfig:
     # Extra names accepted in the Host header, besides loopback addresses and localhost.
     allowed_hosts: tuple[str, ...] = ()
     shutdown_timeout_seconds: float = field(default=10.0, validator=_positive)
+    # Time the event loop's stalls and report them at GET /debug/loop (for benchmarks).
+    loop_monitor: bool = False
 
 
 def _model(_: object, attribute: "attrs.Attribute[str]", value: str) -> None:
@@ -104,6 +106,22 @@ class GatewayConfig:
     outbound_queue_messages: int = field(default=1024, validator=_positive)
     outbound_queue_bytes: int = field(default=16 * 1024 * 1024, validator=_positive)
     slow_client_seconds: float = field(default=5.0, validator=_positive)
+    # Per connection: a token bucket refilled at messages_per_second, holding message_burst;
+    # a frame over it is answered RATE_LIMITED, so one client cannot starve the others.
+    messages_per_second: float = field(default=100.0, validator=_positive)
+    message_burst: int = field(default=200, validator=_positive)
+    # Handlers running at once per connection; a frame past it is answered RATE_LIMITED too.
+    max_inflight_messages: int = field(default=32, validator=_positive)
+    # How often connections that proved the token re-check it; a rotated token closes them.
+    token_check_seconds: float = field(default=1.0, validator=_positive)
+
+
+@frozen
+class KeyserverConfig:
+    # Wrong bearer tokens (key server and gateway alike) allowed per address in the window;
+    # past it that address gets 429 until the oldest failure leaves the window.
+    failed_auth_limit: int = field(default=10, validator=_positive)
+    failed_auth_window_seconds: float = field(default=60.0, validator=_positive)
 
 
 @frozen
@@ -152,6 +170,7 @@ class LoggingConfig:
 class Config:
     server: ServerConfig = ServerConfig()
     gateway: GatewayConfig = GatewayConfig()
+    keyserver: KeyserverConfig = KeyserverConfig()
     anthropic: AnthropicConfig = AnthropicConfig()
     context: ContextConfig = ContextConfig()
     # [pricing."claude-sonnet-4-5"] input = 3.0, output = 15.0, cache_read = 0.3, ...

@@ -1,11 +1,12 @@
 """Running the gateway: bind (falling back past busy ports), announce, wait for a signal, stop."""
 
 import asyncio
+import contextlib
 import errno
 import ipaddress
 import logging
 import signal
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 from aiohttp import web
 
@@ -84,32 +85,46 @@ async def serve(config: Config, home: Home, *, announce: Callable[[str], None] =
         access_log_class=RedactingAccessLogger,
         shutdown_timeout=config.server.shutdown_timeout_seconds,
     )
-    try:
-        await runner.setup()
-    except MigrationError as error:
-        raise ServeError(str(error)) from None
-    try:
-        port = await bind_with_fallback(runner, config.server.host, config.server.port)
-        if config.server.port not in (0, port):
-            announce(f"port {config.server.port} is busy; took port {port} instead")
-        info = write_runtime(home.runtime_file, config.server.host, port)
-        announce(f"agentspace-gateway serving on {info.url} (home {home.root})")
-        await _until_signalled()
-        log.info("shutting down")
-    finally:
+    with _stop_signals() as stop:
         try:
-            await runner.cleanup()
+            await runner.setup()
+        except MigrationError as error:
+            raise ServeError(str(error)) from None
+        try:
+            port = await bind_with_fallback(runner, config.server.host, config.server.port)
+            if config.server.port not in (0, port):
+                announce(f"port {config.server.port} is busy; took port {port} instead")
+            info = write_runtime(home.runtime_file, config.server.host, port)
+            announce(f"agentspace-gateway serving on {info.url} (home {home.root})")
+            await stop.wait()
+            log.info("shutting down: ending running streams, then closing connections")
         finally:
-            remove_runtime(home.runtime_file)
+            try:
+                await runner.cleanup()
+            finally:
+                remove_runtime(home.runtime_file)
 
 
-async def _until_signalled() -> None:
+@contextlib.contextmanager
+def _stop_signals() -> Iterator[asyncio.Event]:
+    """SIGINT and SIGTERM set the event, for the whole run, shutdown included.
+
+    Handled until the very end: a second Ctrl-C (or a supervisor's repeated SIGTERM) would
+    otherwise kill the process while it stores the replies it is cutting short, and leave
+    runtime.json behind. The shutdown is bounded by server.shutdown_timeout_seconds anyway.
+    """
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
+
+    def on_signal(signum: signal.Signals) -> None:
+        if stop.is_set():
+            log.warning("%s again: already shutting down, storing what is streaming", signum.name)
+        stop.set()
+
     for signum in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(signum, stop.set)
+        loop.add_signal_handler(signum, on_signal, signum)
     try:
-        await stop.wait()
+        yield stop
     finally:
         for signum in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(signum)

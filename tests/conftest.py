@@ -9,7 +9,7 @@ from typing import Any
 import keyring
 import pytest
 from aiohttp import web
-from aiohttp.test_utils import TestClient
+from aiohttp.test_utils import TestClient, TestServer
 from keyring.backends import fail
 
 from agentspace_gateway.access_log import RedactingAccessLogger
@@ -98,9 +98,11 @@ def make_client(aiohttp_client, home: Home):  # type: ignore[no-untyped-def]
             config=config or Config(),
             handler_entry_points=builtin_handlers() + TEST_PLUGINS if plugins is None else plugins,
         )
-        client: TestClient[web.Request, web.Application] = await aiohttp_client(
-            app, server_kwargs={"access_log_class": RedactingAccessLogger}
-        )
+        # TestServer drops its constructor's keyword arguments (aiohttp_client's server_kwargs);
+        # only start_server hands them to the runner, so the server's own access logger is used.
+        server = TestServer(app)
+        await server.start_server(access_log_class=RedactingAccessLogger)
+        client: TestClient[web.Request, web.Application] = await aiohttp_client(server)
         return client
 
     return make

@@ -1,5 +1,6 @@
 """Token estimates from the bundled cl100k_base: right counts, no network, no stalled loop."""
 
+import random
 import socket
 import threading
 import time
@@ -85,6 +86,41 @@ def test_empty_text_needs_no_encoding() -> None:
 
 def test_count_many() -> None:
     assert TokenEstimator().count_many(["hello world", "", "<|endoftext|>"]) == [2, 0, 7]
+
+
+def test_long_texts_are_counted_in_slices_without_changing_the_count(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Small slices, so these texts are cut hundreds of times: spaces after spaces, newlines,
+    # code, CJK, emoji, numbers and contractions around every cut.
+    monkeypatch.setattr(tokens, "SLICE_CHARS", 256)
+    pieces = ["hello", "  ", "\n", "\n\n", "\t", "déjà", "東京", "🙂", "1234567", "x=1;", "'s"]
+    pieces += ["  def f(x):\n    return x\n", "   ", "\r\n", "a\u00a0b", "—", "...", "it'll"]
+    encoding = tiktoken.get_encoding(ENCODING_NAME)
+    estimator = TokenEstimator()
+    for seed in range(20):
+        chance = random.Random(seed)
+        text = "".join(
+            chance.choice(pieces) + chance.choice(["", " ", "  ", "\n"]) for _ in range(3000)
+        )
+        assert estimator.count(text) == len(encoding.encode_ordinary(text)), seed
+
+
+def test_one_endless_word_is_counted_in_bounded_slices(monkeypatch: pytest.MonkeyPatch) -> None:
+    seen: list[int] = []
+    encoding = tiktoken.get_encoding(ENCODING_NAME)
+    original = encoding.encode_ordinary
+
+    def recording(text: str) -> list[int]:
+        seen.append(len(text))
+        return original(text)
+
+    monkeypatch.setattr(encoding, "encode_ordinary", recording)
+    estimator = TokenEstimator()
+    estimator._encoding = encoding
+
+    assert estimator.count("z" * (10 * tokens.SLICE_CHARS + 5)) > 0
+    assert max(seen) == tokens.SLICE_CHARS
 
 
 def test_fresh_load_reads_only_the_bundled_file(

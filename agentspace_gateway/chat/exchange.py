@@ -1,8 +1,8 @@
 """One chat.send from the stored user message to the stored reply and its cost.
 
-Whatever ends the stream (its end, chat.cancel, the client leaving, an upstream error), the
-partial reply is stored, marked incomplete, and every token Anthropic reported is in the
-ledger: tokens billed are never dropped.
+Whatever ends the stream (its end, chat.cancel, the client leaving, an upstream error, the
+gateway shutting down), the partial reply is stored, marked incomplete, and every token
+Anthropic reported is in the ledger: tokens billed are never dropped.
 """
 
 import asyncio
@@ -11,13 +11,14 @@ import logging
 
 from attrs import define
 
+from agentspace_gateway import appkeys
 from agentspace_gateway.chat.context_assembly import AssembledContext
 from agentspace_gateway.chat.services import ChatServices
 from agentspace_gateway.chat.streaming import StreamProgress, consume, delta_frame
 from agentspace_gateway.gateway.connection import ConnectionContext
 from agentspace_gateway.llm.errors import upstream_error
 from agentspace_gateway.pricing import Cost, usd
-from agentspace_gateway.protocol.errors import GatewayError
+from agentspace_gateway.protocol.errors import ErrorCode, GatewayError
 from agentspace_gateway.protocol.messages import (
     ChatStreamEnd,
     ChatStreamStart,
@@ -31,6 +32,8 @@ from agentspace_gateway.storage import MessageRow, NewMessage, NewUsage, Session
 log = logging.getLogger(__name__)
 
 CANCELLED = "cancelled"
+# Stored as the usage row's stop reason of a reply cut short by the gateway stopping.
+SHUTDOWN = "shutdown"
 
 
 @define
@@ -53,6 +56,9 @@ async def run_exchange(
 ) -> None:
     """``request_id`` is the client's id for the wire; ``exchange_id`` ties together the
     stored user message, the reply and the usage row."""
+    shutdown = context.app[appkeys.SHUTDOWN]
+    if shutdown.begun:
+        raise shutting_down()
     client = await services.clients.client()
     assembled = await services.assembler.assemble(session.id, model, pending=user_message)
     context.send(ChatStreamStart(request_id=request_id, session_id=session.id, model=model))
@@ -60,25 +66,32 @@ async def run_exchange(
     progress = StreamProgress()
     frame = delta_frame(request_id)
     stop = asyncio.Event()
+    cut_off = asyncio.Event()
+
+    def relay(text: str) -> None:
+        if context.closed:
+            # Cut off for not reading (or gone): the handler is cancelled only once the
+            # socket has closed, up to a second later. Stop paying for text nobody will read.
+            cut_off.set()
+        else:
+            context.send_text(frame(text))
+
     context.active_stream = ActiveStream(request_id, stop)
-    reading = asyncio.create_task(
-        consume(
-            client,
-            assembled,
-            services.max_tokens,
-            progress,
-            lambda text: context.send_text(frame(text)),
-        )
-    )
+    reading = asyncio.create_task(consume(client, assembled, services.max_tokens, progress, relay))
     stopping = asyncio.create_task(stop.wait())
+    shutting = asyncio.create_task(shutdown.wait())
+    leaving = asyncio.create_task(cut_off.wait())
     client_gone = False
     try:
-        await asyncio.wait({reading, stopping}, return_when=asyncio.FIRST_COMPLETED)
+        await asyncio.wait(
+            {reading, stopping, shutting, leaving}, return_when=asyncio.FIRST_COMPLETED
+        )
     except asyncio.CancelledError:
         client_gone = True
     finally:
         context.active_stream = None
-        stopping.cancel()
+        for waiter in (stopping, shutting, leaving):
+            waiter.cancel()
         cancelled = not reading.done()
         if cancelled:
             # Leaving the SDK's stream context closes the upstream HTTP request.
@@ -91,6 +104,10 @@ async def run_exchange(
         error = upstream_error(failure)
         log.warning("chat %s: upstream failed: %s (%s)", request_id, error.code, error.message)
     stop_reason = CANCELLED if cancelled else (progress.stop_reason or "error")
+    shut_down = shutting.done() and not shutting.cancelled()
+    if cancelled and shut_down and not (client_gone or stop.is_set() or cut_off.is_set()):
+        # The client is still here and did not cancel: tell it why its reply stopped.
+        error, stop_reason = shutting_down(), SHUTDOWN
 
     # Stored even when this task is being cancelled (the client left): shield the write.
     keeping = asyncio.ensure_future(
@@ -175,6 +192,15 @@ async def _keep(
         )
     await services.recorder.record(reply, usage)
     return cost
+
+
+def shutting_down() -> GatewayError:
+    return GatewayError(
+        ErrorCode.SERVER_SHUTTING_DOWN,
+        "The gateway is shutting down. The reply so far is kept in the session; send the "
+        "message again once the gateway is back.",
+        retryable=True,
+    )
 
 
 def _prices_json(cost: Cost) -> str | None:

@@ -7,7 +7,9 @@ from aiohttp import web
 
 from agentspace_gateway import appkeys
 from agentspace_gateway.gateway.dispatch import Dispatcher
-from agentspace_gateway.gateway.view import close_all, gateway
+from agentspace_gateway.gateway.shutdown import setup_shutdown
+from agentspace_gateway.gateway.token_holders import setup_token_holders
+from agentspace_gateway.gateway.view import gateway
 from agentspace_gateway.handler_registry import load_registry
 from agentspace_gateway.protocol.messages import Auth
 from agentspace_gateway.protocol.wire import WireCodec
@@ -25,4 +27,5 @@ def setup_gateway(
     app[appkeys.DISPATCHER] = Dispatcher(registry, codec)
     app[appkeys.CONNECTIONS] = set()
     app.router.add_get("/gateway", gateway)
-    app.on_shutdown.append(close_all)
+    setup_token_holders(app)
+    setup_shutdown(app)

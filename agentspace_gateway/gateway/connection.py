@@ -12,7 +12,7 @@ import logging
 import time
 from typing import Any
 
-from aiohttp import WSCloseCode, web
+from aiohttp import WSCloseCode, WSMsgType, web
 from attrs import frozen
 
 from agentspace_gateway.protocol.errors import ErrorCode, GatewayError
@@ -157,7 +157,7 @@ class ConnectionContext:
                 self._queued_bytes -= len(text)
                 if self._socket.closed:
                     continue
-                await self._socket.send_str(text)
+                await self._socket.send_frame(self._utf8(text), WSMsgType.TEXT)
                 if len(self._queue) <= self._limits.max_messages:
                     self._over_since = None
         except ConnectionError:
@@ -167,6 +167,18 @@ class ConnectionContext:
             self._queue.clear()
             self._queued_bytes = 0
             self._drained.set()
+
+    def _utf8(self, text: str) -> bytes:
+        try:
+            return text.encode("utf-8")
+        except UnicodeEncodeError:
+            # A lone surrogate in a reply (a plugin echoing what it was sent) must cost a
+            # character, not the writer task and with it the connection.
+            log.warning(
+                "connection %s: a reply held a lone surrogate, not Unicode; sent with '?' for it",
+                self.id,
+            )
+            return text.encode("utf-8", errors="replace")
 
     def _check_slow(self) -> None:
         if self._over_since is None or self.closed:

@@ -2,14 +2,20 @@
 
 import asyncio
 import logging
+import math
+from typing import Any
 
 from agentspace_gateway.gateway.connection import ConnectionContext
+from agentspace_gateway.gateway.inbound_limits import InboundLimits
 from agentspace_gateway.handler_registry import HandlerRegistry
 from agentspace_gateway.protocol.errors import ErrorCode, GatewayError
 from agentspace_gateway.protocol.messages import Auth, Authenticated
 from agentspace_gateway.protocol.wire import DecodeError, WireCodec
 
 log = logging.getLogger(__name__)
+
+# A hint only: how long the requests already running take is not known here.
+INFLIGHT_RETRY_SECONDS = 0.1
 
 
 class Dispatcher:
@@ -52,3 +58,48 @@ class Dispatcher:
                 "The connection stays open.",
                 request_id=message.id,
             )
+
+    def refuse_over_rate(
+        self, context: ConnectionContext, data: str | bytes, wait: float, limits: InboundLimits
+    ) -> None:
+        """Answer a frame over the connection's message rate without handling it."""
+        self._refuse(
+            context,
+            data,
+            f"This connection sent more than {limits.burst} messages at once or "
+            f"{limits.messages_per_second:g} a second; this one was not handled. Send it "
+            "again after retryAfterMs, or spread the load over connections.",
+            {"messagesPerSecond": limits.messages_per_second, "burst": limits.burst},
+            wait,
+        )
+
+    def refuse_over_inflight(
+        self, context: ConnectionContext, data: str | bytes, limits: InboundLimits
+    ) -> None:
+        """Answer a frame that arrived while the connection's handlers are all busy."""
+        self._refuse(
+            context,
+            data,
+            f"This connection already has {limits.max_inflight} requests being handled; "
+            "this one was not handled. Send it again once some are answered.",
+            {"inFlight": limits.max_inflight},
+            INFLIGHT_RETRY_SECONDS,
+        )
+
+    def _refuse(
+        self,
+        context: ConnectionContext,
+        data: str | bytes,
+        message: str,
+        details: dict[str, Any],
+        wait: float,
+    ) -> None:
+        request_id = self.codec.request_id_of(data) if isinstance(data, str) else None
+        context.send_error(
+            ErrorCode.RATE_LIMITED,
+            message,
+            request_id=request_id,
+            details={"scope": "connection", **details},
+            retryable=True,
+            retry_after_ms=max(1, math.ceil(wait * 1000)),
+        )

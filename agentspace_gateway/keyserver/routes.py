@@ -9,6 +9,11 @@ from agentspace_gateway import __version__, appkeys
 from agentspace_gateway.audited_keys import Actor, AuditEvent
 from agentspace_gateway.bearer import challenge, presented_token
 from agentspace_gateway.http_errors import json_error
+from agentspace_gateway.keyserver.failed_auth import (
+    FailedAuthLimiter,
+    count_failure,
+    too_many_failures,
+)
 from agentspace_gateway.vault import PROVIDERS
 
 NO_STORE = {"Cache-Control": "no-store"}
@@ -54,10 +59,18 @@ async def get_key(request: web.Request) -> web.Response:
         )
     keys = state.keys
 
+    limiter = request.app[appkeys.FAILED_AUTH]
+    wait = limiter.retry_after(actor.remote_addr)
+    if wait is not None:
+        # Refused without looking at the token: a guesser learns nothing meanwhile.
+        return too_many_failures(actor.remote_addr, wait)
+
     presented = presented_token(request.headers.get("Authorization"))
     if presented.token is None or not await keys.token_is_valid(presented.token):
         reason = presented.problem or "wrong bearer token"
         await keys.record(AuditEvent.ACCESS_DENIED, actor, provider=provider[:64], detail=reason)
+        if presented.token is not None:
+            await count_failure(limiter, keys, actor, f"GET /keys/{provider[:64]}")
         return json_error(
             401,
             "UNAUTHORIZED",
@@ -89,5 +102,10 @@ async def get_key(request: web.Request) -> web.Response:
 
 
 def setup_keyserver(app: web.Application) -> None:
+    settings = app[appkeys.CONFIG].keyserver
+    # Shared with the gateway: a wrong token counts the same on /keys and /gateway.
+    app[appkeys.FAILED_AUTH] = FailedAuthLimiter(
+        settings.failed_auth_limit, settings.failed_auth_window_seconds
+    )
     app.router.add_get("/health", health)
     app.router.add_get("/keys/{provider}", get_key)

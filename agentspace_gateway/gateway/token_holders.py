@@ -1,0 +1,116 @@
+"""Connections that proved the bearer token are closed (4401) once the token is rotated.
+
+The token can change in another process (``agentspace-gateway token rotate`` rewrites the
+vault), so the gateway has to look. It looks every ``gateway.token_check_seconds`` (1 s),
+once for all connections, and only while some connection holds the token: with the file
+vault an unchanged token costs one ``stat`` in a worker thread, and with no token-holding
+connection the loop costs one wake-up a second. Checking on every message instead would
+put that thread hop on the path of every frame and still miss an idle connection.
+
+A digest of the token is kept per connection, not the token itself.
+"""
+
+import asyncio
+import contextlib
+import hashlib
+import hmac
+import logging
+from collections.abc import AsyncIterator
+
+from aiohttp import web
+
+from agentspace_gateway import appkeys
+from agentspace_gateway.audited_keys import Actor, AuditEvent
+from agentspace_gateway.gateway.access import token_required
+from agentspace_gateway.gateway.connection import ConnectionContext
+from agentspace_gateway.vault import VaultError
+
+log = logging.getLogger(__name__)
+
+TOKEN_ROTATED = 4401
+
+
+def _digest(token: str) -> bytes:
+    return hashlib.sha256(token.encode("utf-8")).digest()
+
+
+class TokenHolders:
+    def __init__(self, check_seconds: float) -> None:
+        self.check_seconds = check_seconds
+        self._holders: dict[ConnectionContext, bytes] = {}
+        self._vault_problem: str | None = None
+
+    def __len__(self) -> int:
+        return len(self._holders)
+
+    def add(self, connection: ConnectionContext, token: str) -> None:
+        self._holders[connection] = _digest(token)
+
+    def discard(self, connection: ConnectionContext) -> None:
+        self._holders.pop(connection, None)
+
+    async def check(self, app: web.Application) -> int:
+        """Close every connection whose token is no longer the vault's; how many were."""
+        keys = app[appkeys.VAULT].keys
+        if keys is None or not self._holders:
+            return 0
+        try:
+            current = await asyncio.to_thread(keys.vault.get_token)
+        except VaultError as error:
+            # Unreadable for now (a damaged or re-keyed file): say so once and keep looking.
+            # New connections cannot authenticate meanwhile, so nobody new gets in.
+            if self._vault_problem != str(error):
+                self._vault_problem = str(error)
+                log.warning("cannot re-check the gateway token: %s", error)
+            return 0
+        self._vault_problem = None
+        expected = _digest(current) if current is not None else b""
+        stale = [
+            connection
+            for connection, digest in self._holders.items()
+            if not hmac.compare_digest(digest, expected)
+        ]
+        for connection in stale:
+            self.discard(connection)
+        await asyncio.gather(*(self._revoke(app, connection) for connection in stale))
+        return len(stale)
+
+    async def _revoke(self, app: web.Application, connection: ConnectionContext) -> None:
+        headers = connection.request.headers
+        actor = Actor(connection.peer, headers.get("User-Agent"))
+        log.info(
+            "closing connection %s from %s: its token was rotated", connection.id, connection.peer
+        )
+        await app[appkeys.AUDIT_LOG].record(
+            AuditEvent.GATEWAY_REVOKED.value,
+            remote_addr=actor.remote_addr,
+            user_agent=actor.user_agent,
+            detail=f"token rotated; connection {connection.id} closed",
+        )
+        await connection.close(TOKEN_ROTATED, "token rotated; reconnect with the new token")
+
+    async def _watch(self, app: web.Application) -> None:
+        while True:
+            await asyncio.sleep(self.check_seconds)
+            try:
+                await self.check(app)
+            except Exception:
+                # One bad round (the database busy for the audit row) must not end the watch.
+                log.exception("re-checking the gateway token failed; trying again")
+
+    async def running(self, app: web.Application) -> AsyncIterator[None]:
+        """cleanup_ctx: watch only where a token can be presented at all."""
+        watcher = None
+        if token_required(app[appkeys.CONFIG]):
+            watcher = asyncio.create_task(self._watch(app), name="gateway-token-watch")
+        yield
+        if watcher is not None:
+            watcher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await watcher
+
+
+def setup_token_holders(app: web.Application) -> None:
+    holders = TokenHolders(app[appkeys.CONFIG].gateway.token_check_seconds)
+    app[appkeys.TOKEN_HOLDERS] = holders
+    app.cleanup_ctx.append(holders.running)
