@@ -77,9 +77,20 @@ EXPECTED_COLUMNS: dict[str, list[tuple[str, str, int, str | None, int]]] = {
         ("estimated_input_tokens", "INTEGER", 0, None, 0),
         ("stop_reason", "TEXT", 0, None, 0),
     ],
+    "usage_hourly": [
+        ("hour", "TEXT", 1, None, 1),
+        ("model", "TEXT", 1, None, 2),
+        ("input_tokens", "INTEGER", 1, None, 0),
+        ("output_tokens", "INTEGER", 1, None, 0),
+        ("cache_creation_input_tokens", "INTEGER", 1, None, 0),
+        ("cache_read_input_tokens", "INTEGER", 1, None, 0),
+        ("cost_nanousd", "INTEGER", 1, None, 0),
+        ("request_count", "INTEGER", 1, None, 0),
+        ("unpriced_count", "INTEGER", 1, None, 0),
+    ],
 }
 
-SHIPPED = ["0001_initial", "0002_stream_outcomes"]
+SHIPPED = ["0001_initial", "0002_stream_outcomes", "0003_usage_hourly"]
 
 # (referenced table, from column, to column, on update, on delete)
 EXPECTED_FOREIGN_KEYS: dict[str, list[tuple[str, str, str, str, str]]] = {
@@ -88,6 +99,7 @@ EXPECTED_FOREIGN_KEYS: dict[str, list[tuple[str, str, str, str, str]]] = {
     "sessions": [],
     "messages": [("sessions", "session_id", "id", "NO ACTION", "NO ACTION")],
     "usage_records": [("sessions", "session_id", "id", "NO ACTION", "NO ACTION")],
+    "usage_hourly": [],
 }
 
 # index name -> (unique, origin: c = CREATE INDEX, u = UNIQUE, pk = PRIMARY KEY, columns)
@@ -110,6 +122,7 @@ EXPECTED_INDEXES: dict[str, dict[str, tuple[int, str, list[str]]]] = {
         "usage_records_request_id": (1, "c", ["request_id"]),
         "usage_records_session_id_created_at": (0, "c", ["session_id", "created_at"]),
     },
+    "usage_hourly": {"sqlite_autoindex_usage_hourly_1": (1, "pk", ["hour", "model"])},
 }
 
 
@@ -179,8 +192,15 @@ async def test_blank_database_migrates_to_the_whole_schema(db: Database) -> None
     table_list = await db.fetchall("PRAGMA table_list")
     strict = {r["name"]: r["strict"] for r in table_list if r["name"] in EXPECTED_COLUMNS}
     assert strict == dict.fromkeys(EXPECTED_COLUMNS, 1)
-    extras = await db.fetchall("SELECT name FROM sqlite_master WHERE type IN ('view', 'trigger')")
-    assert extras == []
+    extras = await db.fetchall(
+        "SELECT type, name, tbl_name FROM sqlite_master WHERE type IN ('view', 'trigger')"
+        " ORDER BY name"
+    )
+    assert [tuple(row) for row in extras] == [
+        ("trigger", "usage_records_hourly_delete", "usage_records"),
+        ("trigger", "usage_records_hourly_insert", "usage_records"),
+        ("trigger", "usage_records_hourly_update", "usage_records"),
+    ]
 
 
 async def test_the_applied_migration_is_recorded_with_its_time(db: Database) -> None:
@@ -251,14 +271,14 @@ async def test_the_applied_migration_is_recorded_with_its_time(db: Database) -> 
 )
 async def test_constraints_reject_bad_rows(db: Database, sql: str, params: tuple[Any, ...]) -> None:
     await apply_migrations(db)
-    async with db.transaction() as connection:
-        await connection.execute(
+    await db.write(
+        lambda connection: connection.execute(
             "INSERT INTO sessions VALUES ('s1', 'agent:main:s1', 'main', 'm',"
             " '2026-11-28T09:00:00.000Z', '2026-11-28T09:00:00.000Z')"
         )
+    )
     with pytest.raises(sqlite3.IntegrityError):
-        async with db.transaction() as connection:
-            await connection.execute(sql, params)
+        await db.write(lambda connection: connection.execute(sql, params))
 
 
 async def test_applying_twice_is_a_no_op(db: Database) -> None:
@@ -276,10 +296,11 @@ async def test_a_database_from_a_newer_release_is_refused_untouched(
     db: Database, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     await apply_migrations(db)
-    async with db.transaction() as connection:
-        await connection.execute(
+    await db.write(
+        lambda connection: connection.execute(
             "INSERT INTO schema_migrations VALUES ('9999_future', '2027-01-01T00:00:00.000Z')"
         )
+    )
     # Something is pending too, so a migrator that checked too late would write it.
     monkeypatch.setattr(
         migrator,
@@ -306,7 +327,7 @@ async def test_a_failing_migration_rolls_back_completely(
     db: Database, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     broken = Migration(
-        "0003_broken",
+        "0099_broken",
         "CREATE TABLE half_done (x INTEGER);\n"
         "INSERT INTO half_done VALUES (1);\n"
         "CREATE TABLE audit_log (x INTEGER);\n",
@@ -316,28 +337,29 @@ async def test_a_failing_migration_rolls_back_completely(
     with pytest.raises(MigrationError) as failed:
         await apply_migrations(db)
 
-    assert "0003_broken.sql" in str(failed.value)
+    assert "0099_broken.sql" in str(failed.value)
     assert "table audit_log already exists" in str(failed.value)
     assert await applied_names(db) == SHIPPED
     assert await table_names(db) == sorted(EXPECTED_COLUMNS)
     status = await migration_status(db)
-    assert status.pending == ["0003_broken"]
+    assert status.pending == ["0099_broken"]
     # The connection is left outside any transaction and fully usable.
-    async with db.transaction() as connection:
-        await connection.execute(
+    await db.write(
+        lambda connection: connection.execute(
             "INSERT INTO audit_log (event, created_at) VALUES ('x', ?)",
             ("2026-11-28T09:00:00.000Z",),
         )
+    )
     assert len(await db.fetchall("SELECT id FROM audit_log")) == 1
 
 
 async def test_a_migration_that_swallows_its_commit_is_rolled_back(
     db: Database, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    unterminated = Migration("0003_unterminated", "CREATE TABLE half_done (x INTEGER);\n/* oops")
+    unterminated = Migration("0099_unterminated", "CREATE TABLE half_done (x INTEGER);\n/* oops")
     monkeypatch.setattr(migrator, "available_migrations", lambda: with_extra(unterminated))
 
-    with pytest.raises(MigrationError, match=r"0003_unterminated\.sql did not run to its end"):
+    with pytest.raises(MigrationError, match=r"0099_unterminated\.sql did not run to its end"):
         await apply_migrations(db)
 
     assert await applied_names(db) == SHIPPED
@@ -360,7 +382,7 @@ async def test_status_of_a_blank_database_writes_nothing(db: Database) -> None:
 async def test_status_of_partial_and_full_databases(
     db: Database, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    extra = Migration("0003_extra", "CREATE TABLE extra (x INTEGER);")
+    extra = Migration("0099_extra", "CREATE TABLE extra (x INTEGER);")
     await apply_migrations(db)
     monkeypatch.setattr(migrator, "available_migrations", lambda: with_extra(extra))
     before = await file_digests(db)
@@ -368,23 +390,24 @@ async def test_status_of_partial_and_full_databases(
     partial = await migration_status(db)
 
     assert [m.name for m in partial.applied] == SHIPPED
-    assert partial.pending == ["0003_extra"]
+    assert partial.pending == ["0099_extra"]
     assert partial.unknown == []
     assert wal_size(db) == 0
     assert await file_digests(db) == before
 
-    assert await apply_migrations(db) == ["0003_extra"]
+    assert await apply_migrations(db) == ["0099_extra"]
     full = await migration_status(db)
-    assert [m.name for m in full.applied] == [*SHIPPED, "0003_extra"]
+    assert [m.name for m in full.applied] == [*SHIPPED, "0099_extra"]
     assert full.pending == []
 
 
 async def test_status_reports_unknown_migrations_without_refusing(db: Database) -> None:
     await apply_migrations(db)
-    async with db.transaction() as connection:
-        await connection.execute(
+    await db.write(
+        lambda connection: connection.execute(
             "INSERT INTO schema_migrations VALUES ('9999_future', '2027-01-01T00:00:00.000Z')"
         )
+    )
 
     status = await migration_status(db)
 

@@ -1,4 +1,4 @@
-"""The shared connection: pragmas, file mode, transactions and the lock."""
+"""The database: pragmas, file mode, writes committed in groups, reads beside them."""
 
 from __future__ import annotations
 
@@ -6,7 +6,9 @@ import asyncio
 import os
 import sqlite3
 import stat
-from collections.abc import Iterator
+import threading
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -39,6 +41,14 @@ async def audit_events(db: Database) -> list[str]:
 
 def mode(path: Path) -> int:
     return stat.S_IMODE(path.stat().st_mode)
+
+
+def inserting(*events: str) -> Callable[[sqlite3.Connection], None]:
+    def insert(connection: sqlite3.Connection) -> None:
+        for event in events:
+            connection.execute(INSERT_AUDIT, (event, NOW))
+
+    return insert
 
 
 async def test_pragmas_are_in_effect(db: Database) -> None:
@@ -76,8 +86,7 @@ async def test_the_database_files_are_private(tmp_path: Path) -> None:
     database = await Database.open(path)
     try:
         await apply_migrations(database)
-        async with database.transaction() as connection:
-            await connection.execute(INSERT_AUDIT, ("written", NOW))
+        await database.write(inserting("written"))
         assert mode(path) == 0o600
         assert mode(path.with_name("agentspace.db-wal")) == 0o600
         assert mode(path.with_name("agentspace.db-shm")) == 0o600
@@ -96,110 +105,155 @@ async def test_an_existing_world_readable_database_is_made_private(tmp_path: Pat
     assert mode(path) == 0o600
 
 
-async def test_a_transaction_commits(db: Database) -> None:
-    async with db.transaction() as connection:
-        await connection.execute(INSERT_AUDIT, ("kept", NOW))
+async def test_a_write_commits_and_returns_its_result(db: Database) -> None:
+    def insert(connection: sqlite3.Connection) -> int:
+        cursor = connection.execute(INSERT_AUDIT, ("kept", NOW))
+        assert connection.in_transaction
+        return cursor.lastrowid or 0
+
+    assert await db.write(insert) > 0
 
     assert await audit_events(db) == ["kept"]
 
 
-async def test_an_exception_rolls_the_transaction_back(db: Database) -> None:
+async def test_an_exception_rolls_the_write_back(db: Database) -> None:
     class Boom(Exception):
         pass
 
-    async def write_then_fail() -> None:
-        async with db.transaction() as connection:
-            await connection.execute(INSERT_AUDIT, ("first", NOW))
-            await connection.execute(INSERT_AUDIT, ("second", NOW))
-            raise Boom
+    def write_then_fail(connection: sqlite3.Connection) -> None:
+        inserting("first", "second")(connection)
+        raise Boom
 
     with pytest.raises(Boom):
-        await write_then_fail()
+        await db.write(write_then_fail)
 
     assert await audit_events(db) == []
-    async with db.transaction() as connection:
-        assert connection.in_transaction
-        await connection.execute(INSERT_AUDIT, ("after", NOW))
+    await db.write(inserting("after"))
     assert await audit_events(db) == ["after"]
 
 
 async def test_a_failing_statement_rolls_back_the_earlier_ones(db: Database) -> None:
-    async def write_good_then_bad() -> None:
-        async with db.transaction() as connection:
-            await connection.execute(INSERT_AUDIT, ("first", NOW))
-            await connection.execute(INSERT_AUDIT, ("", NOW))  # CHECK (event <> '')
-
     with pytest.raises(sqlite3.IntegrityError):
-        await write_good_then_bad()
+        await db.write(inserting("first", ""))  # CHECK (event <> '')
 
     assert await audit_events(db) == []
 
 
 async def test_foreign_keys_are_enforced(db: Database) -> None:
+    def orphan(connection: sqlite3.Connection) -> None:
+        connection.execute(
+            "INSERT INTO messages (session_id, role, content, created_at)"
+            " VALUES ('no-such-session', 'user', 'hi', ?)",
+            (NOW,),
+        )
+
     with pytest.raises(sqlite3.IntegrityError, match="FOREIGN KEY"):
-        async with db.transaction() as connection:
-            await connection.execute(
-                "INSERT INTO messages (session_id, role, content, created_at)"
-                " VALUES ('no-such-session', 'user', 'hi', ?)",
-                (NOW,),
-            )
+        await db.write(orphan)
 
     assert await db.fetchall("SELECT id FROM messages") == []
 
 
-async def test_concurrent_transactions_never_interleave(db: Database) -> None:
-    inside = 0
-    most_inside = 0
-
+async def test_concurrent_writes_never_interleave(db: Database) -> None:
     async def insert(n: int) -> None:
-        nonlocal inside, most_inside
-        async with db.transaction() as connection:
-            inside += 1
-            most_inside = max(most_inside, inside)
-            await connection.execute(INSERT_AUDIT, (f"a{n}", NOW))
-            await asyncio.sleep(0)  # give every other coroutine the chance to cut in
-            await connection.execute(INSERT_AUDIT, (f"b{n}", NOW))
-            inside -= 1
+        await db.write(inserting(f"a{n}", f"b{n}"))
 
     async def read() -> int:
         return len(await db.fetchall("SELECT id FROM audit_log"))
 
     await asyncio.gather(*(insert(n) for n in range(50)), *(read() for _ in range(10)))
 
-    assert most_inside == 1
     events = await audit_events(db)
     assert len(events) == 100
-    # Each transaction's pair is adjacent: nothing else ran between its two statements.
+    # Each write's pair is adjacent: nothing else ran between its two statements.
     assert all(b == "b" + a[1:] for a, b in zip(events[::2], events[1::2], strict=True))
 
 
-async def test_fetchone_and_fetchall(db: Database) -> None:
+def _hold_the_writer(db: Database, started: threading.Event) -> asyncio.Future[None]:
+    """A write that keeps the writer busy for a moment, so the next ones queue together."""
+
+    def slow(connection: sqlite3.Connection) -> None:
+        started.set()
+        time.sleep(0.2)
+        inserting("slow")(connection)
+
+    return asyncio.ensure_future(db.write(slow))
+
+
+async def test_writes_that_queue_up_share_one_commit(db: Database) -> None:
+    started = threading.Event()
+    slow = _hold_the_writer(db, started)
+    await asyncio.to_thread(started.wait)
+    before = db.commit_stats.commits
+
+    await asyncio.gather(slow, *(db.write(inserting(f"e{n}")) for n in range(20)))
+
+    assert len(await audit_events(db)) == 21
+    # The slow write's own commit, and one for the twenty that waited behind it.
+    assert db.commit_stats.commits - before == 2
+    assert db.commit_stats.largest_group == 20
+
+
+async def test_a_failing_write_in_a_group_is_rolled_back_alone(db: Database) -> None:
+    started = threading.Event()
+    slow = _hold_the_writer(db, started)
+    await asyncio.to_thread(started.wait)
+
+    outcomes = await asyncio.gather(
+        db.write(inserting("good-1")),
+        db.write(inserting("half", "")),  # the second statement breaks CHECK (event <> '')
+        db.write(inserting("good-2")),
+        return_exceptions=True,
+    )
+    await slow
+
+    assert outcomes[0] is None
+    assert outcomes[2] is None
+    assert isinstance(outcomes[1], sqlite3.IntegrityError)
+    assert await audit_events(db) == ["slow", "good-1", "good-2"]
+
+
+async def test_a_read_does_not_wait_for_a_write(db: Database) -> None:
+    started = threading.Event()
+    slow = _hold_the_writer(db, started)
+    await asyncio.to_thread(started.wait)
+
+    # Answered from what is committed while the writer is still busy.
+    assert await db.fetchall("SELECT event FROM audit_log") == []
+    await slow
+    assert await audit_events(db) == ["slow"]
+
+
+async def test_reads_cannot_write(db: Database) -> None:
+    with pytest.raises(sqlite3.OperationalError, match="readonly"):
+        await db.read(inserting("sneaked"))
+
+
+async def test_fetchone_fetchall_and_read(db: Database) -> None:
     assert await db.fetchone("SELECT event FROM audit_log") is None
     assert await db.fetchall("SELECT event FROM audit_log") == []
-    async with db.transaction() as connection:
-        await connection.execute(INSERT_AUDIT, ("one", NOW))
-        await connection.execute(INSERT_AUDIT, ("two", NOW))
+    await db.write(inserting("one", "two"))
 
     row = await db.fetchone("SELECT event, created_at FROM audit_log WHERE event = ?", ("two",))
     assert row is not None
     assert (row["event"], row["created_at"]) == ("two", NOW)
     assert [r["event"] for r in await db.fetchall("SELECT event FROM audit_log")] == ["one", "two"]
+    count = await db.read(lambda c: c.execute("SELECT count(*) FROM audit_log").fetchone()[0])
+    assert count == 2
 
 
-async def test_close_waits_for_a_running_transaction(tmp_path: Path) -> None:
+async def test_close_waits_for_a_running_write(tmp_path: Path) -> None:
     path = tmp_path / "agentspace.db"
     database = await Database.open(path)
     await apply_migrations(database)
-    started = asyncio.Event()
+    started = threading.Event()
 
-    async def slow_write() -> None:
-        async with database.transaction() as connection:
-            started.set()
-            await asyncio.sleep(0.05)
-            await connection.execute(INSERT_AUDIT, ("finished", NOW))
+    def slow(connection: sqlite3.Connection) -> None:
+        started.set()
+        time.sleep(0.05)
+        inserting("finished")(connection)
 
-    writer = asyncio.create_task(slow_write())
-    await started.wait()
+    writer = asyncio.ensure_future(database.write(slow))
+    await asyncio.to_thread(started.wait)
     await database.close()
     await writer
     await database.close()  # a second close is harmless
@@ -211,52 +265,29 @@ async def test_close_waits_for_a_running_transaction(tmp_path: Path) -> None:
         await reopened.close()
 
 
-async def test_using_the_database_inside_its_own_transaction_raises(db: Database) -> None:
-    async def nested() -> None:
-        async with db.transaction():
-            await db.fetchall("SELECT id FROM audit_log")
+async def test_a_closed_database_says_so(tmp_path: Path) -> None:
+    database = await Database.open(tmp_path / "agentspace.db")
+    await database.close()
 
-    with pytest.raises(RuntimeError, match="already holds the database"):
-        await asyncio.wait_for(nested(), timeout=5)
+    with pytest.raises(StorageError, match="closed"):
+        await database.fetchall("SELECT 1")
 
 
-async def test_a_cancelled_transaction_is_rolled_back(db: Database) -> None:
-    inside = asyncio.Event()
+async def test_a_write_whose_caller_was_cancelled_still_lands_whole(db: Database) -> None:
+    started = threading.Event()
+    slow = _hold_the_writer(db, started)
+    await asyncio.to_thread(started.wait)
 
-    async def write_then_wait() -> None:
-        async with db.transaction() as connection:
-            await connection.execute(INSERT_AUDIT, ("abandoned", NOW))
-            inside.set()
-            await asyncio.sleep(60)
-
-    writer = asyncio.create_task(write_then_wait())
-    await inside.wait()
-    writer.cancel()
+    abandoned = asyncio.ensure_future(db.write(inserting("abandoned-a", "abandoned-b")))
+    await asyncio.sleep(0)
+    abandoned.cancel()
     with pytest.raises(asyncio.CancelledError):
-        await writer
+        await abandoned
+    await slow
+    await db.write(inserting("later"))  # queued behind it, so done after it
 
-    assert await audit_events(db) == []
-    async with db.transaction() as connection:
-        await connection.execute(INSERT_AUDIT, ("next", NOW))
-    assert await audit_events(db) == ["next"]
-
-
-async def test_a_transaction_cancelled_while_beginning_leaves_none_open(db: Database) -> None:
-    for _ in range(20):
-        task = asyncio.create_task(_begin_and_write(db))
-        await asyncio.sleep(0)
-        task.cancel()
-        with pytest.raises(asyncio.CancelledError):
-            await task
-
-    async with db.transaction() as connection:
-        await connection.execute(INSERT_AUDIT, ("after", NOW))
-    assert "after" in await audit_events(db)
-
-
-async def _begin_and_write(db: Database) -> None:
-    async with db.transaction() as connection:
-        await connection.execute(INSERT_AUDIT, ("maybe", NOW))
+    # Once asked for, a write is done or failed as a whole, never half: here, done.
+    assert await audit_events(db) == ["slow", "abandoned-a", "abandoned-b", "later"]
 
 
 async def test_a_file_that_is_not_a_database_is_reported(tmp_path: Path) -> None:

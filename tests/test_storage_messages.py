@@ -96,7 +96,7 @@ async def test_a_message_for_an_unknown_session_is_refused(
 async def test_the_message_and_the_activity_land_together(
     messages: MessageRepository, session: SessionRow, db: Database, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    async def touch_fails(*_: object) -> None:
+    def touch_fails(*_: object) -> None:
         raise sqlite3.OperationalError("disk I/O error")
 
     monkeypatch.setattr(messages_module, "touch_session", touch_fails)

@@ -8,7 +8,12 @@ from datetime import timedelta
 import pytest
 
 from agentspace_gateway.clock import format_utc
-from agentspace_gateway.storage import Database, SessionRepository, SessionRow
+from agentspace_gateway.storage import (
+    Database,
+    MessageRepository,
+    SessionRepository,
+    SessionRow,
+)
 from agentspace_gateway.storage import sessions as sessions_module
 
 from storage_helpers import SteppingClock
@@ -96,6 +101,36 @@ async def test_list_recent_pages(sessions: SessionRepository) -> None:
     assert await sessions.list_recent(limit=0) == []
     with pytest.raises(ValueError, match="must be >= 0"):
         await sessions.list_recent(offset=-1)
+
+
+async def test_counts_come_in_pages_that_continue_after_a_session(
+    sessions: SessionRepository, db: Database, clock: SteppingClock
+) -> None:
+    created = [await sessions.create(agent_id="main", model="m") for _ in range(5)]
+    messages = MessageRepository(db)
+    for count, row in enumerate(created):
+        for _ in range(count):
+            await messages.add(row.id, "user", "hello")
+    # Same activity time for the two newest: the id decides between them.
+    clock.step = timedelta(0)
+    await sessions.touch(created[3].id)
+    await sessions.touch(created[4].id)
+    everything = await sessions.list_with_message_counts()
+
+    first = await sessions.list_with_message_counts(limit=2)
+    second = await sessions.list_with_message_counts(limit=2, after=first[-1][0].id)
+    rest = await sessions.list_with_message_counts(limit=2, after=second[-1][0].id)
+
+    assert [(row.id, count) for row, count in everything][:2] == [
+        (row.id, count) for row, count in first
+    ]
+    assert first + second + rest == everything
+    assert len(rest) == 1
+    assert sorted(count for _, count in everything) == [0, 1, 2, 3, 4]
+    assert await sessions.list_with_message_counts(limit=2, after="no-such-id") == []
+    assert await sessions.list_with_message_counts(limit=0) == []
+    with pytest.raises(ValueError, match="must be >= 0"):
+        await sessions.list_with_message_counts(limit=-1)
 
 
 async def test_touch_updates_only_last_active_at(

@@ -3,16 +3,23 @@
 The same assembly feeds both the request sent upstream and ``context.inspect``, so what the
 user inspects is exactly what is sent. History token counts come from the estimates stored
 with each message, so a long session is never re-tokenised.
+
+A session's history, once rendered, is kept (a bounded number of bytes of it) with the
+version of the messages it came from: inspecting a session nobody has written to since
+costs one small query, not reading and rendering hundreds of kilobytes again.
 """
 
+from collections import OrderedDict
 from typing import Any
 
 from attrs import frozen
 
-from agentspace_gateway.storage import MessageRepository, MessageRow
+from agentspace_gateway.storage import HistoryVersion, MessageRepository, MessageRow, NewMessage
 from agentspace_gateway.tokens import TokenEstimator
 
 SECTION_NAMES = ("system_prompt", "history", "memory", "skills", "tools")
+# Rendered histories kept, in bytes of text; the least recently used go first.
+DEFAULT_CACHE_BYTES = 16 * 1024 * 1024
 
 
 @frozen
@@ -36,6 +43,13 @@ class AssembledContext:
         return sum(section.token_estimate for section in self.sections)
 
 
+@frozen
+class _History:
+    version: HistoryVersion | None  # None: read around a pending message, not kept
+    messages: tuple[MessageRow, ...]
+    section: Section
+
+
 def _section(name: str, content: str, tokens: int) -> Section:
     return Section(name, content, len(content.encode("utf-8")), tokens)
 
@@ -52,33 +66,42 @@ class ContextAssembler:
         *,
         system_prompt: str,
         history_messages: int,
+        cache_bytes: int = DEFAULT_CACHE_BYTES,
     ) -> None:
         self._messages = messages
         self._estimator = estimator
         self._system_prompt = system_prompt
         self._history_messages = history_messages
         self._system_tokens: int | None = None
+        self._cache: OrderedDict[str, _History] = OrderedDict()
+        self._cache_bytes = cache_bytes
+        self._cached_bytes = 0
 
     async def assemble(
-        self, session_id: str, model: str, *, pending: MessageRow | None = None
+        self, session_id: str, model: str, *, pending: MessageRow | NewMessage | None = None
     ) -> AssembledContext:
-        """The next request for the session; ``pending`` is the stored, not yet sent, message."""
-        recent = await self._messages.recent_for_session(
-            session_id, limit=self._history_messages + (1 if pending else 0)
-        )
-        history = [m for m in recent if pending is None or m.id != pending.id]
-        history = _sendable(history[-self._history_messages :])
-        history_tokens = 0
-        for message in history:
-            history_tokens += await self._tokens_of(message)
+        """The next request for the session, ``pending`` last: the message being sent.
+
+        ``pending`` may be stored already (a ``MessageRow``) or still being stored (a
+        ``NewMessage`` with its ``request_id``): either way it is left out of the history,
+        whether or not the read below already sees it, and goes last, on its own.
+        """
+        if pending is None:
+            history = await self._history(session_id)
+        else:
+            recent = await self._messages.recent_for_session(
+                session_id, limit=self._history_messages + 1
+            )
+            kept = [m for m in recent if not _is(m, pending)][-self._history_messages :]
+            history = await self._render_history(None, kept)
         sections = [
             _section("system_prompt", self._system_prompt, await self._system_prompt_tokens()),
-            _section("history", _render(history), history_tokens),
+            history.section,
             _section("memory", "", 0),
             _section("skills", "", 0),
             _section("tools", "", 0),
         ]
-        outgoing = [*history]
+        outgoing: list[MessageRow | NewMessage] = list(history.messages)
         if pending is not None:
             sections.append(
                 _section("user_message", pending.content, await self._tokens_of(pending))
@@ -91,15 +114,60 @@ class ContextAssembler:
             sections=sections,
         )
 
+    async def _history(self, session_id: str) -> _History:
+        cached = self._cache.get(session_id)
+        recent = await self._messages.recent_unless_unchanged(
+            session_id,
+            limit=self._history_messages,
+            known=None if cached is None else cached.version,
+        )
+        if recent.messages is None and cached is not None:
+            self._cache.move_to_end(session_id)
+            return cached
+        assert recent.messages is not None
+        history = await self._render_history(recent.version, recent.messages)
+        self._remember(session_id, history)
+        return history
+
+    async def _render_history(
+        self, version: HistoryVersion | None, recent: list[MessageRow]
+    ) -> _History:
+        messages = _sendable(recent)
+        tokens = 0
+        for message in messages:
+            tokens += await self._tokens_of(message)
+        section = _section("history", _render(messages), tokens)
+        return _History(version, tuple(messages), section)
+
+    def _remember(self, session_id: str, history: _History) -> None:
+        previous = self._cache.pop(session_id, None)
+        if previous is not None:
+            self._cached_bytes -= previous.section.byte_count
+        if history.section.byte_count > self._cache_bytes:
+            return
+        self._cache[session_id] = history
+        self._cached_bytes += history.section.byte_count
+        while self._cached_bytes > self._cache_bytes:
+            _, evicted = self._cache.popitem(last=False)
+            self._cached_bytes -= evicted.section.byte_count
+
     async def _system_prompt_tokens(self) -> int:
         if self._system_tokens is None:
             self._system_tokens = await self._estimator.count_async(self._system_prompt)
         return self._system_tokens
 
-    async def _tokens_of(self, message: MessageRow) -> int:
+    async def _tokens_of(self, message: MessageRow | NewMessage) -> int:
         if message.token_estimate is not None:
             return message.token_estimate
         return await self._estimator.count_async(message.content)
+
+
+def _is(stored: MessageRow, pending: MessageRow | NewMessage) -> bool:
+    if isinstance(pending, MessageRow):
+        return stored.id == pending.id
+    if pending.request_id is None:
+        raise ValueError("A pending message not yet stored needs its request_id to be found.")
+    return stored.request_id == pending.request_id and stored.role == pending.role
 
 
 def _sendable(history: list[MessageRow]) -> list[MessageRow]:

@@ -58,9 +58,20 @@ class WireCodec:
             ) from None
         if not isinstance(data, dict):
             raise DecodeError(ErrorCode.INVALID_MESSAGE, "A message must be a JSON object.")
-        raw_id = data.get("id")
-        readable = isinstance(raw_id, str) and len(raw_id) <= _REQUEST_ID_LIMIT
-        request_id = raw_id if readable else None
+        request_id = _readable_id(data)
+        where = _lone_surrogate(data) if _SURROGATE_ESCAPE.search(text) else None
+        if where is not None:
+            # json accepts "\ud800", but the text is not Unicode: it cannot be stored in
+            # SQLite, sent upstream or even echoed back as UTF-8. The path may be the bad key
+            # itself, so it is escaped before it goes into the reply.
+            where = where.encode("utf-8", "backslashreplace").decode("utf-8")
+            raise DecodeError(
+                ErrorCode.INVALID_MESSAGE,
+                f"{where}: contains an unpaired UTF-16 surrogate escape (\\ud800-\\udfff); "
+                "send valid Unicode text.",
+                [_problem(where, "unpaired surrogate")],
+                request_id,
+            )
         tag = data.get("type")
         if not isinstance(tag, str):
             problem = "required" if tag is None else "must be a string"
@@ -87,6 +98,14 @@ class WireCodec:
             ) from None
         return message
 
+    def request_id_of(self, text: str) -> str | None:
+        """The frame's ``id`` when readable, without decoding the message."""
+        try:
+            data = json.loads(text, parse_constant=_refuse_constant)
+        except (ValueError, RecursionError):
+            return None
+        return _readable_id(data) if isinstance(data, dict) else None
+
     def encode(self, message: ServerMessage) -> str:
         body = self.converter.unstructure(message)
         return json.dumps({"type": message.type, **body}, ensure_ascii=False, separators=(",", ":"))
@@ -97,6 +116,46 @@ class WireCodec:
 
 class _Never(ClientMessage):
     type: typing.ClassVar[str] = "\x00never"
+
+
+def _readable_id(data: dict[str, Any]) -> str | None:
+    raw_id = data.get("id")
+    if (
+        isinstance(raw_id, str)
+        and len(raw_id) <= _REQUEST_ID_LIMIT
+        and not _SURROGATE.search(raw_id)
+    ):
+        return raw_id
+    return None
+
+
+# A \uD800-\uDFFF escape (or, from a caller other than the socket, a raw surrogate): when
+# the text holds none, no decoded string can hold one, so the walk below is usually skipped.
+_SURROGATE_ESCAPE = re.compile("\\\\u[dD][89a-fA-F]|[\ud800-\udfff]")
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _lone_surrogate(data: Any) -> str | None:
+    """The key or field path of the first string holding a surrogate, else None."""
+    pending: list[tuple[str, Any]] = [("message", data)]
+    while pending:
+        where, value = pending.pop()
+        if isinstance(value, str):
+            if _SURROGATE.search(value):
+                return where
+        elif isinstance(value, dict):
+            for key, item in value.items():
+                path = _path(where, key)
+                if _SURROGATE.search(key):
+                    return path
+                pending.append((path, item))
+        elif isinstance(value, list):
+            pending.extend((f"{where}.{index}", item) for index, item in enumerate(value))
+    return None
+
+
+def _path(where: str, key: str) -> str:
+    return key if where == "message" else f"{where}.{key}"
 
 
 def _tag(cls: Any) -> str:

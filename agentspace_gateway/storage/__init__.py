@@ -6,7 +6,14 @@ Nothing outside this package writes SQL.
 from agentspace_gateway.storage.audit_log import AuditEntry, AuditLog
 from agentspace_gateway.storage.database import Database
 from agentspace_gateway.storage.errors import MigrationError, StorageError
-from agentspace_gateway.storage.messages import MessageRepository, MessageRow, NewMessage, Role
+from agentspace_gateway.storage.messages import (
+    HistoryVersion,
+    MessageRepository,
+    MessageRow,
+    NewMessage,
+    RecentMessages,
+    Role,
+)
 from agentspace_gateway.storage.migrator import (
     AppliedMigration,
     Migration,
@@ -31,6 +38,7 @@ __all__ = [
     "AuditLog",
     "Database",
     "EstimateAccuracy",
+    "HistoryVersion",
     "MessageRepository",
     "MessageRow",
     "Migration",
@@ -39,6 +47,7 @@ __all__ = [
     "ModelUsage",
     "NewMessage",
     "NewUsage",
+    "RecentMessages",
     "RecordedReply",
     "ReplyRecorder",
     "Role",

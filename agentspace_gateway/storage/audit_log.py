@@ -40,16 +40,20 @@ class AuditLog:
         # Both come from outside (a client header, an error text): cap what one event can cost.
         user_agent = _truncate(user_agent, USER_AGENT_MAX_CHARS)
         detail = _truncate(detail, DETAIL_MAX_CHARS)
-        async with self._db.transaction() as connection:
-            rows = await connection.execute_fetchall(
+        values = (event, provider, remote_addr, user_agent, detail, utc_now_iso())
+
+        def insert(connection: sqlite3.Connection) -> sqlite3.Row:
+            row: sqlite3.Row = connection.execute(
                 """
                 INSERT INTO audit_log (event, provider, remote_addr, user_agent, detail, created_at)
                 VALUES (?, ?, ?, ?, ?, ?)
                 RETURNING id, event, provider, remote_addr, user_agent, detail, created_at
                 """,
-                (event, provider, remote_addr, user_agent, detail, utc_now_iso()),
-            )
-        return _entry(next(iter(rows)))
+                values,
+            ).fetchone()
+            return row
+
+        return _entry(await self._db.write(insert))
 
     async def recent(self, *, limit: int = 50, provider: str | None = None) -> list[AuditEntry]:
         """The newest ``limit`` entries, newest first, optionally for one provider only."""

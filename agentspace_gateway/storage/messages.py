@@ -5,7 +5,6 @@ from __future__ import annotations
 import sqlite3
 from typing import Literal, get_args
 
-import aiosqlite
 import attrs
 
 from agentspace_gateway.clock import utc_now_iso
@@ -18,6 +17,8 @@ ROLES: tuple[Role, ...] = get_args(Role)
 _COLUMNS = (
     "id, session_id, role, content, created_at, token_count, token_estimate, complete, request_id"
 )
+# Newest first, so the index (session_id, id) is read backwards and nothing is sorted.
+_RECENT = f"SELECT {_COLUMNS} FROM messages WHERE session_id = ? ORDER BY id DESC LIMIT ?"  # noqa: S608
 
 
 @attrs.frozen
@@ -32,6 +33,21 @@ class MessageRow:
     # False for an assistant reply that was cut short; its partial text is kept.
     complete: bool = True
     request_id: str | None = None
+
+
+@attrs.frozen
+class HistoryVersion:
+    """What identifies a session's messages as they are: appending or removing one changes it."""
+
+    last_id: int
+    count: int
+
+
+@attrs.frozen
+class RecentMessages:
+    version: HistoryVersion
+    # None: unchanged since the version the caller already had.
+    messages: list[MessageRow] | None
 
 
 @attrs.frozen
@@ -67,8 +83,7 @@ class MessageRepository:
         message = NewMessage(
             session_id, role, content, token_count, token_estimate, complete, request_id
         )
-        async with self._db.transaction() as connection:
-            return await insert_message(connection, message)
+        return await self._db.write(lambda connection: insert_message(connection, message))
 
     async def for_session(self, session_id: str) -> list[MessageRow]:
         """Oldest first."""
@@ -80,15 +95,34 @@ class MessageRepository:
 
     async def recent_for_session(self, session_id: str, *, limit: int) -> list[MessageRow]:
         """The last ``limit`` messages, oldest first: the history a request carries."""
-        rows = await self._db.fetchall(
-            f"""
-            SELECT {_COLUMNS} FROM (
-                SELECT {_COLUMNS} FROM messages WHERE session_id = ? ORDER BY id DESC LIMIT ?
-            ) ORDER BY id
-            """,  # noqa: S608 - column names are constants
-            (session_id, limit),
-        )
-        return [_message(row) for row in rows]
+        rows = await self._db.fetchall(_RECENT, (session_id, limit))
+        return [_message(row) for row in reversed(rows)]
+
+    async def recent_unless_unchanged(
+        self, session_id: str, *, limit: int, known: HistoryVersion | None
+    ) -> RecentMessages:
+        """Like ``recent_for_session``, but only the version when it is still ``known``.
+
+        One trip to the reader either way: the version is two index lookups, and the rows
+        (up to hundreds of kilobytes) are read only when the caller's copy is stale.
+        """
+
+        def read(connection: sqlite3.Connection) -> RecentMessages:
+            connection.execute("BEGIN")  # the version and the rows from one snapshot
+            try:
+                last_id, count = connection.execute(
+                    "SELECT coalesce(max(id), 0), count(*) FROM messages WHERE session_id = ?",
+                    (session_id,),
+                ).fetchone()
+                version = HistoryVersion(last_id, count)
+                if version == known:
+                    return RecentMessages(version, None)
+                rows = connection.execute(_RECENT, (session_id, limit)).fetchall()
+            finally:
+                connection.execute("COMMIT")
+            return RecentMessages(version, [_message(row) for row in reversed(rows)])
+
+        return await self._db.read(read)
 
     async def count_for_session(self, session_id: str) -> int:
         row = await self._db.fetchone(
@@ -99,11 +133,11 @@ class MessageRepository:
         return count
 
 
-async def insert_message(connection: aiosqlite.Connection, message: NewMessage) -> MessageRow:
+def insert_message(connection: sqlite3.Connection, message: NewMessage) -> MessageRow:
     """Inside a caller's transaction: insert the message and mark its session active."""
     if message.role not in ROLES:
         raise ValueError(f"Invalid role {message.role!r}: use one of {', '.join(ROLES)}.")
-    rows = await connection.execute_fetchall(
+    row = connection.execute(
         f"""
         INSERT INTO messages (
             session_id, role, content, created_at, token_count, token_estimate, complete,
@@ -122,9 +156,9 @@ async def insert_message(connection: aiosqlite.Connection, message: NewMessage) 
             int(message.complete),
             message.request_id,
         ),
-    )
-    await touch_session(connection, message.session_id)
-    return _message(next(iter(rows)))
+    ).fetchone()
+    touch_session(connection, message.session_id)
+    return _message(row)
 
 
 def _message(row: sqlite3.Row) -> MessageRow:

@@ -14,11 +14,10 @@ import sqlite3
 from importlib.resources.abc import Traversable
 from typing import NamedTuple
 
-import aiosqlite
 import attrs
 
 from agentspace_gateway.clock import utc_now_iso
-from agentspace_gateway.storage.database import Database, rollback_quietly
+from agentspace_gateway.storage.database import Database
 from agentspace_gateway.storage.errors import MigrationError
 
 log = logging.getLogger(__name__)
@@ -93,8 +92,9 @@ async def apply_migrations(db: Database) -> list[str]:
     """Apply every pending migration, each in its own transaction; return their names."""
     migrations = available_migrations()
     known = {migration.name for migration in migrations}
-    async with db.locked() as connection:
-        applied = {row["name"] for row in await _read_applied(connection)}
+
+    def migrate(connection: sqlite3.Connection) -> list[str]:
+        applied = {row["name"] for row in _read_applied(connection)}
         unknown = sorted(applied - known)
         if unknown:
             raise MigrationError(
@@ -105,14 +105,17 @@ async def apply_migrations(db: Database) -> list[str]:
         pending = [migration for migration in migrations if migration.name not in applied]
         if not pending:
             return []
-        await connection.execute(_CREATE_SCHEMA_MIGRATIONS)
+        connection.execute(_CREATE_SCHEMA_MIGRATIONS)
         for migration in pending:
-            await _apply_one(connection, db, migration)
+            _apply_one(connection, db, migration)
             log.info("Applied migration %s to %s", migration.name, db.path)
-    return [migration.name for migration in pending]
+        return [migration.name for migration in pending]
+
+    # Alone on the writer: executescript commits whatever transaction is open.
+    return await db.exclusive(migrate)
 
 
-async def _apply_one(connection: aiosqlite.Connection, db: Database, migration: Migration) -> None:
+def _apply_one(connection: sqlite3.Connection, db: Database, migration: Migration) -> None:
     # executescript commits any open transaction before it runs, so BEGIN and COMMIT travel
     # inside the script, with the record row, and the file and its record land together.
     # The name matched _NAME and the timestamp is digits and punctuation: safe to inline.
@@ -120,36 +123,41 @@ async def _apply_one(connection: aiosqlite.Connection, db: Database, migration: 
     record = f"INSERT INTO schema_migrations (name, applied_at) VALUES {values}"  # noqa: S608
     script = f"BEGIN IMMEDIATE;\n{migration.sql}\n;{record};\nCOMMIT;"
     try:
-        await connection.executescript(script)
+        connection.executescript(script)
     except sqlite3.Error as error:
-        await rollback_quietly(connection)
+        _rollback_quietly(connection)
         raise MigrationError(
             f"Migration {migration.name}.sql failed on {db.path}: {error}. "
             "Nothing from it was kept; the database is at the previous migration."
         ) from error
     if connection.in_transaction:
         # An unterminated /* comment swallows the INSERT and the COMMIT without an error.
-        await rollback_quietly(connection)
+        _rollback_quietly(connection)
         raise MigrationError(
             f"Migration {migration.name}.sql did not run to its end on {db.path} "
             "(an unterminated comment?). Nothing from it was kept."
         )
 
 
+def _rollback_quietly(connection: sqlite3.Connection) -> None:
+    try:
+        if connection.in_transaction:
+            connection.execute("ROLLBACK")
+    except sqlite3.Error:
+        log.warning("ROLLBACK failed", exc_info=True)
+
+
 async def _applied(db: Database) -> list[AppliedMigration]:
-    async with db.locked() as connection:
-        rows = await _read_applied(connection)
+    rows = await db.exclusive(_read_applied)
     return [AppliedMigration(row["name"], row["applied_at"]) for row in rows]
 
 
-async def _read_applied(connection: aiosqlite.Connection) -> list[sqlite3.Row]:
-    exists = await connection.execute_fetchall(
+def _read_applied(connection: sqlite3.Connection) -> list[sqlite3.Row]:
+    exists = connection.execute(
         "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'schema_migrations'"
-    )
-    if not list(exists):
+    ).fetchall()
+    if not exists:
         return []
-    return list(
-        await connection.execute_fetchall(
-            "SELECT name, applied_at FROM schema_migrations ORDER BY name"
-        )
-    )
+    return connection.execute(
+        "SELECT name, applied_at FROM schema_migrations ORDER BY name"
+    ).fetchall()

@@ -5,7 +5,6 @@ from __future__ import annotations
 import re
 import sqlite3
 
-import aiosqlite
 import attrs
 import nanoid
 
@@ -42,16 +41,20 @@ class SessionRepository:
             )
         session_id: str = nanoid.generate()
         now = utc_now_iso()
-        async with self._db.transaction() as connection:
-            rows = await connection.execute_fetchall(
+        values = (session_id, session_key_for(agent_id, session_id), agent_id, model, now, now)
+
+        def insert(connection: sqlite3.Connection) -> sqlite3.Row:
+            row: sqlite3.Row = connection.execute(
                 """
                 INSERT INTO sessions (id, session_key, agent_id, model, created_at, last_active_at)
                 VALUES (?, ?, ?, ?, ?, ?)
                 RETURNING id, session_key, agent_id, model, created_at, last_active_at
                 """,
-                (session_id, session_key_for(agent_id, session_id), agent_id, model, now, now),
-            )
-        return _session(next(iter(rows)))
+                values,
+            ).fetchone()
+            return row
+
+        return _session(await self._db.write(insert))
 
     async def get(self, session_id: str) -> SessionRow | None:
         row = await self._db.fetchone(
@@ -90,38 +93,52 @@ class SessionRepository:
         )
         return [_session(row) for row in rows]
 
-    async def list_with_message_counts(self) -> list[tuple[SessionRow, int]]:
-        """Every session with its message count, most recently active first, in one query.
+    async def list_with_message_counts(
+        self, *, limit: int | None = None, after: str | None = None
+    ) -> list[tuple[SessionRow, int]]:
+        """Sessions with their message counts, most recently active first, in one query.
 
-        The count is a correlated subquery over the (session_id, id) index of messages, so
-        it costs one index range per session and no query per session from Python.
+        ``limit`` makes it a page; ``after`` (a session id) starts it just past that session,
+        where the previous page ended (an unknown session gives an empty page). The count is
+        a correlated subquery over the (session_id, id) index of messages: one index range
+        per session listed, and no query per session from Python.
         """
+        if limit is not None and limit < 0:
+            raise ValueError(f"limit must be >= 0, got {limit}")
+        where = ""
+        params: list[str | int] = []
+        if after is not None:
+            where = """
+            WHERE (last_active_at, id) < (SELECT last_active_at, id FROM sessions WHERE id = ?)"""
+            params.append(after)
+        params.append(-1 if limit is None else limit)
         rows = await self._db.fetchall(
-            """
+            f"""
             SELECT id, session_key, agent_id, model, created_at, last_active_at,
                    (SELECT COUNT(*) FROM messages WHERE messages.session_id = sessions.id)
                        AS message_count
-            FROM sessions
+            FROM sessions {where}
             ORDER BY last_active_at DESC, id DESC
-            """
+            LIMIT ?
+            """,  # noqa: S608 - the WHERE clause is a constant
+            params,
         )
         return [(_session(row), row["message_count"]) for row in rows]
 
     async def touch(self, session_id: str) -> None:
         """Mark the session active now. Raises LookupError for an unknown session."""
-        async with self._db.transaction() as connection:
-            await touch_session(connection, session_id)
+        await self._db.write(lambda connection: touch_session(connection, session_id))
 
 
-async def touch_session(connection: aiosqlite.Connection, session_id: str) -> None:
+def touch_session(connection: sqlite3.Connection, session_id: str) -> None:
     """Inside a caller's transaction, mark the session active now."""
     # max(): a clock stepping back must not move a session down the recent list.
-    async with connection.execute(
+    cursor = connection.execute(
         "UPDATE sessions SET last_active_at = max(last_active_at, ?) WHERE id = ?",
         (utc_now_iso(), session_id),
-    ) as cursor:
-        if cursor.rowcount == 0:
-            raise LookupError(f"No session with id {session_id!r}.")
+    )
+    if cursor.rowcount == 0:
+        raise LookupError(f"No session with id {session_id!r}.")
 
 
 def _session(row: sqlite3.Row) -> SessionRow:

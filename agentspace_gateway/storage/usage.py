@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import sqlite3
 
-import aiosqlite
 import attrs
 
 from agentspace_gateway.clock import utc_now_iso
+from agentspace_gateway.storage import usage_hours
 from agentspace_gateway.storage.database import Database
 
 NANOUSD_PER_USD = 1_000_000_000
@@ -21,11 +21,18 @@ _COLUMNS = """id, session_id, model, input_tokens, output_tokens, cache_creation
     output_cost_nanousd, cache_write_cost_nanousd, cache_read_cost_nanousd, priced, prices,
     estimated_input_tokens, stop_reason"""
 
-# sum() over INTEGER stays an exact integer (total() would return a REAL).
-_TOTALS = """
+# sum() over INTEGER stays an exact integer (total() would return a REAL). Both give, per
+# model: input, output, cache write and cache read tokens, cost, requests, unpriced requests.
+_LEDGER_TOTALS = """
     SELECT model, sum(input_tokens), sum(output_tokens), sum(cache_creation_input_tokens),
-           sum(cache_read_input_tokens), sum(cost_nanousd), count(*), min(priced)
+           sum(cache_read_input_tokens), sum(cost_nanousd), count(*), sum(priced = 0)
     FROM usage_records
+"""
+_HOURLY_TOTALS = """
+    SELECT model, sum(input_tokens), sum(output_tokens), sum(cache_creation_input_tokens),
+           sum(cache_read_input_tokens), sum(cost_nanousd), sum(request_count),
+           sum(unpriced_count)
+    FROM usage_hourly
 """
 
 
@@ -120,8 +127,7 @@ class UsageLedger:
             cache_read_input_tokens=cache_read_input_tokens,
             cost_nanousd=cost_nanousd,
         )
-        async with self._db.transaction() as connection:
-            return await insert_usage(connection, usage)
+        return await self._db.write(lambda connection: insert_usage(connection, usage))
 
     async def totals_by_model(
         self,
@@ -130,22 +136,44 @@ class UsageLedger:
         since: str | None = None,
         until: str | None = None,
     ) -> dict[str, ModelUsage]:
-        """Summed usage per model, optionally for one session and a [since, until) range."""
-        conditions, params = [], []
-        if session_id is not None:
-            conditions.append("session_id = ?")
-            params.append(session_id)
-        if since is not None:
-            conditions.append("created_at >= ?")
-            params.append(since)
-        if until is not None:
-            conditions.append("created_at < ?")
-            params.append(until)
-        where = f"WHERE {' AND '.join(conditions)} " if conditions else ""
-        rows = await self._db.fetchall(_TOTALS + where + "GROUP BY model ORDER BY model", params)
+        """Summed usage per model, optionally for one session and a [since, until) range.
+
+        Over every session, whole hours are read from the hourly sums and only the partial
+        hours at the range's ends from the ledger; one session's rows come from the ledger
+        through its index.
+        """
+        parts = None if session_id is not None else usage_hours.split(since, until)
+
+        def read(connection: sqlite3.Connection) -> list[sqlite3.Row]:
+            if parts is None:
+                return _ledger_totals(connection, session_id, since, until)
+            # One snapshot for the hours and the edges, so a row is counted exactly once.
+            connection.execute("BEGIN")
+            try:
+                rows = _hourly_totals(connection, parts.first_hour, parts.end_hour)
+                for low, high in parts.edges:
+                    rows += _ledger_totals(connection, None, low, high)
+            finally:
+                connection.execute("COMMIT")
+            return rows
+
+        totals: dict[str, list[int]] = {}
+        for row in await self._db.read(read):
+            sums = totals.setdefault(row[0], [0] * 7)
+            for index in range(7):
+                sums[index] += row[index + 1] or 0
         return {
-            row[0]: ModelUsage(*row[:7], priced=bool(row[7]))  # type: ignore[misc]
-            for row in rows
+            model: ModelUsage(
+                model=model,
+                input_tokens=sums[0],
+                output_tokens=sums[1],
+                cache_creation_input_tokens=sums[2],
+                cache_read_input_tokens=sums[3],
+                cost_nanousd=sums[4],
+                request_count=sums[5],
+                priced=sums[6] == 0,
+            )
+            for model, sums in sorted(totals.items())
         }
 
     async def estimate_accuracy(self, session_id: str) -> EstimateAccuracy:
@@ -164,7 +192,41 @@ class UsageLedger:
         return EstimateAccuracy(row[0], row[1])
 
 
-async def insert_usage(connection: aiosqlite.Connection, usage: NewUsage) -> UsageRecord:
+def _ledger_totals(
+    connection: sqlite3.Connection,
+    session_id: str | None,
+    since: str | None,
+    until: str | None,
+) -> list[sqlite3.Row]:
+    conditions, params = [], []
+    if session_id is not None:
+        conditions.append("session_id = ?")
+        params.append(session_id)
+    if since is not None:
+        conditions.append("created_at >= ?")
+        params.append(since)
+    if until is not None:
+        conditions.append("created_at < ?")
+        params.append(until)
+    where = f"WHERE {' AND '.join(conditions)} " if conditions else ""
+    return connection.execute(_LEDGER_TOTALS + where + "GROUP BY model", params).fetchall()
+
+
+def _hourly_totals(
+    connection: sqlite3.Connection, first_hour: str | None, end_hour: str | None
+) -> list[sqlite3.Row]:
+    conditions, params = [], []
+    if first_hour is not None:
+        conditions.append("hour >= ?")
+        params.append(first_hour)
+    if end_hour is not None:
+        conditions.append("hour < ?")
+        params.append(end_hour)
+    where = f"WHERE {' AND '.join(conditions)} " if conditions else ""
+    return connection.execute(_HOURLY_TOTALS + where + "GROUP BY model", params).fetchall()
+
+
+def insert_usage(connection: sqlite3.Connection, usage: NewUsage) -> UsageRecord:
     """Inside a caller's transaction: append one request's usage to the ledger."""
     counts = {
         "input_tokens": usage.input_tokens,
@@ -179,7 +241,7 @@ async def insert_usage(connection: aiosqlite.Connection, usage: NewUsage) -> Usa
     }
     for name, value in counts.items():
         _require_count(name, value)
-    rows = await connection.execute_fetchall(
+    row = connection.execute(
         f"""
         INSERT INTO usage_records (
             session_id, model, input_tokens, output_tokens, cache_creation_input_tokens,
@@ -201,8 +263,8 @@ async def insert_usage(connection: aiosqlite.Connection, usage: NewUsage) -> Usa
             usage.estimated_input_tokens,
             usage.stop_reason,
         ),
-    )
-    return _record(next(iter(rows)))
+    ).fetchone()
+    return _record(row)
 
 
 def _require_count(name: str, value: int) -> None:

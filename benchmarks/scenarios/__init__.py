@@ -1,0 +1,1 @@
+"""The seven scenarios of the suite (the seventh, event-loop health, is read from 2 and 3)."""
