@@ -1,5 +1,6 @@
 """Helpers for tests that run the real gateway as a separate process on loopback."""
 
+import asyncio
 import contextlib
 import json
 import os
@@ -79,3 +80,25 @@ def running(argv: Sequence[str], env: dict[str, str], cwd: Path) -> Iterator[sub
         if process.poll() is None:
             process.send_signal(signal.SIGKILL)
             process.communicate(timeout=10)
+
+
+async def wait_for_health_async(
+    port: int, process: subprocess.Popen[str], timeout: float = 60.0
+) -> None:
+    """Poll /health without blocking the loop (an in-process fake upstream may run on it).
+
+    The bound is generous: on a busy 2-core machine the gateway's imports alone take seconds.
+    """
+    import aiohttp  # only the async tests need it
+
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    async with aiohttp.ClientSession() as http:
+        while loop.time() < deadline:
+            assert process.poll() is None, process.communicate()
+            with contextlib.suppress(aiohttp.ClientError):
+                async with http.get(f"http://127.0.0.1:{port}/health") as response:
+                    if response.status == 200:
+                        return
+            await asyncio.sleep(0.05)
+    raise AssertionError(f"the gateway did not come up within {timeout} s")

@@ -11,25 +11,10 @@ import aiohttp
 from chat_helpers import deltas, kinds, send_chat, until_end
 from conftest import PASSPHRASE, TEST_API_KEY
 from fake_anthropic import Scenario
-from processes import BIN, free_port, gateway_env, health, running, wait_for
+from processes import BIN, free_port, gateway_env, health, running, wait_for, wait_for_health_async
 from wsclient import exchange, receive, request
 
 GATEWAY = str(BIN / "agentspace-gateway")
-
-
-async def wait_for_health(port: int, process: subprocess.Popen[str]) -> None:
-    """Poll without blocking the loop: the fake upstream runs on this same loop."""
-    async with aiohttp.ClientSession() as http:
-        for _ in range(400):
-            assert process.poll() is None, process.communicate()
-            try:
-                async with http.get(f"http://127.0.0.1:{port}/health") as response:
-                    if response.status == 200:
-                        return
-            except aiohttp.ClientError:
-                pass
-            await asyncio.sleep(0.05)
-    raise AssertionError("the gateway did not come up")
 
 
 async def stop(process: subprocess.Popen[str]) -> None:
@@ -48,7 +33,7 @@ async def test_plan_checks_against_a_real_server_and_the_fake_upstream(
     argv = [GATEWAY, "serve", "--port", str(port)]
 
     with running(argv, env, tmp_path) as process:
-        await wait_for_health(port, process)
+        await wait_for_health_async(port, process)
         async with aiohttp.ClientSession() as http, http.ws_connect(url) as ws:
             assert (await exchange(ws, {"type": "session.list", "id": "t1"}))["sessions"] == []
             first = await send_chat(ws, "t2", "hello")
@@ -118,7 +103,7 @@ async def test_plan_checks_against_a_real_server_and_the_fake_upstream(
     assert {"sessions", "messages", "usage_records", "audit_log"} <= tables
 
     with running(argv, env, tmp_path) as process:
-        await wait_for_health(port, process)
+        await wait_for_health_async(port, process)
         async with aiohttp.ClientSession() as http, http.ws_connect(url) as ws:
             again = await exchange(ws, {"type": "session.list", "id": "again"})
         await stop(process)

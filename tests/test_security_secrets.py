@@ -27,7 +27,7 @@ from agentspace_gateway.vault import CredentialVault
 
 from chat_helpers import kinds, send_chat
 from conftest import PASSPHRASE
-from processes import BIN, free_port, gateway_env, running
+from processes import BIN, free_port, gateway_env, running, wait_for_health_async
 from wsclient import exchange
 
 GATEWAY = str(BIN / "agentspace-gateway")
@@ -142,20 +142,6 @@ async def test_nothing_secret_at_rest_or_in_logs_in_process(
     assert mode(home.root / "vault.enc") == 0o600
 
 
-async def wait_for_health(port: int, process: subprocess.Popen[str]) -> None:
-    async with aiohttp.ClientSession() as http:
-        for _ in range(400):
-            assert process.poll() is None, process.communicate()
-            try:
-                async with http.get(f"http://127.0.0.1:{port}/health") as response:
-                    if response.status == 200:
-                        return
-            except aiohttp.ClientError:
-                pass
-            await asyncio.sleep(0.05)
-    raise AssertionError("the gateway did not come up")
-
-
 async def cli(env: dict[str, str], cwd: Path, *args: str, stdin: str | None = None) -> str:
     result = await asyncio.to_thread(
         subprocess.run,
@@ -192,7 +178,7 @@ async def test_nothing_secret_at_rest_or_in_logs_of_a_real_server(
     url = f"http://127.0.0.1:{port}"
 
     with running([GATEWAY, "serve", "--port", str(port)], serve_env, tmp_path) as process:
-        await wait_for_health(port, process)
+        await wait_for_health_async(port, process)
         assert mode(home / "runtime.json") == 0o600
         async with aiohttp.ClientSession() as http:
             ws = await http.ws_connect(f"{url}/gateway", headers={"Authorization": f"Bearer {old}"})

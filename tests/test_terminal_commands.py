@@ -13,7 +13,6 @@ import subprocess
 from collections.abc import AsyncIterator
 from pathlib import Path
 
-import aiohttp
 import pytest
 from attrs import frozen
 
@@ -22,10 +21,9 @@ from agentspace_gateway.client.tables import count, money
 from agentspace_gateway.home import Home
 
 from conftest import PASSPHRASE, TEST_API_KEY
-from processes import BIN, free_port, gateway_env, running
+from processes import BIN, free_port, gateway_env, running, wait_for_health_async
 
 GATEWAY = str(BIN / "agentspace-gateway")
-STARTUP_SECONDS = 60
 NOT_RUNNING = "no gateway is running for {home}; start one with: agentspace-gateway serve\n"
 
 
@@ -53,21 +51,6 @@ async def cli(*argv: str, env: dict[str, str], cwd: Path, stdin: str | None = No
     return Result(process.returncode, out.decode(), err.decode())
 
 
-async def wait_for_health(port: int, process: subprocess.Popen[str]) -> None:
-    """Poll without blocking the loop the fake upstream runs on. The bound is generous: on a
-    busy 2-core machine the gateway's imports alone can take many seconds."""
-    deadline = asyncio.get_running_loop().time() + STARTUP_SECONDS
-    async with aiohttp.ClientSession() as http:
-        while asyncio.get_running_loop().time() < deadline:
-            assert process.poll() is None, process.communicate()
-            with contextlib.suppress(aiohttp.ClientError):
-                async with http.get(f"http://127.0.0.1:{port}/health") as response:
-                    if response.status == 200:
-                        return
-            await asyncio.sleep(0.05)
-    raise AssertionError(f"the gateway did not come up within {STARTUP_SECONDS} s")
-
-
 @contextlib.asynccontextmanager
 async def serving(
     tmp_path: Path, *flags: str, **env: str
@@ -77,7 +60,7 @@ async def serving(
     home, port = tmp_path / "home", free_port()
     server_env = gateway_env(home, PASSPHRASE, **env)
     with running([GATEWAY, "serve", "--port", str(port), *flags], server_env, tmp_path) as process:
-        await wait_for_health(port, process)
+        await wait_for_health_async(port, process)
         yield home, port, gateway_env(home, PASSPHRASE)
 
 

@@ -198,32 +198,26 @@ def _ledger_totals(
     since: str | None,
     until: str | None,
 ) -> list[sqlite3.Row]:
-    conditions, params = [], []
-    if session_id is not None:
-        conditions.append("session_id = ?")
-        params.append(session_id)
-    if since is not None:
-        conditions.append("created_at >= ?")
-        params.append(since)
-    if until is not None:
-        conditions.append("created_at < ?")
-        params.append(until)
-    where = f"WHERE {' AND '.join(conditions)} " if conditions else ""
+    where, params = _where(
+        ("session_id = ?", session_id), ("created_at >= ?", since), ("created_at < ?", until)
+    )
     return connection.execute(_LEDGER_TOTALS + where + "GROUP BY model", params).fetchall()
 
 
 def _hourly_totals(
     connection: sqlite3.Connection, first_hour: str | None, end_hour: str | None
 ) -> list[sqlite3.Row]:
-    conditions, params = [], []
-    if first_hour is not None:
-        conditions.append("hour >= ?")
-        params.append(first_hour)
-    if end_hour is not None:
-        conditions.append("hour < ?")
-        params.append(end_hour)
-    where = f"WHERE {' AND '.join(conditions)} " if conditions else ""
+    where, params = _where(("hour >= ?", first_hour), ("hour < ?", end_hour))
     return connection.execute(_HOURLY_TOTALS + where + "GROUP BY model", params).fetchall()
+
+
+def _where(*filters: tuple[str, str | None]) -> tuple[str, list[str]]:
+    """A WHERE clause of the filters whose value is set (conditions are constants)."""
+    chosen = [(condition, value) for condition, value in filters if value is not None]
+    if not chosen:
+        return "", []
+    clause = "WHERE " + " AND ".join(condition for condition, _ in chosen) + " "
+    return clause, [value for _, value in chosen]
 
 
 def insert_usage(connection: sqlite3.Connection, usage: NewUsage) -> UsageRecord:
