@@ -1,13 +1,27 @@
-"""session.list: every session with its message count, most recent activity first."""
+"""session.list: sessions with their message counts, most recent activity first; all of them,
+or a page of them with the place the next page starts."""
 
 from agentspace_gateway import appkeys
-from agentspace_gateway.plugin_api import ConnectionContext, handles
+from agentspace_gateway.plugin_api import ConnectionContext, GatewayError, handles
 from agentspace_gateway.protocol.messages import SessionList, SessionListing, SessionSummary
+from agentspace_gateway.storage import SessionRow
+
+from .sessions import find_session
 
 
 @handles(SessionList)
 async def session_list(context: ConnectionContext, message: SessionList) -> None:
-    rows = await context.app[appkeys.SESSIONS].list_with_message_counts()
+    after = None
+    if message.after is not None:
+        after = (await _session_named_by_after(context, message.after)).id
+    # One row more than the page: whether it comes back says if there is a next page, without
+    # a count query over every session.
+    fetch = None if message.limit is None else message.limit + 1
+    rows = await context.app[appkeys.SESSIONS].list_with_message_counts(limit=fetch, after=after)
+    next_after = None
+    if message.limit is not None and len(rows) > message.limit:
+        rows = rows[: message.limit]
+        next_after = rows[-1][0].id
     context.send(
         SessionListing(
             request_id=message.id,
@@ -21,5 +35,22 @@ async def session_list(context: ConnectionContext, message: SessionList) -> None
                 )
                 for session, count in rows
             ],
+            next_after=next_after,
         )
     )
+
+
+async def _session_named_by_after(context: ConnectionContext, after: str) -> SessionRow:
+    """The session ``after`` names, by id or key. An unknown one is an error, not an empty
+    page: sessions are never deleted, so it is a mistake a client should hear about, where an
+    empty page would read as "no more sessions"."""
+    try:
+        return await find_session(context, after)
+    except GatewayError as error:
+        # find_session's own words speak of chat.send; same code and details, fitting words.
+        raise GatewayError(
+            error.code,
+            f"No session {after!r} to list after. Send session.list without after for the "
+            "first page, then each reply's nextAfter as after for the next.",
+            error.details,
+        ) from None

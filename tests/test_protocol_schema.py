@@ -130,7 +130,7 @@ CLIENT_SHAPES = {
     "chat.cancel": ({"type", "id"}, {"requestId"}),
     "context.inspect": ({"type", "id", "sessionId"}, {"exact"}),
     "usage.query": ({"type", "id"}, {"sessionId", "since", "until"}),
-    "session.list": ({"type", "id"}, set()),
+    "session.list": ({"type", "id"}, {"limit", "after"}),
     "ping": ({"type", "id"}, set()),
     "auth": ({"type", "token"}, {"id"}),
     "session.history": ({"type", "id", "sessionId"}, {"limit"}),
@@ -149,7 +149,7 @@ SERVER_SHAPES = {
     ),
     "usage.report": ({"type", "requestId", "perModel", "grandTotal"}, set()),
     "session.created": ({"type", "sessionId", "sessionKey"}, set()),
-    "session.list": ({"type", "requestId", "sessions"}, set()),
+    "session.list": ({"type", "requestId", "sessions"}, {"nextAfter"}),
     "error": (
         {"type", "code", "message"},
         {"requestId", "details", "retryable", "retryAfterMs"},
@@ -239,6 +239,11 @@ def test_field_types_follow_the_annotations(schema: dict[str, Any]) -> None:
     assert definition(schema, "ServerMessage", "error")["properties"]["details"] == {}
     listing = definition(schema, "ServerMessage", "session.list")["properties"]
     assert listing["sessions"] == {"type": "array", "items": {"$ref": "#/$defs/SessionSummary"}}
+    assert listing["nextAfter"] == {"type": "string"}
+    session_list = definition(schema, "ClientMessage", "session.list")["properties"]
+    # No default published: leaving limit out means every session, not a page of some size.
+    assert session_list["limit"] == {"type": "integer"}
+    assert session_list["after"] == {"type": "string"}
     report = definition(schema, "ServerMessage", "usage.report")["properties"]
     assert report["perModel"] == {
         "type": "object",
@@ -420,6 +425,20 @@ SERVER_EXAMPLES = [
             )
         ],
     ),
+    # A page with more after it: where the next one starts.
+    messages.SessionListing(
+        request_id="t2",
+        sessions=[
+            messages.SessionSummary(
+                session_id=SESSION,
+                session_key=KEY,
+                model="claude-sonnet-4-5",
+                created_at="2025-06-01T09:12:45.123Z",
+                message_count=0,
+            )
+        ],
+        next_after=SESSION,
+    ),
     messages.ErrorMessage(code="INTERNAL_ERROR", message="The handler failed."),
     messages.ErrorMessage(
         code="RATE_LIMITED",
@@ -509,6 +528,10 @@ def test_every_encoded_server_message_conforms(
 GOOD_CLIENT_FRAMES = [
     {"type": "ping", "id": "p1"},
     {"type": "session.list", "id": "t1"},
+    {"type": "session.list", "id": "t2", "limit": 1},
+    {"type": "session.list", "id": "t3", "limit": 1000},
+    {"type": "session.list", "id": "t4", "limit": 50, "after": SESSION},
+    {"type": "session.list", "id": "t5", "after": KEY},
     {"type": "chat.send", "id": "t2", "content": "hello"},
     {"type": "chat.send", "id": "t3", "content": "hi", "sessionId": SESSION, "model": "m-1"},
     {"type": "chat.cancel", "id": "x1"},
@@ -557,6 +580,12 @@ BAD_CLIENT_FRAMES = {
     "exact as a number": {"type": "context.inspect", "id": "c1", "sessionId": KEY, "exact": 1},
     "exact null": {"type": "context.inspect", "id": "c1", "sessionId": KEY, "exact": None},
     "exact without sessionId": {"type": "context.inspect", "id": "c1", "exact": True},
+    "list limit as a string": {"type": "session.list", "id": "l1", "limit": "5"},
+    "list limit as a boolean": {"type": "session.list", "id": "l1", "limit": True},
+    "list limit as a number": {"type": "session.list", "id": "l1", "limit": 10.5},
+    "list after not a string": {"type": "session.list", "id": "l1", "after": 5},
+    "list snake_case next_after": {"type": "session.list", "id": "l1", "next_after": SESSION},
+    "list nextAfter sent back": {"type": "session.list", "id": "l1", "nextAfter": SESSION},
     "since not a string": {"type": "usage.query", "id": "u1", "since": 1764320400},
     "until not a string": {"type": "usage.query", "id": "u1", "until": ["2026-12-01"]},
 }
@@ -586,6 +615,15 @@ FIELD_CHECKS = {
     "cancel requestId too long": (
         {"type": "chat.cancel", "id": "r1", "requestId": "r" * 129},
         "requestId",
+    ),
+    "list limit 0": ({"type": "session.list", "id": "r1", "limit": 0}, "limit"),
+    "list limit 1001": ({"type": "session.list", "id": "r1", "limit": 1001}, "limit"),
+    "list limit negative": ({"type": "session.list", "id": "r1", "limit": -5}, "limit"),
+    "list after empty": ({"type": "session.list", "id": "r1", "after": ""}, "after"),
+    "list after blank": ({"type": "session.list", "id": "r1", "after": "  "}, "after"),
+    "list after too long": (
+        {"type": "session.list", "id": "r1", "limit": 5, "after": "s" * 129},
+        "after",
     ),
 }
 
@@ -681,6 +719,9 @@ def test_a_server_frame_missing_a_new_required_key_does_not_conform(
         {"type": "pong", "requestId": "p1", "extra": 1},
         {"type": "session.created", "sessionId": SESSION, "sessionKey": None},
         {"type": "error", "code": "X", "message": "m", "requestId": None},
+        # The last page leaves nextAfter out; null is not its spelling.
+        {"type": "session.list", "requestId": "t1", "sessions": [], "nextAfter": None},
+        {"type": "session.list", "requestId": "t1", "sessions": [], "nextAfter": 3},
         {
             "type": "session.list",
             "requestId": "t1",

@@ -69,9 +69,22 @@ class UsageQuery(ClientMessage):
     until: str | None = field(default=None, converter=until_timestamp)
 
 
+# The longest page of session.list, as session.history caps its limit: ten requests read
+# 10,000 sessions, whose whole list in one reply (1.7 MB) holds the event loop 90-200 ms.
+SESSION_PAGE_MAX = 1000
+
+
 @frozen(kw_only=True)
 class SessionList(ClientMessage):
+    """Sessions, most recently active first: all of them, or a page of at most ``limit``.
+
+    ``after`` (a session id or key: the previous reply's ``nextAfter``) starts the page just
+    past that session.
+    """
+
     type: ClassVar[str] = "session.list"
+    limit: int | None = field(default=None, validator=int_between(1, SESSION_PAGE_MAX))
+    after: str | None = field(default=None, validator=optional_bounded_text(128))
 
 
 @frozen(kw_only=True)
@@ -218,9 +231,15 @@ class SessionSummary:
 
 @frozen(kw_only=True)
 class SessionListing(ServerMessage):
+    """Sessions, most recently active first. ``nextAfter`` is there only when more follow:
+    send it as ``after`` for the next page."""
+
     type: ClassVar[str] = "session.list"
     request_id: str
     sessions: list[SessionSummary]
+    # The id of the last session in this page, when the page stopped at the limit with more
+    # sessions after it; absent on the last page and when no limit was asked for.
+    next_after: str | None = None
 
 
 @frozen(kw_only=True)
