@@ -79,7 +79,11 @@ def running(argv: Sequence[str], env: dict[str, str], cwd: Path) -> Iterator[sub
     finally:
         if process.poll() is None:
             process.send_signal(signal.SIGKILL)
-            process.communicate(timeout=10)
+        process.wait(timeout=10)
+        # Also when the test stopped it itself without reading its output to the end.
+        for pipe in (process.stdout, process.stderr):
+            if pipe is not None:
+                pipe.close()
 
 
 async def wait_for_health_async(

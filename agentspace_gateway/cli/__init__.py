@@ -21,6 +21,7 @@ from agentspace_gateway.cli import (
     usage,
 )
 from agentspace_gateway.cli.context import CommandError
+from agentspace_gateway.cli.session_option import attach_session_ids
 from agentspace_gateway.config import ConfigError
 
 COMMANDS = (serve, chat, usage, sessions, keys, token, audit, migrate, protocol)
@@ -43,7 +44,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    args = build_parser().parse_args(attach_session_ids(sys.argv[1:] if argv is None else argv))
     try:
         status: int = args.run(args)
     except ConfigError as error:

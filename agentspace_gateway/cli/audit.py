@@ -8,6 +8,7 @@ from typing import Any
 from attrs import asdict
 
 from agentspace_gateway.cli.context import CommandError, load, open_database
+from agentspace_gateway.client.tables import table
 from agentspace_gateway.storage import AuditEntry, AuditLog
 
 
@@ -47,11 +48,27 @@ def run(args: argparse.Namespace) -> int:
     if not entries:
         print("no audit entries")
         return 0
-    print(f"{'time':<24}  {'event':<16}  {'provider':<10}  {'remote':<15}  user agent / detail")
-    for entry in entries:
-        who = " / ".join(part for part in (entry.user_agent, entry.detail) if part)
-        print(
-            f"{entry.created_at:<24}  {entry.event:<16}  {entry.provider or '-':<10}  "
-            f"{entry.remote_addr or '-':<15}  {who}"
-        )
+    headers = ("time", "event", "provider", "remote", "user agent / detail")
+    rows = [
+        [
+            entry.created_at,
+            entry.event,
+            entry.provider or "-",
+            entry.remote_addr or "-",
+            " / ".join(part for part in (entry.user_agent, entry.detail) if part),
+        ]
+        for entry in entries
+    ]
+    # Columns fit what this page holds (event names such as access.rate_limited, IPv6
+    # addresses), so nothing spills into its neighbour.
+    for line in table(headers, [[_printable(cell) for cell in row] for row in rows]):
+        print(line)
     return 0
+
+
+def _printable(text: str) -> str:
+    """A cell as it may reach a terminal: a user agent or provider name comes from whoever
+    called the key server, and a control character there could rewrite the screen."""
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)

@@ -1,4 +1,4 @@
-"""agentspace-gateway chat [--session ID] [--model M] [--url URL] [--message TEXT [--json]]
+"""agentspace-gateway chat [--session=ID] [--model M] [--url URL] [--message TEXT [--json]]
 
 Interactive by default. With --message it sends one message, prints the reply as it streams
 (its usage and cost go to stderr, so the reply alone can be captured) and exits: 0 when the
@@ -23,7 +23,11 @@ def register(commands: Any) -> None:
     parser = commands.add_parser(
         "chat", help="chat through the running gateway, with every token and cent shown"
     )
-    parser.add_argument("--session", help="continue this session (its id or full key)")
+    parser.add_argument(
+        "--session",
+        metavar="ID",
+        help="continue this session (its id or full key; --session=ID for an id starting with '-')",
+    )
     parser.add_argument("--model", help="the model for new sessions, or for this client's requests")
     add_url_option(parser)
     parser.add_argument(

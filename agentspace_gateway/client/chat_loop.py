@@ -21,6 +21,7 @@ from agentspace_gateway.client.replies import Reply, follow_reply
 from agentspace_gateway.client.reports import (
     inspection_report,
     reply_summary,
+    resume_hint,
     sessions_report,
     usage_report,
 )
@@ -98,6 +99,8 @@ class ChatLoop:
             lines.stop()
         if self.prompt:
             self._say("")
+        if self.session_id is not None:
+            self._say(resume_hint(self.session_id))
         return 0
 
     def _banner(self) -> str:

@@ -33,6 +33,11 @@ def reply_summary(end: Mapping[str, Any], model: str | None, session: str | None
     return "[" + " | ".join(pieces) + "]"
 
 
+def resume_hint(session_id: str) -> str:
+    # The '=' form: one id in 32 begins with '-', which "--session ID" would read as an option.
+    return f"Continue this session with: agentspace-gateway chat --session={session_id}"
+
+
 def inspection_report(frame: Mapping[str, Any]) -> list[str]:
     sections = [_mapping(section) for section in frame.get("sections") or []]
     totals = _mapping(frame.get("totals"))
