@@ -5,6 +5,7 @@ dropped connection, an error event) the text so far and every token reported are
 """
 
 import json
+import re
 from collections.abc import Callable
 from json.encoder import encode_basestring
 from typing import Any, cast
@@ -21,6 +22,10 @@ from attrs import define, field
 
 from agentspace_gateway.chat.context_assembly import AssembledContext
 from agentspace_gateway.pricing import TokenCounts
+
+# UTF-16 halves, which JSON can carry ("\ud800") but Unicode text cannot hold alone.
+_SURROGATE = re.compile("[\ud800-\udfff]")
+_REPLACEMENT = "\ufffd"
 
 _USAGE_FIELDS = (
     "input_tokens",
@@ -55,6 +60,35 @@ class StreamProgress:
                 self.usage[name] = value
 
 
+class SurrogateMender:
+    """Upstream text made well-formed before anyone sees it.
+
+    The API sends JSON, in which "\\ud83d\\ude00" is one emoji and a lone "\\ud800" is
+    valid but is no character. Python keeps the lone half in the str; the UTF-8 encoders
+    downstream then refuse it (SQLite failed the whole exchange on it). So, as JavaScript's
+    ``toWellFormed()`` does, each lone half becomes U+FFFD; a pair split over two deltas is
+    joined again, the first half held until the next delta says which it was. The client
+    and the database therefore get the same text.
+    """
+
+    def __init__(self) -> None:
+        self._held = ""
+
+    def feed(self, text: str) -> str:
+        if not self._held and not _SURROGATE.search(text):
+            return text  # nearly always: one regex scan, no copy
+        text, self._held = self._held + text, ""
+        if text and "\ud800" <= text[-1] <= "\udbff":
+            text, self._held = text[:-1], text[-1]
+        # The UTF-16 round trip joins the pairs and turns each lone half into U+FFFD.
+        return text.encode("utf-16-le", "surrogatepass").decode("utf-16-le", "replace")
+
+    def flush(self) -> str:
+        """At the end of the reply, a first half no second followed."""
+        held, self._held = self._held, ""
+        return _REPLACEMENT if held else ""
+
+
 def delta_frame(request_id: str) -> Callable[[str], str]:
     """The chat.stream.delta frame, built without the converter: it is the hot path.
 
@@ -82,6 +116,13 @@ async def consume(
         messages=cast("list[MessageParam]", context.messages),
         stream=True,
     )
+    mender = SurrogateMender()
+
+    def take(text: str) -> None:
+        if text:
+            progress.parts.append(text)
+            on_text(text)
+
     async with stream:
         async for event in stream:
             # The tag too, not only the class: the SDK builds an event (or a delta) of a type
@@ -89,8 +130,7 @@ async def consume(
             # unknown event would pass for a message_start with no message.
             if isinstance(event, RawContentBlockDeltaEvent) and event.type == "content_block_delta":
                 if isinstance(event.delta, TextDelta) and event.delta.type == "text_delta":
-                    progress.parts.append(event.delta.text)
-                    on_text(event.delta.text)
+                    take(mender.feed(event.delta.text))
             elif isinstance(event, RawMessageStartEvent) and event.type == "message_start":
                 progress.started = True
                 progress.upstream_message_id = event.message.id
@@ -98,3 +138,4 @@ async def consume(
             elif isinstance(event, RawMessageDeltaEvent) and event.type == "message_delta":
                 progress.stop_reason = event.delta.stop_reason or progress.stop_reason
                 progress.absorb_usage(event.usage)
+        take(mender.flush())
