@@ -1,4 +1,4 @@
-"""The database: pragmas, file mode, writes committed in groups, reads beside them."""
+"""The database: one aiosqlite connection, pragmas, file mode, writes committed in groups."""
 
 from __future__ import annotations
 
@@ -6,11 +6,10 @@ import asyncio
 import os
 import sqlite3
 import stat
-import threading
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 
+import aiosqlite
 import pytest
 
 from agentspace_gateway.storage import Database, StorageError, apply_migrations
@@ -39,16 +38,45 @@ async def audit_events(db: Database) -> list[str]:
     return [row["event"] for row in await db.fetchall("SELECT event FROM audit_log ORDER BY id")]
 
 
+def descriptors_on(path: Path) -> list[str]:
+    target = str(path.resolve())
+    fds = os.listdir("/proc/self/fd")
+    return [fd for fd in fds if os.path.realpath(f"/proc/self/fd/{fd}") == target]
+
+
 def mode(path: Path) -> int:
     return stat.S_IMODE(path.stat().st_mode)
 
 
-def inserting(*events: str) -> Callable[[sqlite3.Connection], None]:
-    def insert(connection: sqlite3.Connection) -> None:
+def inserting(*events: str) -> Callable[[aiosqlite.Connection], Awaitable[None]]:
+    async def insert(connection: aiosqlite.Connection) -> None:
         for event in events:
-            connection.execute(INSERT_AUDIT, (event, NOW))
+            await connection.execute(INSERT_AUDIT, (event, NOW))
 
     return insert
+
+
+class HeldWrite:
+    """A write that keeps the connection busy until released, so the next ones queue up."""
+
+    def __init__(self, db: Database, event: str = "slow") -> None:
+        self.started = asyncio.Event()
+        self.release = asyncio.Event()
+
+        async def slow(connection: aiosqlite.Connection) -> None:
+            self.started.set()
+            await self.release.wait()
+            await inserting(event)(connection)
+
+        self.done = asyncio.ensure_future(db.write(slow))
+
+    async def __aenter__(self) -> HeldWrite:
+        await self.started.wait()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        self.release.set()
+        await self.done
 
 
 async def test_pragmas_are_in_effect(db: Database) -> None:
@@ -105,9 +133,26 @@ async def test_an_existing_world_readable_database_is_made_private(tmp_path: Pat
     assert mode(path) == 0o600
 
 
+async def test_the_connection_is_aiosqlite_and_only_one(tmp_path: Path) -> None:
+    path = tmp_path / "agentspace.db"
+    database = await Database.open(path)
+    try:
+        await apply_migrations(database)
+        await database.write(inserting("one"))
+        # Every descriptor this process holds on the database file itself: one connection.
+        assert len(descriptors_on(path)) == 1
+
+        async def kind(connection: aiosqlite.Connection) -> type:
+            return type(connection)
+
+        assert await database.read(kind) is aiosqlite.Connection
+    finally:
+        await database.close()
+
+
 async def test_a_write_commits_and_returns_its_result(db: Database) -> None:
-    def insert(connection: sqlite3.Connection) -> int:
-        cursor = connection.execute(INSERT_AUDIT, ("kept", NOW))
+    async def insert(connection: aiosqlite.Connection) -> int:
+        cursor = await connection.execute(INSERT_AUDIT, ("kept", NOW))
         assert connection.in_transaction
         return cursor.lastrowid or 0
 
@@ -120,8 +165,8 @@ async def test_an_exception_rolls_the_write_back(db: Database) -> None:
     class Boom(Exception):
         pass
 
-    def write_then_fail(connection: sqlite3.Connection) -> None:
-        inserting("first", "second")(connection)
+    async def write_then_fail(connection: aiosqlite.Connection) -> None:
+        await inserting("first", "second")(connection)
         raise Boom
 
     with pytest.raises(Boom):
@@ -140,8 +185,8 @@ async def test_a_failing_statement_rolls_back_the_earlier_ones(db: Database) -> 
 
 
 async def test_foreign_keys_are_enforced(db: Database) -> None:
-    def orphan(connection: sqlite3.Connection) -> None:
-        connection.execute(
+    async def orphan(connection: aiosqlite.Connection) -> None:
+        await connection.execute(
             "INSERT INTO messages (session_id, role, content, created_at)"
             " VALUES ('no-such-session', 'user', 'hi', ?)",
             (NOW,),
@@ -158,7 +203,10 @@ async def test_concurrent_writes_never_interleave(db: Database) -> None:
         await db.write(inserting(f"a{n}", f"b{n}"))
 
     async def read() -> int:
-        return len(await db.fetchall("SELECT id FROM audit_log"))
+        rows = await db.fetchall("SELECT event FROM audit_log")
+        # A read sees whole writes only: never an "a" without its "b".
+        assert len(rows) % 2 == 0
+        return len(rows)
 
     await asyncio.gather(*(insert(n) for n in range(50)), *(read() for _ in range(10)))
 
@@ -168,64 +216,56 @@ async def test_concurrent_writes_never_interleave(db: Database) -> None:
     assert all(b == "b" + a[1:] for a, b in zip(events[::2], events[1::2], strict=True))
 
 
-def _hold_the_writer(db: Database, started: threading.Event) -> asyncio.Future[None]:
-    """A write that keeps the writer busy for a moment, so the next ones queue together."""
-
-    def slow(connection: sqlite3.Connection) -> None:
-        started.set()
-        time.sleep(0.2)
-        inserting("slow")(connection)
-
-    return asyncio.ensure_future(db.write(slow))
-
-
 async def test_writes_that_queue_up_share_one_commit(db: Database) -> None:
-    started = threading.Event()
-    slow = _hold_the_writer(db, started)
-    await asyncio.to_thread(started.wait)
-    before = db.commit_stats.commits
-
-    await asyncio.gather(slow, *(db.write(inserting(f"e{n}")) for n in range(20)))
+    async with HeldWrite(db):
+        before = db.commit_stats.commits
+        waiting = [asyncio.ensure_future(db.write(inserting(f"e{n}"))) for n in range(20)]
+        await asyncio.sleep(0)
+    await asyncio.gather(*waiting)
 
     assert len(await audit_events(db)) == 21
-    # The slow write's own commit, and one for the twenty that waited behind it.
+    # The held write's own commit, and one for the twenty that waited behind it.
     assert db.commit_stats.commits - before == 2
     assert db.commit_stats.largest_group == 20
 
 
 async def test_a_failing_write_in_a_group_is_rolled_back_alone(db: Database) -> None:
-    started = threading.Event()
-    slow = _hold_the_writer(db, started)
-    await asyncio.to_thread(started.wait)
+    async with HeldWrite(db):
+        outcomes = asyncio.gather(
+            db.write(inserting("good-1")),
+            db.write(inserting("half", "")),  # the second statement breaks CHECK (event <> '')
+            db.write(inserting("good-2")),
+            return_exceptions=True,
+        )
+        await asyncio.sleep(0)
 
-    outcomes = await asyncio.gather(
-        db.write(inserting("good-1")),
-        db.write(inserting("half", "")),  # the second statement breaks CHECK (event <> '')
-        db.write(inserting("good-2")),
-        return_exceptions=True,
-    )
-    await slow
-
-    assert outcomes[0] is None
-    assert outcomes[2] is None
-    assert isinstance(outcomes[1], sqlite3.IntegrityError)
+    good_1, half, good_2 = await outcomes
+    assert good_1 is None
+    assert good_2 is None
+    assert isinstance(half, sqlite3.IntegrityError)
     assert await audit_events(db) == ["slow", "good-1", "good-2"]
 
 
-async def test_a_read_does_not_wait_for_a_write(db: Database) -> None:
-    started = threading.Event()
-    slow = _hold_the_writer(db, started)
-    await asyncio.to_thread(started.wait)
-
-    # Answered from what is committed while the writer is still busy.
-    assert await db.fetchall("SELECT event FROM audit_log") == []
-    await slow
-    assert await audit_events(db) == ["slow"]
+async def test_a_read_never_sees_a_write_half_done(db: Database) -> None:
+    async with HeldWrite(db):
+        # Queued while the write's transaction is open: answered after its commit.
+        read = asyncio.ensure_future(db.fetchall("SELECT event FROM audit_log"))
+        await asyncio.sleep(0.05)
+        assert not read.done()
+    assert [row["event"] for row in await read] == ["slow"]
 
 
-async def test_reads_cannot_write(db: Database) -> None:
-    with pytest.raises(sqlite3.OperationalError, match="readonly"):
-        await db.read(inserting("sneaked"))
+async def test_a_read_that_leaves_a_transaction_open_does_not_poison_the_next_write(
+    db: Database,
+) -> None:
+    async def careless(connection: aiosqlite.Connection) -> None:
+        await connection.execute("BEGIN")
+        await connection.execute(INSERT_AUDIT, ("uncommitted", NOW))
+
+    await db.read(careless)
+    await db.write(inserting("committed"))
+
+    assert await audit_events(db) == ["committed"]
 
 
 async def test_fetchone_fetchall_and_read(db: Database) -> None:
@@ -237,25 +277,27 @@ async def test_fetchone_fetchall_and_read(db: Database) -> None:
     assert row is not None
     assert (row["event"], row["created_at"]) == ("two", NOW)
     assert [r["event"] for r in await db.fetchall("SELECT event FROM audit_log")] == ["one", "two"]
-    count = await db.read(lambda c: c.execute("SELECT count(*) FROM audit_log").fetchone()[0])
-    assert count == 2
+
+    async def count(connection: aiosqlite.Connection) -> int:
+        ((total,),) = await connection.execute_fetchall("SELECT count(*) FROM audit_log")
+        return int(total)
+
+    assert await db.read(count) == 2
 
 
 async def test_close_waits_for_a_running_write(tmp_path: Path) -> None:
     path = tmp_path / "agentspace.db"
     database = await Database.open(path)
     await apply_migrations(database)
-    started = threading.Event()
 
-    def slow(connection: sqlite3.Connection) -> None:
-        started.set()
-        time.sleep(0.05)
-        inserting("finished")(connection)
-
-    writer = asyncio.ensure_future(database.write(slow))
-    await asyncio.to_thread(started.wait)
-    await database.close()
-    await writer
+    held = HeldWrite(database, "finished")
+    await held.started.wait()
+    closing = asyncio.ensure_future(database.close())
+    await asyncio.sleep(0.05)
+    assert not closing.done()
+    held.release.set()
+    await closing
+    await held.done
     await database.close()  # a second close is harmless
 
     reopened = await Database.open(path)
@@ -274,16 +316,12 @@ async def test_a_closed_database_says_so(tmp_path: Path) -> None:
 
 
 async def test_a_write_whose_caller_was_cancelled_still_lands_whole(db: Database) -> None:
-    started = threading.Event()
-    slow = _hold_the_writer(db, started)
-    await asyncio.to_thread(started.wait)
-
-    abandoned = asyncio.ensure_future(db.write(inserting("abandoned-a", "abandoned-b")))
-    await asyncio.sleep(0)
-    abandoned.cancel()
-    with pytest.raises(asyncio.CancelledError):
-        await abandoned
-    await slow
+    async with HeldWrite(db):
+        abandoned = asyncio.ensure_future(db.write(inserting("abandoned-a", "abandoned-b")))
+        await asyncio.sleep(0)
+        abandoned.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await abandoned
     await db.write(inserting("later"))  # queued behind it, so done after it
 
     # Once asked for, a write is done or failed as a whole, never half: here, done.

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import random
-import sqlite3
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import aiosqlite
 import pytest
 
 from agentspace_gateway.clock import format_utc
@@ -25,13 +25,15 @@ START = datetime(2026, 11, 28, 6, 0, tzinfo=UTC)
 MODELS = ("claude-sonnet-4-5", "claude-haiku-4-5")
 
 
-def insert_rows(connection: sqlite3.Connection, session_id: str, count: int, seed: int) -> None:
+async def insert_rows(
+    connection: aiosqlite.Connection, session_id: str, count: int, seed: int
+) -> None:
     """Rows spread over about 12 hours, some on the very hour, some unpriced."""
     chance = random.Random(seed)
     for index in range(count):
         moment = START + timedelta(minutes=chance.choice((0, 60, 90, 7.5)) * chance.randrange(8))
         moment += timedelta(milliseconds=chance.choice((0, 0, 1, 59_999)))
-        connection.execute(
+        await connection.execute(
             "INSERT INTO usage_records (session_id, model, input_tokens, output_tokens,"
             " cache_creation_input_tokens, cache_read_input_tokens, cost_nanousd, created_at,"
             " priced, request_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -113,13 +115,13 @@ async def test_every_range_matches_the_ledger(
 
 
 async def test_the_sums_follow_rows_corrected_or_removed(db: Database, seeded: str) -> None:
-    def correct(connection: sqlite3.Connection) -> None:
-        connection.execute(
+    async def correct(connection: aiosqlite.Connection) -> None:
+        await connection.execute(
             "UPDATE usage_records SET created_at = ?, model = 'other', priced = 0"
             " WHERE id IN (SELECT id FROM usage_records ORDER BY id LIMIT 30)",
             (at(9.5),),
         )
-        connection.execute("DELETE FROM usage_records WHERE id % 7 = 0")
+        await connection.execute("DELETE FROM usage_records WHERE id % 7 = 0")
 
     await db.write(correct)
 

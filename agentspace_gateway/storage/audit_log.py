@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sqlite3
 
+import aiosqlite
 import attrs
 
 from agentspace_gateway.clock import utc_now_iso
@@ -42,15 +43,15 @@ class AuditLog:
         detail = _truncate(detail, DETAIL_MAX_CHARS)
         values = (event, provider, remote_addr, user_agent, detail, utc_now_iso())
 
-        def insert(connection: sqlite3.Connection) -> sqlite3.Row:
-            row: sqlite3.Row = connection.execute(
+        async def insert(connection: aiosqlite.Connection) -> sqlite3.Row:
+            (row,) = await connection.execute_fetchall(
                 """
                 INSERT INTO audit_log (event, provider, remote_addr, user_agent, detail, created_at)
                 VALUES (?, ?, ?, ?, ?, ?)
                 RETURNING id, event, provider, remote_addr, user_agent, detail, created_at
                 """,
                 values,
-            ).fetchone()
+            )
             return row
 
         return _entry(await self._db.write(insert))

@@ -1,31 +1,26 @@
-"""The SQLite database of this process: a writer thread that commits in groups, and a reader.
+"""The SQLite database of this process: one aiosqlite connection, and the queue in front of it.
 
-Every write is a plain function of a ``sqlite3.Connection``, run whole on the writer's own
-thread inside a transaction: one trip from the event loop per write, however many
-statements it holds. Writes that queue up while a commit is being flushed to disk are
-committed together, each inside its own savepoint: a failing write is rolled back alone,
-and the others wait for the one fsync they share. Reads run on a second connection and
-thread, so they never wait behind a commit (WAL lets readers and the writer work at once).
-
-Why not a coroutine per statement (aiosqlite): each statement was a trip to a thread and
-back, and on a busy event loop every trip costs whole loop iterations; with a single lock
-held across each transaction, 50 chats at once queued behind 100 separate fsyncs
-(docs/performance.md has the figures).
+Every database operation is an async function of that connection, queued and run whole, in
+order, by one task: a read never sees a write half done, and a write never has another
+coroutine's statements inside its transaction. Writes that queue up while a commit is being
+flushed to disk are committed together, each inside its own savepoint: a failing write is
+rolled back alone, and the others share one fsync (with ``synchronous=FULL``, the fsync is
+what a write costs; docs/performance.md has the figures). A caller that is cancelled stops
+waiting, but what it asked for still runs to its end: a transaction is never cut in half.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
+import collections
 import logging
 import os
-import queue
 import sqlite3
-import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
+import aiosqlite
 import attrs
 
 from agentspace_gateway.storage.errors import StorageError
@@ -41,185 +36,45 @@ MAX_GROUP = 64
 
 Params = Iterable[Any]
 T = TypeVar("T")
+# An operation awaits only the connection it is given: anything else it awaited would hold
+# up every other read and write of the process.
+Operation = Callable[[aiosqlite.Connection], Awaitable[T]]
+_Kind = Literal["write", "read", "exclusive"]
 
 
 @attrs.frozen
 class _Job:
-    function: Callable[[sqlite3.Connection], Any]
+    operation: Operation[Any]
     future: asyncio.Future[Any]
-    # A write joins a group commit; anything else runs alone, outside any transaction.
-    write: bool
+    kind: _Kind
 
 
 @attrs.define
 class CommitStats:
-    """How the writer has grouped writes so far (for tests and benchmarks)."""
+    """How writes have been grouped so far (for tests and benchmarks)."""
 
     writes: int = 0
     commits: int = 0
     largest_group: int = 0
 
 
-class _Stop:
-    """Queued last by ``stop``: everything before it is done, then the thread ends."""
-
-
-_STOP = _Stop()
-
-
-class _Worker:
-    """One thread owning one sqlite3 connection, running the jobs it is given in order."""
-
-    def __init__(self, name: str, connection: sqlite3.Connection) -> None:
-        self.connection = connection
-        self.stats = CommitStats()
-        self._jobs: queue.SimpleQueue[_Job | _Stop] = queue.SimpleQueue()
-        self._stopping = False
-        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
-        self._thread.start()
-
-    def submit(
-        self, function: Callable[[sqlite3.Connection], T], *, write: bool
-    ) -> asyncio.Future[T]:
-        if self._stopping:
-            raise StorageError("The database is closed; nothing more can be read or written.")
-        future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
-        self._jobs.put(_Job(function, future, write))
-        return future
-
-    async def stop(self) -> None:
-        """Finish every job already queued, close the connection, end the thread."""
-        if not self._stopping:
-            self._stopping = True
-            self._jobs.put(_STOP)
-        await asyncio.to_thread(self._thread.join)
-
-    def _run(self) -> None:
-        next_job: _Job | _Stop | None = None
-        while True:
-            job = next_job if next_job is not None else self._jobs.get()
-            next_job = None
-            if isinstance(job, _Stop):
-                break
-            if not job.write:
-                _deliver(job, *_call(job.function, self.connection))
-                continue
-            # Everything queued meanwhile (while the last commit was flushed) goes together.
-            group = [job]
-            while len(group) < MAX_GROUP:
-                try:
-                    following = self._jobs.get_nowait()
-                except queue.Empty:
-                    break
-                if isinstance(following, _Stop) or not following.write:
-                    next_job = following
-                    break
-                group.append(following)
-            try:
-                outcomes = self._commit(group)
-            except Exception as error:  # a savepoint or rollback itself failed
-                _rollback_quietly(self.connection)
-                outcomes = [(None, error)] * len(group)
-            for member, (result, failure) in zip(group, outcomes, strict=True):
-                _deliver(member, result, failure)
-        self.connection.close()
-
-    def _commit(self, group: list[_Job]) -> list[tuple[Any, BaseException | None]]:
-        """Run the group in one transaction, each write in its own savepoint; commit once."""
-        connection = self.connection
-        outcomes: list[tuple[Any, BaseException | None]] = []
-        open_since: int | None = None  # the first write of the open transaction
-
-        def lose(error: BaseException) -> None:
-            # The transaction is gone, and with it every write made in it.
-            assert open_since is not None
-            for index in range(open_since, len(outcomes)):
-                outcomes[index] = (None, outcomes[index][1] or error)
-
-        for job in group:
-            if open_since is not None and not connection.in_transaction:
-                # SQLite rolled back by itself (disk full, I/O error) on the last write.
-                last_error = outcomes[-1][1]
-                assert last_error is not None
-                lose(last_error)
-                open_since = None
-            if open_since is None:
-                try:
-                    connection.execute("BEGIN IMMEDIATE")
-                except sqlite3.Error as refused:
-                    outcomes.append((None, refused))
-                    continue
-                open_since = len(outcomes)
-            connection.execute("SAVEPOINT write")
-            result, failure = _call(job.function, connection)
-            if connection.in_transaction:
-                if failure is not None:
-                    connection.execute("ROLLBACK TO write")
-                connection.execute("RELEASE write")
-            outcomes.append((result, failure))
-        if open_since is not None:
-            if not connection.in_transaction:
-                last_error = outcomes[-1][1]
-                assert last_error is not None
-                lose(last_error)
-            else:
-                try:
-                    connection.execute("COMMIT")
-                except sqlite3.Error as unflushed:
-                    _rollback_quietly(connection)
-                    lose(unflushed)
-        self.stats.writes += len(group)
-        self.stats.commits += 1
-        self.stats.largest_group = max(self.stats.largest_group, len(group))
-        return outcomes
-
-
-def _call(
-    function: Callable[[sqlite3.Connection], Any], connection: sqlite3.Connection
-) -> tuple[Any, BaseException | None]:
-    try:
-        return function(connection), None
-    except Exception as error:  # handed to the awaiting coroutine, raised there
-        return None, error
-
-
-def _deliver(job: _Job, result: Any, error: BaseException | None) -> None:
-    def settle() -> None:
-        if job.future.done():  # the caller was cancelled; what it asked for is done anyway
-            return
-        if error is not None:
-            job.future.set_exception(error)
-        else:
-            job.future.set_result(result)
-
-    # A closed loop (RuntimeError) has nobody left to tell.
-    with contextlib.suppress(RuntimeError):
-        job.future.get_loop().call_soon_threadsafe(settle)
-
-
-def _rollback_quietly(connection: sqlite3.Connection) -> None:
-    try:
-        if connection.in_transaction:
-            connection.execute("ROLLBACK")
-    except sqlite3.Error:
-        log.warning("ROLLBACK failed", exc_info=True)
-
-
 class Database:
-    """The writer and the reader of one database file.
+    """The one connection of this process to its database file.
 
-    ``write(fn)`` runs ``fn(connection)`` in a transaction on the writer thread and returns
-    its result once it is committed (a write whose caller was cancelled still lands whole).
-    ``fetchone``/``fetchall``/``read`` run on the reader and see what is committed.
-    ``exclusive(fn)`` runs on the writer outside any transaction, for the migrator, which
-    runs ``executescript`` with its own ``BEGIN``/``COMMIT``.
+    ``write(op)`` runs ``op(connection)`` in a transaction and returns its result once it is
+    committed (maybe together with other writes). ``read(op)``, ``fetchone`` and
+    ``fetchall`` run outside any transaction and see everything committed before them.
+    ``exclusive(op)`` runs alone outside any transaction, for the migrator, which runs
+    ``executescript`` with its own ``BEGIN``/``COMMIT``.
     """
 
-    def __init__(self, writer: _Worker, reader: _Worker, path: Path) -> None:
-        self._writer = writer
-        self._reader = reader
+    def __init__(self, connection: aiosqlite.Connection, path: Path) -> None:
+        self._connection = connection
         self._path = path
+        self._jobs: collections.deque[_Job] = collections.deque()
+        self._runner: asyncio.Task[None] | None = None
         self._closing: asyncio.Future[None] | None = None
+        self.commit_stats = CommitStats()
 
     @classmethod
     async def open(cls, path: Path, *, busy_timeout_ms: int = 5000) -> Database:
@@ -235,86 +90,196 @@ class Database:
         if busy_timeout_ms < 0:
             raise ValueError(f"busy_timeout_ms must be >= 0, got {busy_timeout_ms}")
         _create_private_file(path)
-        writer = await asyncio.to_thread(_connect, path, busy_timeout_ms, read_only=False)
         try:
-            reader = await asyncio.to_thread(_connect, path, busy_timeout_ms, read_only=True)
-        except BaseException:
-            writer.close()
+            # Autocommit: transactions are begun and ended here, explicitly.
+            connection = await aiosqlite.connect(path, isolation_level=None)
+        except sqlite3.Error as error:
+            raise StorageError(f"Cannot open the database {path}: {error}.") from error
+        try:
+            connection.row_factory = sqlite3.Row
+            await _configure(connection, path, busy_timeout_ms)
+            _restrict_permissions(path)
+        except BaseException as error:
+            # An unclosed aiosqlite connection keeps its (non-daemon) thread alive.
+            await connection.close()
+            if isinstance(error, sqlite3.DatabaseError):
+                raise StorageError(
+                    f"Cannot open the database {path}: {error}. If another program holds it, "
+                    "stop that program; if the file is damaged, move it aside and start again."
+                ) from error
             raise
-        _restrict_permissions(path)
-        return cls(_Worker("sqlite-writer", writer), _Worker("sqlite-reader", reader), path)
+        return cls(connection, path)
 
     @property
     def path(self) -> Path:
         return self._path
 
-    @property
-    def commit_stats(self) -> CommitStats:
-        return self._writer.stats
-
     async def close(self) -> None:
-        """Close once every write and read already asked for is done. Idempotent."""
+        """Close once every operation already asked for is done. Idempotent."""
         if self._closing is None:
             self._closing = asyncio.ensure_future(self._close())
         await asyncio.shield(self._closing)
 
     async def _close(self) -> None:
-        await asyncio.gather(self._writer.stop(), self._reader.stop())
+        if self._runner is not None:
+            # Not the runner's own outcome: each job's failure went to its caller.
+            await asyncio.wait([self._runner])
+        await self._connection.close()
 
-    async def write(self, function: Callable[[sqlite3.Connection], T]) -> T:
-        """``function(connection)`` in a transaction, committed (maybe with others) on return.
+    async def write(self, operation: Operation[T]) -> T:
+        """``operation(connection)`` in a transaction, committed (maybe with others) on return.
 
-        An exception from ``function`` rolls back what it did, and only that, and is raised
+        An exception from ``operation`` rolls back what it did, and only that, and is raised
         here; so is a failure to commit.
         """
-        return await self._writer.submit(function, write=True)
+        return await self._submit(operation, "write")
 
-    async def exclusive(self, function: Callable[[sqlite3.Connection], T]) -> T:
-        """``function(connection)`` on the writer, alone and outside any transaction."""
-        return await self._writer.submit(function, write=False)
+    async def read(self, operation: Operation[T]) -> T:
+        """``operation(connection)`` outside any transaction: several queries in one turn."""
+        return await self._submit(operation, "read")
 
-    async def read(self, function: Callable[[sqlite3.Connection], T]) -> T:
-        """``function(connection)`` on the reader: several queries in one trip."""
-        return await self._reader.submit(function, write=False)
+    async def exclusive(self, operation: Operation[T]) -> T:
+        """``operation(connection)`` alone, outside any transaction; it may begin its own."""
+        return await self._submit(operation, "exclusive")
 
     async def fetchone(self, sql: str, params: Params = ()) -> sqlite3.Row | None:
-        def one(connection: sqlite3.Connection) -> sqlite3.Row | None:
-            row: sqlite3.Row | None = connection.execute(sql, tuple(params)).fetchone()
-            return row
-
-        return await self.read(one)
+        rows = await self.fetchall(sql, params)
+        return rows[0] if rows else None
 
     async def fetchall(self, sql: str, params: Params = ()) -> list[sqlite3.Row]:
-        def everything(connection: sqlite3.Connection) -> list[sqlite3.Row]:
-            return connection.execute(sql, tuple(params)).fetchall()
+        async def everything(connection: aiosqlite.Connection) -> list[sqlite3.Row]:
+            return list(await connection.execute_fetchall(sql, tuple(params)))
 
         return await self.read(everything)
 
+    def _submit(self, operation: Operation[T], kind: _Kind) -> asyncio.Future[T]:
+        if self._closing is not None:
+            raise StorageError("The database is closed; nothing more can be read or written.")
+        future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
+        self._jobs.append(_Job(operation, future, kind))
+        if self._runner is None or self._runner.done():
+            self._runner = asyncio.create_task(self._run(), name="sqlite-runner")
+        return future
 
-def _connect(path: Path, busy_timeout_ms: int, *, read_only: bool) -> sqlite3.Connection:
-    # Made on a worker thread and handed to another: each is only ever used by one thread
-    # at a time, which is what check_same_thread=False asks of us.
+    async def _run(self) -> None:
+        """Run every queued job, in order, until the queue is empty."""
+        group: list[_Job] = []
+        try:
+            while self._jobs:
+                group = [self._jobs.popleft()]
+                if group[0].kind != "write":
+                    _settle(group[0], *await self._alone(group[0]))
+                    continue
+                # Everything queued meanwhile (while the last commit was flushed) goes together.
+                while self._jobs and self._jobs[0].kind == "write" and len(group) < MAX_GROUP:
+                    group.append(self._jobs.popleft())
+                for member, outcome in zip(group, await self._commit(group), strict=True):
+                    _settle(member, *outcome)
+        finally:
+            # Only if this task itself was cancelled (the loop is closing) is anything left
+            # unsettled; nobody must wait for it forever.
+            for job in (*group, *self._jobs):
+                _settle(job, None, StorageError("The database was closed."))
+            self._jobs.clear()
+
+    async def _alone(self, job: _Job) -> tuple[Any, BaseException | None]:
+        connection = self._connection
+        outcome = await _call(job.operation, connection)
+        if job.kind == "read" and connection.in_transaction:
+            # A read must not leave a transaction open for the next write to stumble on.
+            await _rollback_quietly(connection)
+        return outcome
+
+    async def _commit(self, group: list[_Job]) -> list[tuple[Any, BaseException | None]]:
+        """Run the group in one transaction, each write in its own savepoint; commit once.
+
+        A group of one needs no savepoint: its failure rolls back the whole transaction.
+        """
+        connection = self._connection
+        use_savepoints = len(group) > 1
+        outcomes: list[tuple[Any, BaseException | None]] = []
+        open_since: int | None = None  # the first write of the open transaction
+
+        def lose(error: BaseException) -> None:
+            # The transaction is gone, and with it every write made in it.
+            assert open_since is not None
+            for index in range(open_since, len(outcomes)):
+                outcomes[index] = (None, outcomes[index][1] or error)
+
+        try:
+            for job in group:
+                if open_since is not None and not connection.in_transaction:
+                    # SQLite rolled back by itself (disk full, I/O error) on the last write.
+                    last_error = outcomes[-1][1]
+                    assert last_error is not None
+                    lose(last_error)
+                    open_since = None
+                if open_since is None:
+                    try:
+                        await connection.execute("BEGIN IMMEDIATE")
+                    except sqlite3.Error as refused:
+                        outcomes.append((None, refused))
+                        continue
+                    open_since = len(outcomes)
+                if use_savepoints:
+                    await connection.execute("SAVEPOINT write")
+                result, failure = await _call(job.operation, connection)
+                if use_savepoints and connection.in_transaction:
+                    if failure is not None:
+                        await connection.execute("ROLLBACK TO write")
+                    await connection.execute("RELEASE write")
+                elif failure is not None and connection.in_transaction:
+                    await connection.execute("ROLLBACK")
+                    open_since = None
+                outcomes.append((result, failure))
+            if open_since is not None:
+                if not connection.in_transaction:
+                    last_error = outcomes[-1][1]
+                    assert last_error is not None
+                    lose(last_error)
+                else:
+                    try:
+                        await connection.execute("COMMIT")
+                    except sqlite3.Error as unflushed:
+                        await _rollback_quietly(connection)
+                        lose(unflushed)
+        except Exception as error:  # a savepoint or rollback itself failed
+            await _rollback_quietly(connection)
+            return [(None, error)] * len(group)
+        self.commit_stats.writes += len(group)
+        self.commit_stats.commits += 1
+        self.commit_stats.largest_group = max(self.commit_stats.largest_group, len(group))
+        return outcomes
+
+
+async def _call(
+    operation: Operation[Any], connection: aiosqlite.Connection
+) -> tuple[Any, BaseException | None]:
     try:
-        connection = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
-    except sqlite3.Error as error:
-        raise StorageError(f"Cannot open the database {path}: {error}.") from error
+        return await operation(connection), None
+    except Exception as error:  # handed to the awaiting coroutine, raised there
+        return None, error
+
+
+def _settle(job: _Job, result: Any, error: BaseException | None) -> None:
+    if job.future.done():  # the caller was cancelled; what it asked for is done anyway
+        return
+    if error is not None:
+        job.future.set_exception(error)
+    else:
+        job.future.set_result(result)
+
+
+async def _rollback_quietly(connection: aiosqlite.Connection) -> None:
+    """Roll back if a transaction is open, without hiding the exception that caused it."""
     try:
-        connection.row_factory = sqlite3.Row
-        _configure(connection, path, busy_timeout_ms)
-        if read_only:
-            connection.execute("PRAGMA query_only = ON")
-    except BaseException as error:
-        connection.close()
-        if isinstance(error, sqlite3.DatabaseError):
-            raise StorageError(
-                f"Cannot open the database {path}: {error}. If another program holds it, "
-                "stop that program; if the file is damaged, move it aside and start again."
-            ) from error
-        raise
-    return connection
+        # sqlite3's rollback() is a no-op without an open transaction.
+        await connection.rollback()
+    except sqlite3.Error:
+        log.warning("ROLLBACK failed", exc_info=True)
 
 
-def _configure(connection: sqlite3.Connection, path: Path, busy_timeout_ms: int) -> None:
+async def _configure(connection: aiosqlite.Connection, path: Path, busy_timeout_ms: int) -> None:
     expected: dict[str, Any] = {
         # The audit log and the cost ledger must survive a crash or a power cut.
         "journal_mode": "wal",
@@ -322,13 +287,13 @@ def _configure(connection: sqlite3.Connection, path: Path, busy_timeout_ms: int)
         "busy_timeout": busy_timeout_ms,
         "synchronous": 2,  # FULL
     }
-    connection.execute(f"PRAGMA busy_timeout = {busy_timeout_ms:d}")
-    connection.execute("PRAGMA journal_mode = WAL")
-    connection.execute("PRAGMA foreign_keys = ON")
-    connection.execute("PRAGMA synchronous = FULL")
+    await connection.execute(f"PRAGMA busy_timeout = {busy_timeout_ms:d}")
+    await connection.execute("PRAGMA journal_mode = WAL")
+    await connection.execute("PRAGMA foreign_keys = ON")
+    await connection.execute("PRAGMA synchronous = FULL")
     for pragma, wanted in expected.items():
-        row = connection.execute(f"PRAGMA {pragma}").fetchone()
-        actual = None if row is None else row[0]
+        rows = list(await connection.execute_fetchall(f"PRAGMA {pragma}"))
+        actual = rows[0][0] if rows else None
         if actual != wanted:
             raise StorageError(
                 f"Could not set PRAGMA {pragma} to {wanted!r} on {path} (it is {actual!r}). "

@@ -5,6 +5,7 @@ from __future__ import annotations
 import sqlite3
 from typing import Literal, get_args
 
+import aiosqlite
 import attrs
 
 from agentspace_gateway.clock import utc_now_iso
@@ -103,24 +104,22 @@ class MessageRepository:
     ) -> RecentMessages:
         """Like ``recent_for_session``, but only the version when it is still ``known``.
 
-        One trip to the reader either way: the version is two index lookups, and the rows
-        (up to hundreds of kilobytes) are read only when the caller's copy is stale.
+        One turn on the connection either way: the version is two index lookups, and the
+        rows (up to hundreds of kilobytes) are read only when the caller's copy is stale.
+        Nothing is written between the two queries (operations run one at a time), so the
+        version describes the rows read.
         """
 
-        def read(connection: sqlite3.Connection) -> RecentMessages:
-            connection.execute("BEGIN")  # the version and the rows from one snapshot
-            try:
-                last_id, count = connection.execute(
-                    "SELECT coalesce(max(id), 0), count(*) FROM messages WHERE session_id = ?",
-                    (session_id,),
-                ).fetchone()
-                version = HistoryVersion(last_id, count)
-                if version == known:
-                    return RecentMessages(version, None)
-                rows = connection.execute(_RECENT, (session_id, limit)).fetchall()
-            finally:
-                connection.execute("COMMIT")
-            return RecentMessages(version, [_message(row) for row in reversed(rows)])
+        async def read(connection: aiosqlite.Connection) -> RecentMessages:
+            ((last_id, count),) = await connection.execute_fetchall(
+                "SELECT coalesce(max(id), 0), count(*) FROM messages WHERE session_id = ?",
+                (session_id,),
+            )
+            version = HistoryVersion(last_id, count)
+            if version == known:
+                return RecentMessages(version, None)
+            rows = await connection.execute_fetchall(_RECENT, (session_id, limit))
+            return RecentMessages(version, [_message(row) for row in reversed(list(rows))])
 
         return await self._db.read(read)
 
@@ -133,11 +132,11 @@ class MessageRepository:
         return count
 
 
-def insert_message(connection: sqlite3.Connection, message: NewMessage) -> MessageRow:
+async def insert_message(connection: aiosqlite.Connection, message: NewMessage) -> MessageRow:
     """Inside a caller's transaction: insert the message and mark its session active."""
     if message.role not in ROLES:
         raise ValueError(f"Invalid role {message.role!r}: use one of {', '.join(ROLES)}.")
-    row = connection.execute(
+    (row,) = await connection.execute_fetchall(
         f"""
         INSERT INTO messages (
             session_id, role, content, created_at, token_count, token_estimate, complete,
@@ -156,8 +155,8 @@ def insert_message(connection: sqlite3.Connection, message: NewMessage) -> Messa
             int(message.complete),
             message.request_id,
         ),
-    ).fetchone()
-    touch_session(connection, message.session_id)
+    )
+    await touch_session(connection, message.session_id)
     return _message(row)
 
 

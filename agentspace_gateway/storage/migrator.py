@@ -14,6 +14,7 @@ import sqlite3
 from importlib.resources.abc import Traversable
 from typing import NamedTuple
 
+import aiosqlite
 import attrs
 
 from agentspace_gateway.clock import utc_now_iso
@@ -93,8 +94,8 @@ async def apply_migrations(db: Database) -> list[str]:
     migrations = available_migrations()
     known = {migration.name for migration in migrations}
 
-    def migrate(connection: sqlite3.Connection) -> list[str]:
-        applied = {row["name"] for row in _read_applied(connection)}
+    async def migrate(connection: aiosqlite.Connection) -> list[str]:
+        applied = {row["name"] for row in await _read_applied(connection)}
         unknown = sorted(applied - known)
         if unknown:
             raise MigrationError(
@@ -105,17 +106,17 @@ async def apply_migrations(db: Database) -> list[str]:
         pending = [migration for migration in migrations if migration.name not in applied]
         if not pending:
             return []
-        connection.execute(_CREATE_SCHEMA_MIGRATIONS)
+        await connection.execute(_CREATE_SCHEMA_MIGRATIONS)
         for migration in pending:
-            _apply_one(connection, db, migration)
+            await _apply_one(connection, db, migration)
             log.info("Applied migration %s to %s", migration.name, db.path)
         return [migration.name for migration in pending]
 
-    # Alone on the writer: executescript commits whatever transaction is open.
+    # Alone, outside any transaction: executescript commits whatever transaction is open.
     return await db.exclusive(migrate)
 
 
-def _apply_one(connection: sqlite3.Connection, db: Database, migration: Migration) -> None:
+async def _apply_one(connection: aiosqlite.Connection, db: Database, migration: Migration) -> None:
     # executescript commits any open transaction before it runs, so BEGIN and COMMIT travel
     # inside the script, with the record row, and the file and its record land together.
     # The name matched _NAME and the timestamp is digits and punctuation: safe to inline.
@@ -123,26 +124,26 @@ def _apply_one(connection: sqlite3.Connection, db: Database, migration: Migratio
     record = f"INSERT INTO schema_migrations (name, applied_at) VALUES {values}"  # noqa: S608
     script = f"BEGIN IMMEDIATE;\n{migration.sql}\n;{record};\nCOMMIT;"
     try:
-        connection.executescript(script)
+        await connection.executescript(script)
     except sqlite3.Error as error:
-        _rollback_quietly(connection)
+        await _rollback_quietly(connection)
         raise MigrationError(
             f"Migration {migration.name}.sql failed on {db.path}: {error}. "
             "Nothing from it was kept; the database is at the previous migration."
         ) from error
     if connection.in_transaction:
         # An unterminated /* comment swallows the INSERT and the COMMIT without an error.
-        _rollback_quietly(connection)
+        await _rollback_quietly(connection)
         raise MigrationError(
             f"Migration {migration.name}.sql did not run to its end on {db.path} "
             "(an unterminated comment?). Nothing from it was kept."
         )
 
 
-def _rollback_quietly(connection: sqlite3.Connection) -> None:
+async def _rollback_quietly(connection: aiosqlite.Connection) -> None:
     try:
         if connection.in_transaction:
-            connection.execute("ROLLBACK")
+            await connection.execute("ROLLBACK")
     except sqlite3.Error:
         log.warning("ROLLBACK failed", exc_info=True)
 
@@ -152,12 +153,14 @@ async def _applied(db: Database) -> list[AppliedMigration]:
     return [AppliedMigration(row["name"], row["applied_at"]) for row in rows]
 
 
-def _read_applied(connection: sqlite3.Connection) -> list[sqlite3.Row]:
-    exists = connection.execute(
+async def _read_applied(connection: aiosqlite.Connection) -> list[sqlite3.Row]:
+    exists = await connection.execute_fetchall(
         "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'schema_migrations'"
-    ).fetchall()
+    )
     if not exists:
         return []
-    return connection.execute(
-        "SELECT name, applied_at FROM schema_migrations ORDER BY name"
-    ).fetchall()
+    return list(
+        await connection.execute_fetchall(
+            "SELECT name, applied_at FROM schema_migrations ORDER BY name"
+        )
+    )

@@ -6,8 +6,7 @@ billed request without the text it paid for.
 
 from __future__ import annotations
 
-import sqlite3
-
+import aiosqlite
 import attrs
 
 from agentspace_gateway.storage.database import Database
@@ -26,9 +25,9 @@ class ReplyRecorder:
         self._db = db
 
     async def record(self, message: NewMessage | None, usage: NewUsage | None) -> RecordedReply:
-        def insert(connection: sqlite3.Connection) -> RecordedReply:
-            stored_message = None if message is None else insert_message(connection, message)
-            stored_usage = None if usage is None else insert_usage(connection, usage)
+        async def insert(connection: aiosqlite.Connection) -> RecordedReply:
+            stored_message = None if message is None else await insert_message(connection, message)
+            stored_usage = None if usage is None else await insert_usage(connection, usage)
             return RecordedReply(stored_message, stored_usage)
 
         return await self._db.write(insert)

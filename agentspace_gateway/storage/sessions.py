@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import sqlite3
 
+import aiosqlite
 import attrs
 import nanoid
 
@@ -43,15 +44,15 @@ class SessionRepository:
         now = utc_now_iso()
         values = (session_id, session_key_for(agent_id, session_id), agent_id, model, now, now)
 
-        def insert(connection: sqlite3.Connection) -> sqlite3.Row:
-            row: sqlite3.Row = connection.execute(
+        async def insert(connection: aiosqlite.Connection) -> sqlite3.Row:
+            (row,) = await connection.execute_fetchall(
                 """
                 INSERT INTO sessions (id, session_key, agent_id, model, created_at, last_active_at)
                 VALUES (?, ?, ?, ?, ?, ?)
                 RETURNING id, session_key, agent_id, model, created_at, last_active_at
                 """,
                 values,
-            ).fetchone()
+            )
             return row
 
         return _session(await self._db.write(insert))
@@ -130,10 +131,10 @@ class SessionRepository:
         await self._db.write(lambda connection: touch_session(connection, session_id))
 
 
-def touch_session(connection: sqlite3.Connection, session_id: str) -> None:
+async def touch_session(connection: aiosqlite.Connection, session_id: str) -> None:
     """Inside a caller's transaction, mark the session active now."""
     # max(): a clock stepping back must not move a session down the recent list.
-    cursor = connection.execute(
+    cursor = await connection.execute(
         "UPDATE sessions SET last_active_at = max(last_active_at, ?) WHERE id = ?",
         (utc_now_iso(), session_id),
     )

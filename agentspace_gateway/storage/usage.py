@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import sqlite3
 
+import aiosqlite
 import attrs
 
 from agentspace_gateway.clock import utc_now_iso
@@ -144,17 +145,14 @@ class UsageLedger:
         """
         parts = None if session_id is not None else usage_hours.split(since, until)
 
-        def read(connection: sqlite3.Connection) -> list[sqlite3.Row]:
+        async def read(connection: aiosqlite.Connection) -> list[sqlite3.Row]:
             if parts is None:
-                return _ledger_totals(connection, session_id, since, until)
-            # One snapshot for the hours and the edges, so a row is counted exactly once.
-            connection.execute("BEGIN")
-            try:
-                rows = _hourly_totals(connection, parts.first_hour, parts.end_hour)
-                for low, high in parts.edges:
-                    rows += _ledger_totals(connection, None, low, high)
-            finally:
-                connection.execute("COMMIT")
+                return await _ledger_totals(connection, session_id, since, until)
+            # Nothing is written between these queries (operations run one at a time), so
+            # a row is counted exactly once: in its hour or at an edge.
+            rows = await _hourly_totals(connection, parts.first_hour, parts.end_hour)
+            for low, high in parts.edges:
+                rows += await _ledger_totals(connection, None, low, high)
             return rows
 
         totals: dict[str, list[int]] = {}
@@ -192,8 +190,8 @@ class UsageLedger:
         return EstimateAccuracy(row[0], row[1])
 
 
-def _ledger_totals(
-    connection: sqlite3.Connection,
+async def _ledger_totals(
+    connection: aiosqlite.Connection,
     session_id: str | None,
     since: str | None,
     until: str | None,
@@ -201,14 +199,18 @@ def _ledger_totals(
     where, params = _where(
         ("session_id = ?", session_id), ("created_at >= ?", since), ("created_at < ?", until)
     )
-    return connection.execute(_LEDGER_TOTALS + where + "GROUP BY model", params).fetchall()
+    return list(
+        await connection.execute_fetchall(_LEDGER_TOTALS + where + "GROUP BY model", params)
+    )
 
 
-def _hourly_totals(
-    connection: sqlite3.Connection, first_hour: str | None, end_hour: str | None
+async def _hourly_totals(
+    connection: aiosqlite.Connection, first_hour: str | None, end_hour: str | None
 ) -> list[sqlite3.Row]:
     where, params = _where(("hour >= ?", first_hour), ("hour < ?", end_hour))
-    return connection.execute(_HOURLY_TOTALS + where + "GROUP BY model", params).fetchall()
+    return list(
+        await connection.execute_fetchall(_HOURLY_TOTALS + where + "GROUP BY model", params)
+    )
 
 
 def _where(*filters: tuple[str, str | None]) -> tuple[str, list[str]]:
@@ -220,7 +222,7 @@ def _where(*filters: tuple[str, str | None]) -> tuple[str, list[str]]:
     return clause, [value for _, value in chosen]
 
 
-def insert_usage(connection: sqlite3.Connection, usage: NewUsage) -> UsageRecord:
+async def insert_usage(connection: aiosqlite.Connection, usage: NewUsage) -> UsageRecord:
     """Inside a caller's transaction: append one request's usage to the ledger."""
     counts = {
         "input_tokens": usage.input_tokens,
@@ -235,7 +237,7 @@ def insert_usage(connection: sqlite3.Connection, usage: NewUsage) -> UsageRecord
     }
     for name, value in counts.items():
         _require_count(name, value)
-    row = connection.execute(
+    (row,) = await connection.execute_fetchall(
         f"""
         INSERT INTO usage_records (
             session_id, model, input_tokens, output_tokens, cache_creation_input_tokens,
@@ -257,7 +259,7 @@ def insert_usage(connection: sqlite3.Connection, usage: NewUsage) -> UsageRecord
             usage.estimated_input_tokens,
             usage.stop_reason,
         ),
-    ).fetchone()
+    )
     return _record(row)
 
 
