@@ -165,6 +165,9 @@ async def test_the_vault_key_wins_and_a_new_key_rebuilds_the_client(
     from conftest import chat_config
 
     fake, base_url = fake_anthropic
+    # The vault read is kept for a second; here every send reads it (the window itself is
+    # tested in test_anthropic_clients.py).
+    monkeypatch.setattr("agentspace_gateway.llm.client.KEY_FRESH_SECONDS", 0.0)
     monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-ant-from-the-environment-0000")
     vault.add_key("anthropic", "sk-ant-from-the-vault-1111")
     client = await make_client(chat_config(base_url))
