@@ -1,4 +1,5 @@
-"""chat.send: store the user's message, stream the model's reply, store it and its cost."""
+"""chat.send: stream the model's reply while the user's message is stored, then store the
+reply and its cost."""
 
 import nanoid
 
@@ -12,7 +13,7 @@ from agentspace_gateway.protocol.messages import (
     ChatStreamStart,
     SessionCreated,
 )
-from agentspace_gateway.storage import SessionRow
+from agentspace_gateway.storage import NewMessage, SessionRow
 
 from .sessions import find_session
 
@@ -31,19 +32,18 @@ async def chat_send(context: ConnectionContext, message: ChatSend) -> None:
         services = context.app[appkeys.CHAT]
         session = await _session_for(context, message)
         model = message.model or session.model
-        exchange_id = nanoid.generate()
-        user_message = await context.app[appkeys.MESSAGES].add(
+        user_message = NewMessage(
             session.id,
             "user",
             message.content,
             token_estimate=await services.estimator.count_async(message.content),
-            request_id=exchange_id,
+            # The exchange id: ties the message to its reply and usage row.
+            request_id=nanoid.generate(),
         )
         await run_exchange(
             context,
             services,
             request_id=message.id,
-            exchange_id=exchange_id,
             session=session,
             model=model,
             user_message=user_message,

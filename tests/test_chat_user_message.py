@@ -1,0 +1,271 @@
+"""The user's message is stored while the request goes upstream, and still comes first.
+
+Each test holds the message's write (or fails it) at a chosen moment, through the app's own
+MessageRepository, while the real SDK streams from the fake upstream: what the client sees,
+what the fake was sent and what the database holds must not depend on which finishes first.
+"""
+
+import asyncio
+import sqlite3
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import pytest
+from aiohttp import web
+
+from agentspace_gateway import appkeys
+from agentspace_gateway.home import Home
+
+from chat_helpers import deltas, kinds, messages, query, send_chat, until_end, usage_rows
+from fake_anthropic import Scenario
+from wsclient import exchange, receive, request
+
+
+def hold_user_message(
+    app: web.Application,
+    monkeypatch: pytest.MonkeyPatch,
+    before: Callable[[], Awaitable[object]],
+) -> asyncio.Event:
+    """Run ``before`` ahead of the user message's write; the event is set once it is stored."""
+    repository = app[appkeys.MESSAGES]
+    original = repository.add
+    stored = asyncio.Event()
+
+    async def add(*args: Any, **kwargs: Any) -> Any:
+        await before()
+        row = await original(*args, **kwargs)
+        stored.set()
+        return row
+
+    monkeypatch.setattr(repository, "add", add)
+    return stored
+
+
+def watch_replies(app: web.Application, home: Home, monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """For each reply recorded: how many user messages with its exchange id were stored by then."""
+    recorder = app[appkeys.CHAT].recorder
+    original = recorder.record
+    seen: list[int] = []
+
+    async def record(message: Any, usage: Any) -> Any:
+        exchange_id = (message or usage).request_id
+        rows = query(
+            home,
+            "SELECT count(*) AS n FROM messages WHERE role = 'user' AND request_id = ?",
+            (exchange_id,),
+        )
+        seen.append(rows[0]["n"])
+        return await original(message, usage)
+
+    monkeypatch.setattr(recorder, "record", record)
+    return seen
+
+
+async def at_once() -> None:
+    return None
+
+
+async def until_deltas(ws: Any, count: int) -> list[dict[str, Any]]:
+    frames: list[dict[str, Any]] = []
+    while sum(1 for f in frames if f["type"] == "chat.stream.delta") < count:
+        frames.append(await receive(ws))
+    return frames
+
+
+async def test_the_reply_streams_before_the_message_is_stored_and_is_stored_after_it(
+    chat_client, fake_anthropic, home: Home, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fake, _ = fake_anthropic
+    fake.enqueue(Scenario(text_chunks=["al", "l the", " way"], input_tokens=9))
+    app = chat_client.server.app
+    release = asyncio.Event()
+    hold_user_message(app, monkeypatch, release.wait)
+    recorded = watch_replies(app, home, monkeypatch)
+
+    async with chat_client.ws_connect("/gateway") as ws:
+        await request(ws, {"type": "chat.send", "id": "s", "content": "how far?"})
+        # Every delta arrives while the message's write is still held.
+        frames = await until_deltas(ws, 3)
+        assert messages(home) == []
+        assert usage_rows(home) == []
+        release.set()
+        frames += await until_end(ws, "s")
+
+    assert deltas(frames) == "all the way"
+    assert frames[-1]["type"] == "chat.stream.end"
+    assert recorded == [1]  # the reply and usage were recorded with the message already there
+    assert messages(home) == [("user", "how far?", 1), ("assistant", "all the way", 1)]
+    [row] = usage_rows(home)
+    [user_row] = query(home, "SELECT request_id FROM messages WHERE role = 'user'")
+    assert row["request_id"] == user_row["request_id"]
+    assert row["input_tokens"] == 9
+
+
+@pytest.mark.parametrize("lands", ["after-the-history-read", "before-the-history-read"])
+async def test_the_history_sent_carries_the_new_message_exactly_once(
+    chat_client, fake_anthropic, home: Home, monkeypatch: pytest.MonkeyPatch, lands: str
+) -> None:
+    fake, _ = fake_anthropic
+    fake.enqueue(Scenario(text_chunks=["first answer"]), Scenario(text_chunks=["second answer"]))
+    app = chat_client.server.app
+    async with chat_client.ws_connect("/gateway") as ws:
+        first = await send_chat(ws, "a", "first question")
+        session_id = first[0]["sessionId"]
+
+        history = app[appkeys.MESSAGES]
+        read = history.recent_for_session
+        history_read = asyncio.Event()
+        if lands == "after-the-history-read":
+            hold_user_message(app, monkeypatch, history_read.wait)
+            stored = None
+        else:
+            stored = hold_user_message(app, monkeypatch, at_once)
+
+        async def recent_for_session(*args: Any, **kwargs: Any) -> Any:
+            if stored is not None:
+                await stored.wait()  # the read sees the new message
+            rows = await read(*args, **kwargs)
+            history_read.set()
+            return rows
+
+        monkeypatch.setattr(history, "recent_for_session", recent_for_session)
+        second = await send_chat(ws, "b", "second question", sessionId=session_id)
+
+    assert second[-1]["type"] == "chat.stream.end"
+    sent = fake.message_requests[-1].json["messages"]
+    assert sent == [
+        {"role": "user", "content": "first question"},
+        {"role": "assistant", "content": "first answer"},
+        {"role": "user", "content": "second question"},
+    ]
+    assert [m[:2] for m in messages(home)] == [
+        ("user", "first question"),
+        ("assistant", "first answer"),
+        ("user", "second question"),
+        ("assistant", "second answer"),
+    ]
+
+
+@pytest.mark.parametrize("when", ["at-once", "mid-stream"])
+async def test_a_message_that_cannot_be_stored_stops_the_request_and_keeps_nothing(
+    chat_client, fake_anthropic, home: Home, monkeypatch: pytest.MonkeyPatch, when: str
+) -> None:
+    fake, _ = fake_anthropic
+    if when == "mid-stream":
+        fake.enqueue(
+            Scenario(endless=True, text_chunks=["word "], delay_between_chunks=0.01, input_tokens=5)
+        )
+    app = chat_client.server.app
+    streaming = asyncio.Event()
+    failures = []
+
+    async def fail() -> None:
+        if when == "mid-stream":
+            await streaming.wait()
+        failures.append(when)
+        raise sqlite3.OperationalError("disk I/O error")
+
+    repository = app[appkeys.MESSAGES]
+    working_add = repository.add
+    hold_user_message(app, monkeypatch, fail)
+
+    async with chat_client.ws_connect("/gateway") as ws:
+        await request(ws, {"type": "chat.send", "id": "x", "content": "remember this"})
+        frames = [await receive(ws)]  # session.created
+        if when == "mid-stream":
+            frames += await until_deltas(ws, 2)
+            streaming.set()
+        frames += await until_end(ws, "x")
+        if when == "mid-stream":
+            assert await fake.wait_for_disconnect(timeout=1.0) >= 0  # the request was closed
+        assert (await exchange(ws, {"type": "ping", "id": "p"}))["type"] == "pong"
+        monkeypatch.setattr(repository, "add", working_add)
+        fake.enqueue(Scenario(text_chunks=["fine"]))
+        again = await send_chat(ws, "y", "and now?", sessionId=frames[0]["sessionId"])
+
+    error = frames[-1]
+    assert (error["type"], error["code"], error["requestId"]) == ("error", "INTERNAL_ERROR", "x")
+    assert "could not be stored" in error["message"]
+    assert "Send it again" in error["message"]
+    assert "disk I/O" not in error["message"]  # the cause is in the log, not on the wire
+    assert "retryable" not in error
+    assert failures == [when]
+    if when == "at-once":
+        # Failed before the request was made: it never was.
+        assert kinds(frames) == ["session.created", "error"]
+        assert len(fake.message_requests) == 1  # only "and now?"
+    else:
+        assert kinds(frames)[:2] == ["session.created", "chat.stream.start"]
+        assert len(fake.message_requests) == 2
+    assert again[-1]["type"] == "chat.stream.end"
+    # No reply without its message; but tokens Anthropic billed are in the ledger.
+    assert messages(home) == [("user", "and now?", 1), ("assistant", "fine", 1)]
+    rows = usage_rows(home)
+    if when == "at-once":
+        assert len(rows) == 1  # nothing went upstream, nothing was billed
+    else:
+        failed, fine = rows
+        assert (failed["stop_reason"], failed["input_tokens"]) == ("message_not_stored", 5)
+        assert failed["cost_nanousd"] > 0
+        assert fine["stop_reason"] == "end_turn"
+
+
+async def test_chat_cancel_while_the_message_is_being_stored_closes_the_request(
+    chat_client, fake_anthropic, home: Home, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fake, _ = fake_anthropic
+    fake.enqueue(
+        Scenario(endless=True, text_chunks=["tick "], delay_between_chunks=0.01, input_tokens=3)
+    )
+    app = chat_client.server.app
+    release = asyncio.Event()
+    hold_user_message(app, monkeypatch, release.wait)
+
+    async with chat_client.ws_connect("/gateway") as ws:
+        await request(ws, {"type": "chat.send", "id": "s", "content": "count"})
+        before = await until_deltas(ws, 2)
+        await request(ws, {"type": "chat.cancel", "id": "c", "requestId": "s"})
+        # Closed upstream while the message's write is still held.
+        assert await fake.wait_for_disconnect(timeout=1.0) >= 0
+        assert messages(home) == []
+        release.set()
+        after = await until_end(ws, "s")
+
+    assert after[-1]["type"] == "chat.stream.end"
+    assert after[-1]["stopReason"] == "cancelled"
+    streamed = deltas(before + after)
+    assert messages(home) == [("user", "count", 1), ("assistant", streamed, 0)]
+    [row] = usage_rows(home)
+    assert (row["input_tokens"], row["stop_reason"]) == (3, "cancelled")
+
+
+async def test_a_client_leaving_while_the_message_is_being_stored_closes_the_request(
+    chat_client, fake_anthropic, home: Home, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fake, _ = fake_anthropic
+    fake.enqueue(
+        Scenario(endless=True, text_chunks=["word "], delay_between_chunks=0.01, input_tokens=4)
+    )
+    app = chat_client.server.app
+    release = asyncio.Event()
+    hold_user_message(app, monkeypatch, release.wait)
+
+    ws = await chat_client.ws_connect("/gateway")
+    await request(ws, {"type": "chat.send", "id": "s", "content": "keep going"})
+    frames = await until_deltas(ws, 2)
+    await ws.close()
+    assert await fake.wait_for_disconnect(timeout=1.0) >= 0
+    assert messages(home) == []
+    release.set()
+    for _ in range(100):
+        if usage_rows(home):
+            break
+        await asyncio.sleep(0.02)
+
+    stored = messages(home)
+    assert stored[0] == ("user", "keep going", 1)
+    role, text, complete = stored[1]
+    assert (role, complete) == ("assistant", 0)
+    assert text.startswith(deltas(frames))
+    [row] = usage_rows(home)
+    assert (row["input_tokens"], row["stop_reason"]) == (4, "cancelled")
