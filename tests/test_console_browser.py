@@ -25,13 +25,16 @@ import pytest_asyncio
 from attrs import frozen
 from playwright.async_api import Browser, Locator, Page, async_playwright, expect
 
+from agentspace_gateway.cli.context import open_database
+from agentspace_gateway.config import Config
 from agentspace_gateway.home import Home
 from agentspace_gateway.runtime_file import read_runtime
+from agentspace_gateway.storage import SessionRepository
 
 from conftest import PASSPHRASE, TEST_API_KEY
 from fake_anthropic import FakeAnthropic, Scenario, running_fake_anthropic
 from processes import BIN, free_port, gateway_env, running
-from wsclient import exchange
+from wsclient import exchange, receive
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
@@ -48,6 +51,8 @@ CHROMIUM_ARGS = [
 ]
 # Generous: a 2-core CI machine runs chromium, the gateway and the fake side by side.
 WAIT_MS = 15_000
+# The console's page of sessions (SESSION_PAGE in static/js/chat.js).
+SESSION_PAGE = 100
 
 
 @frozen
@@ -288,6 +293,80 @@ async def test_switching_sessions_shows_each_conversation(page: Page) -> None:
     await expect(page.locator(f".session[data-session-id='{second}']")).to_have_class(
         re.compile(r"\bactive\b")
     )
+
+
+# Sessions, a page at a time ------------------------------------------------------------------
+
+
+async def seed_sessions(served: Served, how_many: int) -> None:
+    """Sessions written straight into the gateway's database (another connection to the same
+    file, as a CLI command would open): far quicker than a chat.send each."""
+    async with open_database(Home(Path(served.env["AGENTSPACE_HOME"])), Config()) as database:
+        sessions = SessionRepository(database)
+        creating = (
+            sessions.create(agent_id="default", model="claude-sonnet-5-5") for _ in range(how_many)
+        )
+        await asyncio.gather(*creating)
+
+
+async def chat_directly(served: Served, session_id: str) -> None:
+    """A reply in ``session_id`` over a socket of the test's own: the session becomes the most
+    recently active one without the page hearing of it."""
+    async with aiohttp.ClientSession() as http, http.ws_connect(served.socket_url) as ws:
+        message = {"type": "chat.send", "id": "s", "content": "hi", "sessionId": session_id}
+        await ws.send_json(message)
+        while (frame := await receive(ws, WAIT_MS / 1000))["type"] != "chat.stream.end":
+            assert frame["type"] != "error", frame
+
+
+async def shown_sessions(page: Page) -> list[str]:
+    buttons = page.locator("#session-list .session")
+    return await buttons.evaluate_all("buttons => buttons.map(b => b.dataset.sessionId)")
+
+
+async def test_more_sessions_loads_the_next_page_until_there_are_no_more(
+    browser: Browser, gateway: Served, artifacts: Path
+) -> None:
+    # More than one page and less than two, whatever the earlier tests left.
+    await seed_sessions(gateway, SESSION_PAGE + 30)
+    everything = await ask(gateway, {"type": "session.list", "id": "all"})
+    total = len(everything["sessions"])
+    assert SESSION_PAGE < total < 2 * SESSION_PAGE - 1
+    async with open_page(browser, gateway.page_url, artifacts / "more-sessions.png") as page:
+        rows, more = page.locator("#session-list .session"), page.locator("#more-sessions")
+        await expect(rows).to_have_count(SESSION_PAGE)
+        await expect(more).to_have_text("More sessions")
+        await more.scroll_into_view_if_needed()
+        await page.screenshot(path=artifacts / "more-sessions-button.png")
+        first_page = await shown_sessions(page)
+        assert first_page == [s["sessionId"] for s in everything["sessions"][:SESSION_PAGE]]
+
+        # The last one shown becomes active elsewhere: the next page starts again at the front,
+        # with the first page's sessions, which the list keeps once each.
+        await chat_directly(gateway, first_page[-1])
+        await more.click()
+        await expect(rows).to_have_count(SESSION_PAGE + 1)
+        await expect(more).to_be_visible()
+        await expect(more).to_be_enabled()
+        # The keyboard goes on at the first session the page added.
+        await expect(rows.nth(SESSION_PAGE)).to_be_focused()
+        await more.click()
+        await expect(rows).to_have_count(total)
+        await expect(more).to_have_count(0)
+        shown = await shown_sessions(page)
+        assert shown[:SESSION_PAGE] == first_page
+        assert sorted(shown) == sorted(s["sessionId"] for s in everything["sessions"])
+
+        # A reply refreshes the list, as many sessions as are shown, not back to one page.
+        oldest = shown[-1]
+        await page.locator(f".session[data-session-id='{oldest}']").click()
+        await expect(page.locator("#chat-title")).to_have_text(f"Session {oldest}")
+        await send(page, "back to the oldest")
+        await expect(last_reply(page).locator(".meta .cost")).to_be_visible()
+        await expect(rows.first).to_have_attribute("data-session-id", oldest)
+        await expect(rows.first).to_have_class(re.compile(r"\bactive\b"))
+        await expect(rows).to_have_count(total)
+        await expect(more).to_have_count(0)
 
 
 # Context inspector and usage ----------------------------------------------------------------

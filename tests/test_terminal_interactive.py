@@ -18,7 +18,12 @@ from typing import Any
 import aiohttp
 import pytest
 
+from agentspace_gateway.cli.context import open_database
+from agentspace_gateway.client.chat_loop import SESSIONS_SHOWN
 from agentspace_gateway.client.tables import count, money
+from agentspace_gateway.config import Config
+from agentspace_gateway.home import Home
+from agentspace_gateway.storage import SessionRepository
 
 from conftest import PASSPHRASE, TEST_API_KEY
 from fake_anthropic import Scenario
@@ -113,10 +118,22 @@ async def gateway(
 
 
 async def inspect_directly(port: int, session_id: str) -> Any:
+    return await ask_directly(port, {"type": "context.inspect", "id": "i", "sessionId": session_id})
+
+
+async def ask_directly(port: int, message: dict[str, Any]) -> Any:
     url = f"ws://127.0.0.1:{port}/gateway"
     async with aiohttp.ClientSession() as http, http.ws_connect(url) as ws:
-        await ws.send_json({"type": "context.inspect", "id": "i", "sessionId": session_id})
+        await ws.send_json(message)
         return json.loads((await ws.receive(timeout=5)).data)
+
+
+def listed(text: str) -> list[str]:
+    """The session ids in a /sessions table, in order, with a * before the current one."""
+    return [
+        f"{star}{session}"
+        for star, session in re.findall(rf"^(\*?)\s*({SESSION_ID})\s", text, re.MULTILINE)
+    ]
 
 
 async def test_chat_stream_cancel_inspect_usage_sessions_new(
@@ -230,3 +247,53 @@ async def test_chat_stream_cancel_inspect_usage_sessions_new(
     finally:
         terminal.close()
     assert "Traceback" not in terminal.output
+
+
+async def test_sessions_shows_the_latest_page_and_all_on_request(tmp_path: Path, gateway) -> None:
+    port, env, _ = gateway
+    more_than_a_page = SESSIONS_SHOWN + 5
+    async with open_database(Home(Path(env["AGENTSPACE_HOME"])), Config()) as database:
+        repository = SessionRepository(database)
+        for _ in range(more_than_a_page):
+            await repository.create(agent_id="default", model="claude-sonnet-5-5")
+    everything = await ask_directly(port, {"type": "session.list", "id": "l"})
+    ids = [session["sessionId"] for session in everything["sessions"]]
+    assert len(ids) == more_than_a_page
+    oldest = everything["sessions"][-1]
+
+    terminal = Terminal([GATEWAY, "chat"], env, tmp_path)
+    try:
+        await terminal.expect("> ")
+        terminal.type("/sessions\n")
+        page = await terminal.expect(r"\n> ")
+        assert listed(page) == ids[:SESSIONS_SHOWN]
+        assert (
+            f"(the {SESSIONS_SHOWN} most recently active sessions; there are more: "
+            "/sessions all lists every one)"
+        ) in page
+
+        terminal.type("/sessions all\n")
+        every = await terminal.expect(r"\n> ")
+        assert listed(every) == ids
+        assert "there are more" not in every
+
+        # A session past the first page is found all the same, by id or by key.
+        terminal.type(f"/session {oldest['sessionKey']}\n")
+        await terminal.expect(rf"Continuing session {oldest['sessionId']}\.\n> ")
+        terminal.type("/session nope\n")
+        await terminal.expect(r"No session 'nope': /sessions \(or agentspace-gateway sessions\)")
+        terminal.type("hello again\n")
+        await terminal.expect(r"\| claude-sonnet-5-5\]\n> ")
+        terminal.type("/sessions\n")
+        page = await terminal.expect(r"\n> ")
+        assert listed(page) == [f"*{oldest['sessionId']}", *ids[: SESSIONS_SHOWN - 1]]
+
+        terminal.type("/sessions everything\n")
+        assert "/sessions all every one." in await terminal.expect(r"\n> ")
+        terminal.type(CTRL_D)
+        assert await terminal.exit_status() == 0
+    finally:
+        terminal.close()
+    assert "Traceback" not in terminal.output
+    # The chat went to the session chosen, not to a new one.
+    assert "(new session" not in terminal.output

@@ -25,15 +25,20 @@ from agentspace_gateway.client.reports import (
     sessions_report,
     usage_report,
 )
+from agentspace_gateway.protocol.messages import SESSION_PAGE_MAX
 
 T = TypeVar("T")
 
-HELP = """\
+# /sessions shows the most recently active few: the whole list can be thousands of rows.
+SESSIONS_SHOWN = 20
+
+HELP = f"""\
 Type a message and press Enter: the reply streams in, then its tokens and cost.
   /inspect [exact]  what the next request carries, section by section; "exact" also asks
                     Anthropic for its own count
   /usage [session]  tokens and cost per model, of every session or only this one
-  /sessions         every session; * marks this one
+  /sessions [all]   the {SESSIONS_SHOWN} most recently active sessions, or every one; * marks
+                    this one
   /session ID       continue another session
   /new              the next message starts a new session
   /help             this help
@@ -138,8 +143,7 @@ class ChatLoop:
             self.session_id = None
             self._say("The next message starts a new session.")
         elif command == "sessions":
-            listing = await self._ask("session.list")
-            self._say(*sessions_report(listing.data, self.session_id))
+            await self._sessions(argument)
         elif command == "session" and argument:
             if await self._choose_session(argument):
                 self._say(f"Continuing session {self.session_id}.")
@@ -169,12 +173,47 @@ class ChatLoop:
         inspection = await self._ask("context.inspect", sessionId=self.session_id, exact=exact)
         self._say(*inspection_report(inspection.data))
 
+    async def _sessions(self, argument: str) -> None:
+        if argument == "all":
+            self._say(*sessions_report({"sessions": await self._every_session()}, self.session_id))
+            return
+        if argument:
+            self._complain("/sessions lists the latest sessions, /sessions all every one.")
+            return
+        listing = await self._ask("session.list", limit=SESSIONS_SHOWN)
+        self._say(*sessions_report(listing.data, self.session_id))
+        if listing.get("nextAfter") is not None:
+            self._say(
+                f"(the {SESSIONS_SHOWN} most recently active sessions; there are more: "
+                "/sessions all lists every one)"
+            )
+
+    async def _every_session(self) -> list[Any]:
+        """Every session, a page at a time: each reply stays small and the gateway answers
+        others in between. A session that becomes active meanwhile can come twice (the pages
+        are not a snapshot); it is listed once."""
+        sessions: dict[Any, Any] = {}
+        after = None
+        while True:
+            page = await self._ask("session.list", limit=SESSION_PAGE_MAX, after=after)
+            for session in page.get("sessions") or []:
+                sessions.setdefault(session.get("sessionId"), session)
+            after = page.get("nextAfter")
+            if after is None:
+                return list(sessions.values())
+
     async def _choose_session(self, wanted: str) -> bool:
-        listing = await self._ask("session.list")
-        for session in listing.get("sessions") or []:
-            if wanted in (session.get("sessionId"), session.get("sessionKey")):
-                self.session_id = session.get("sessionId")
-                return True
+        """Find the session by id or key. session.history answers for exactly the one named,
+        with its id, however many sessions there are; the list would have to be walked."""
+        try:
+            found = await self._ask("session.history", sessionId=wanted, limit=1)
+        except ErrorReply as error:
+            if error.code not in ("SESSION_NOT_FOUND", "INVALID_MESSAGE"):
+                self._complain(f"error: {error_line(error)}")
+                return False
+        else:
+            self.session_id = found.get("sessionId")
+            return True
         self._complain(
             f"No session {wanted!r}: /sessions (or agentspace-gateway sessions) lists them."
         )

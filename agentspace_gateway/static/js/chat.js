@@ -7,6 +7,11 @@ import { count, dateTime, shortId, usd } from "./format.js";
 import { GatewayError } from "./gateway.js";
 
 const HISTORY_LIMIT = 200;
+// Sessions are listed a page at a time: the whole list of 10,000 is 1.7 MB and holds the
+// gateway's event loop 90-200 ms. A refresh asks for as many as are shown, up to the
+// gateway's largest page (SESSION_PAGE_MAX in protocol/messages.py).
+const SESSION_PAGE = 100;
+const SESSION_PAGE_MAX = 1000;
 // How long after its stream ends a cancel's NO_ACTIVE_STREAM (it crossed the end) may arrive.
 const LATE_CANCEL_MS = 5000;
 // chat.send refused these before storing anything, so the text goes back into the box.
@@ -19,8 +24,21 @@ export class ChatView extends EventTarget {
     this.alerts = alerts;
     this.sessionId = null;
     this.sessions = [];
+    // Where the next page of sessions starts (session.list's nextAfter); null: none follow.
+    this.nextAfter = null;
+    // Bumped by each refresh, so an answer that a later refresh overtook is not shown.
+    this.listing = 0;
     this.stream = null;
     this.list = byId("session-list");
+    // Made once: each render puts it at the end of the list while more sessions follow, and
+    // it stays disabled through every render until its page has come.
+    this.moreButton = h("button", {
+      type: "button",
+      id: "more-sessions",
+      class: "more-sessions",
+      onclick: () => this.moreSessions(),
+    });
+    this.moreItem = h("li", { class: "more" }, this.moreButton);
     this.messages = byId("messages");
     this.title = byId("chat-title");
     this.prompt = byId("prompt");
@@ -45,18 +63,61 @@ export class ChatView extends EventTarget {
 
   async refreshSessions() {
     if (!this.gateway.connected) return; // the lost connection is reported once, elsewhere
+    // As many as are shown, so a refresh after a reply keeps the pages loaded with "More".
+    const limit = Math.min(Math.max(SESSION_PAGE, this.sessions.length), SESSION_PAGE_MAX);
+    const listing = ++this.listing;
     try {
-      const reply = await this.gateway.request({ type: "session.list" });
+      const reply = await this.gateway.request({ type: "session.list", limit });
+      if (listing !== this.listing) return;
       this.sessions = reply.sessions;
+      this.nextAfter = reply.nextAfter ?? null;
       this.renderSessions();
     } catch (error) {
       this.alerts.show(error);
     }
   }
 
+  /** The next page, appended. Activity moves sessions to the front between pages, so one
+   * already shown can come again: it is kept once, in its first place. */
+  async moreSessions() {
+    if (this.nextAfter === null || this.moreButton.disabled) return;
+    const listing = this.listing;
+    const hadFocus = document.activeElement === this.moreButton;
+    this.moreButton.disabled = true;
+    this.moreButton.textContent = "Loading…";
+    let added = [];
+    try {
+      const reply = await this.gateway.request({
+        type: "session.list",
+        limit: SESSION_PAGE,
+        after: this.nextAfter,
+      });
+      // A refresh meanwhile replaced the list; this page may not follow on from it.
+      if (listing !== this.listing) return;
+      const shown = new Set(this.sessions.map((session) => session.sessionId));
+      added = reply.sessions.filter((session) => !shown.has(session.sessionId));
+      this.sessions = this.sessions.concat(added);
+      this.nextAfter = reply.nextAfter ?? null;
+    } catch (error) {
+      this.alerts.show(error);
+    } finally {
+      this.moreButton.disabled = false;
+      this.renderSessions();
+    }
+    if (hadFocus) {
+      // Rendering took the focus away: the keyboard goes on where the new sessions start.
+      const next = added.length > 0
+        ? this.list.querySelector(`.session[data-session-id="${CSS.escape(added[0].sessionId)}"]`)
+        : this.moreButton;
+      next?.focus();
+    }
+  }
+
   renderSessions() {
+    this.moreButton.textContent = this.moreButton.disabled ? "Loading…" : "More sessions";
+    const more = this.nextAfter === null ? [] : [this.moreItem];
     if (this.sessions.length === 0) {
-      this.list.replaceChildren(h("li", { class: "note", text: "No sessions yet." }));
+      this.list.replaceChildren(h("li", { class: "note", text: "No sessions yet." }), ...more);
       return;
     }
     this.list.replaceChildren(
@@ -80,6 +141,7 @@ export class ChatView extends EventTarget {
           ),
         ),
       ),
+      ...more,
     );
   }
 
