@@ -26,6 +26,7 @@ class StreamTiming:
     first_delta: float | None = None
     last_delta: float | None = None
     deltas: int = 0
+    frames: int = 0  # delta frames received (through the gateway, fewer when joined)
     output_tokens: int | None = None
     session_id: str | None = None
     error: str | None = None
@@ -54,7 +55,12 @@ class StreamTiming:
 
 
 def chunks(count: int) -> list[str]:
-    """Text deltas the size Claude streams (a word or two), all different."""
+    """Text deltas the size Claude streams (a word or two), all different.
+
+    Each ends in its only space, by which a client counts them: the gateway joins deltas
+    that queue up behind a busy writer into one frame (docs/protocol.md), so frames and
+    upstream deltas need not be one to one.
+    """
     return [f"word{index % 997} " for index in range(count)]
 
 
@@ -101,7 +107,9 @@ async def gateway_stream(
             if timing.first_delta is None:
                 timing.first_delta = now
             timing.last_delta = now
-            timing.deltas += 1
+            # The compact frame's only spaces are the words' (see chunks()).
+            timing.deltas += text.count(" ")
+            timing.frames += 1
             continue
         data = json.loads(text)
         kind = data.get("type")

@@ -103,7 +103,7 @@ async def run_exchange(
             # socket has closed, up to a second later. Stop paying for text nobody will read.
             cut_off.set()
         else:
-            context.send_text(frame(text))
+            context.send_delta(frame, text)
 
     context.active_stream = ActiveStream(request_id, stop)
     reading = asyncio.create_task(consume(client, assembled, services.max_tokens, progress, relay))

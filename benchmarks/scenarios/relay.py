@@ -29,6 +29,7 @@ async def run(stage: Stage) -> ScenarioResult:
     rates: dict[str, list[float]] = {way: [] for way in WAYS}
     cpu: dict[str, list[float]] = {way: [] for way in WAYS}
     errors: list[str] = []
+    frames: list[int] = []  # delta frames the client got per gateway round
     client = AsyncAnthropic(api_key=API_KEY, base_url=stage.fake.base_url)
     try:
         async with stage.sockets(1) as (ws,):
@@ -53,6 +54,8 @@ async def run(stage: Stage) -> ScenarioResult:
                         continue
                     rates[way].append(timing.steady_rate)
                     cpu[way].append(used / DELTAS)
+                    if way == "gateway":
+                        frames.append(timing.frames)
     finally:
         await client.close()
 
@@ -74,6 +77,13 @@ async def run(stage: Stage) -> ScenarioResult:
     result.add(
         "bound: direct CPU / gateway CPU per delta", cpu_us["direct"] / cpu_us["gateway"], "x"
     )
+    # Fewer frames than deltas: deltas that queued behind the writer went out joined.
+    result.add(
+        "gateway: delta frames received per round (median)",
+        p50([float(n) for n in frames]) if frames else float("nan"),
+        "",
+        digits=0,
+    )
     result.add("errors", len(errors), digits=0)
     result.details = {
         "deltas": DELTAS,
@@ -81,6 +91,7 @@ async def run(stage: Stage) -> ScenarioResult:
         "rates_per_second": rates,
         "cpu_seconds_per_delta": cpu,
         "errors": errors,
+        "gateway_delta_frames": frames,
         "best_rate_gateway": best["gateway"],
     }
     return result
