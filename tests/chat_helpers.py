@@ -33,6 +33,16 @@ def kinds(frames: list[dict[str, Any]]) -> list[str]:
     return [frame["type"] for frame in frames]
 
 
+def shape(frames: list[dict[str, Any]]) -> list[str]:
+    """The kinds, with each run of deltas as one: the gateway may join deltas that queue up
+    (docs/protocol.md), so how many frames carry the text is not part of the contract."""
+    kept: list[str] = []
+    for kind in kinds(frames):
+        if not (kind == "chat.stream.delta" and kept and kept[-1] == kind):
+            kept.append(kind)
+    return kept
+
+
 def deltas(frames: list[dict[str, Any]]) -> str:
     return "".join(f["delta"] for f in frames if f["type"] == "chat.stream.delta")
 

@@ -9,7 +9,7 @@ import pytest
 from agentspace_gateway.home import Home
 from agentspace_gateway.pricing import PriceBook, TokenCounts
 
-from chat_helpers import deltas, kinds, messages, query, send_chat, until_end, usage_rows
+from chat_helpers import deltas, kinds, messages, query, send_chat, shape, until_end, usage_rows
 from conftest import TEST_API_KEY
 from fake_anthropic import Scenario
 from wsclient import exchange, receive, request
@@ -34,10 +34,10 @@ async def test_a_reply_streams_and_is_stored_with_its_cost(
     async with chat_client.ws_connect("/gateway") as ws:
         frames = await send_chat(ws, "t1", "hello", model="claude-sonnet-4-6")
 
-    assert kinds(frames) == [
+    assert shape(frames) == [
         "session.created",
         "chat.stream.start",
-        *["chat.stream.delta"] * 4,
+        "chat.stream.delta",
         "chat.stream.end",
     ]
     session_id = frames[0]["sessionId"]

@@ -1,4 +1,5 @@
-"""The user's message is stored while the request goes upstream, and still comes first.
+"""The user's message is stored while the request goes upstream, and still comes first:
+before chat.stream.start reaches the client, before the reply and before its usage.
 
 Each test holds the message's write (or fails it) at a chosen moment, through the app's own
 MessageRepository, while the real SDK streams from the fake upstream: what the client sees,
@@ -65,14 +66,21 @@ async def at_once() -> None:
     return None
 
 
-async def until_deltas(ws: Any, count: int) -> list[dict[str, Any]]:
-    frames: list[dict[str, Any]] = []
-    while sum(1 for f in frames if f["type"] == "chat.stream.delta") < count:
-        frames.append(await receive(ws))
-    return frames
+async def settle_upstream(fake: Any) -> None:
+    """The request has reached the fake, and its reply has had time to stream there."""
+    await fake.wait_for_requests(1)
+    await asyncio.sleep(0.1)
 
 
-async def test_the_reply_streams_before_the_message_is_stored_and_is_stored_after_it(
+async def nothing_more(ws: Any) -> None:
+    try:
+        frame = await ws.receive(timeout=0.1)
+    except TimeoutError:
+        return
+    pytest.fail(f"the client got {frame!r} before its message was stored")
+
+
+async def test_the_request_goes_upstream_before_the_message_is_stored_and_start_after_it(
     chat_client, fake_anthropic, home: Home, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     fake, _ = fake_anthropic
@@ -84,13 +92,17 @@ async def test_the_reply_streams_before_the_message_is_stored_and_is_stored_afte
 
     async with chat_client.ws_connect("/gateway") as ws:
         await request(ws, {"type": "chat.send", "id": "s", "content": "how far?"})
-        # Every delta arrives while the message's write is still held.
-        frames = await until_deltas(ws, 3)
+        frames = [await receive(ws)]  # session.created
+        # Upstream, the whole reply has streamed; the client hears of it only once the
+        # message is stored (a client that saw chat.stream.start can count on the message).
+        await settle_upstream(fake)
+        await nothing_more(ws)
         assert messages(home) == []
         assert usage_rows(home) == []
         release.set()
         frames += await until_end(ws, "s")
 
+    assert kinds(frames)[:2] == ["session.created", "chat.stream.start"]
     assert deltas(frames) == "all the way"
     assert frames[-1]["type"] == "chat.stream.end"
     assert recorded == [1]  # the reply and usage were recorded with the message already there
@@ -173,7 +185,7 @@ async def test_a_message_that_cannot_be_stored_stops_the_request_and_keeps_nothi
         await request(ws, {"type": "chat.send", "id": "x", "content": "remember this"})
         frames = [await receive(ws)]  # session.created
         if when == "mid-stream":
-            frames += await until_deltas(ws, 2)
+            await settle_upstream(fake)  # the reply is streaming upstream, held back here
             streaming.set()
         frames += await until_end(ws, "x")
         if when == "mid-stream":
@@ -190,12 +202,12 @@ async def test_a_message_that_cannot_be_stored_stops_the_request_and_keeps_nothi
     assert "disk I/O" not in error["message"]  # the cause is in the log, not on the wire
     assert "retryable" not in error
     assert failures == [when]
+    # Never a chat.stream.start: that promises the message is kept.
+    assert kinds(frames) == ["session.created", "error"]
     if when == "at-once":
         # Failed before the request was made: it never was.
-        assert kinds(frames) == ["session.created", "error"]
         assert len(fake.message_requests) == 1  # only "and now?"
     else:
-        assert kinds(frames)[:2] == ["session.created", "chat.stream.start"]
         assert len(fake.message_requests) == 2
     assert again[-1]["type"] == "chat.stream.end"
     # No reply without its message; but tokens Anthropic billed are in the ledger.
@@ -223,7 +235,7 @@ async def test_chat_cancel_while_the_message_is_being_stored_closes_the_request(
 
     async with chat_client.ws_connect("/gateway") as ws:
         await request(ws, {"type": "chat.send", "id": "s", "content": "count"})
-        before = await until_deltas(ws, 2)
+        await settle_upstream(fake)
         await request(ws, {"type": "chat.cancel", "id": "c", "requestId": "s"})
         # Closed upstream while the message's write is still held.
         assert await fake.wait_for_disconnect(timeout=1.0) >= 0
@@ -231,9 +243,11 @@ async def test_chat_cancel_while_the_message_is_being_stored_closes_the_request(
         release.set()
         after = await until_end(ws, "s")
 
+    assert kinds(after)[:2] == ["session.created", "chat.stream.start"]
     assert after[-1]["type"] == "chat.stream.end"
     assert after[-1]["stopReason"] == "cancelled"
-    streamed = deltas(before + after)
+    streamed = deltas(after)
+    assert streamed.startswith("tick ")  # what streamed upstream meanwhile, held, then sent
     assert messages(home) == [("user", "count", 1), ("assistant", streamed, 0)]
     [row] = usage_rows(home)
     assert (row["input_tokens"], row["stop_reason"]) == (3, "cancelled")
@@ -252,7 +266,7 @@ async def test_a_client_leaving_while_the_message_is_being_stored_closes_the_req
 
     ws = await chat_client.ws_connect("/gateway")
     await request(ws, {"type": "chat.send", "id": "s", "content": "keep going"})
-    frames = await until_deltas(ws, 2)
+    await settle_upstream(fake)
     await ws.close()
     assert await fake.wait_for_disconnect(timeout=1.0) >= 0
     assert messages(home) == []
@@ -266,6 +280,6 @@ async def test_a_client_leaving_while_the_message_is_being_stored_closes_the_req
     assert stored[0] == ("user", "keep going", 1)
     role, text, complete = stored[1]
     assert (role, complete) == ("assistant", 0)
-    assert text.startswith(deltas(frames))
+    assert text.startswith("word ")  # what streamed before the client left
     [row] = usage_rows(home)
     assert (row["input_tokens"], row["stop_reason"]) == (4, "cancelled")

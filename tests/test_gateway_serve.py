@@ -8,7 +8,7 @@ from pathlib import Path
 
 import aiohttp
 
-from chat_helpers import deltas, kinds, send_chat, until_end
+from chat_helpers import deltas, send_chat, shape, until_end
 from conftest import PASSPHRASE, TEST_API_KEY
 from fake_anthropic import Scenario
 from processes import BIN, free_port, gateway_env, health, running, wait_for, wait_for_health_async
@@ -59,10 +59,10 @@ async def test_plan_checks_against_a_real_server_and_the_fake_upstream(
             seen = await until_end(ws, "t9")
         await stop(process)
 
-    assert kinds(first) == [
+    assert shape(first) == [
         "session.created",
         "chat.stream.start",
-        *["chat.stream.delta"] * 4,
+        "chat.stream.delta",
         "chat.stream.end",
     ]
     assert deltas(first) == "Hello, world!"

@@ -57,7 +57,7 @@ async def test_200_concurrent_chats_complete_and_add_up(tmp_path: Path, fake_ant
     assert errors == []
     for record in records:
         assert record.end is not None
-        assert [f["type"] for f in record.frames].count("chat.stream.delta") == DELTAS
+        # Every delta's text, in order (deltas that queued up may arrive joined).
         assert record.text == "".join(chunks)
 
     [[sessions]] = db_rows(database, "SELECT count(*) FROM sessions")

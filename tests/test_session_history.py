@@ -25,9 +25,10 @@ async def test_the_messages_come_back_oldest_first_with_their_state(
         await request(
             ws, {"type": "chat.send", "id": "t2", "content": "count", "sessionId": session_id}
         )
-        seen = 0
-        while seen < 2:  # then the fake stalls, so the reply is cut at a known point
-            seen += (await receive(ws))["type"] == "chat.stream.delta"
+        seen = ""
+        while seen != "Counting: 1, ":  # then the fake stalls: the reply is cut at a known point
+            frame = await receive(ws)
+            seen += frame["delta"] if frame["type"] == "chat.stream.delta" else ""
         await request(ws, {"type": "chat.cancel", "id": "x", "requestId": "t2"})
         await until_end(ws, "t2")
         by_id = await exchange(ws, {"type": "session.history", "id": "h1", "sessionId": session_id})

@@ -2,9 +2,10 @@
 
 The user's message is stored while the request goes upstream, not before it: a write (an
 fsync) before the request cost 20-29 ms of the time to the first delta with 50 streams in
-flight. What must come first still does: the message is stored before the reply and the
-usage row, and if it cannot be stored the upstream request is closed, nothing of the reply
-is kept, and the client is told to send it again.
+flight. What must come first still does: the message is stored before ``chat.stream.start``
+is sent (text that arrives sooner waits for it), before the reply and before the usage row;
+if it cannot be stored the upstream request is closed, nothing of the reply is kept, and the
+client is told to send it again.
 
 Whatever else ends the stream (its end, chat.cancel, the client leaving, an upstream error,
 the gateway shutting down), the partial reply is stored, marked incomplete, and every token
@@ -90,21 +91,36 @@ async def run_exchange(
         raise
     if _failed(storing):
         raise message_not_stored()
-    context.send(ChatStreamStart(request_id=request_id, session_id=session.id, model=model))
 
     progress = StreamProgress()
     frame = delta_frame(request_id)
     stop = asyncio.Event()
     cut_off = asyncio.Event()
+    # chat.stream.start goes out once the message is stored, so a client that saw it can
+    # count on the message being kept, crash or not; text that comes sooner waits for it.
+    early: list[str] | None = []  # None once announced
+
+    def announce() -> None:
+        nonlocal early
+        if early is None:
+            return
+        waiting_text, early = early, None
+        context.send(ChatStreamStart(request_id=request_id, session_id=session.id, model=model))
+        for text in waiting_text:
+            context.send_delta(frame, text)
 
     def relay(text: str) -> None:
         if context.closed:
             # Cut off for not reading (or gone): the handler is cancelled only once the
             # socket has closed, up to a second later. Stop paying for text nobody will read.
             cut_off.set()
+        elif early is not None:
+            early.append(text)
         else:
             context.send_delta(frame, text)
 
+    if storing.done():
+        announce()  # stored already (it did not fail: checked above)
     context.active_stream = ActiveStream(request_id, stop)
     reading = asyncio.create_task(consume(client, assembled, services.max_tokens, progress, relay))
     stopping = asyncio.create_task(stop.wait())
@@ -115,11 +131,15 @@ async def run_exchange(
     try:
         while True:
             done, _ = await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
-            if done == {storing} and not _failed(storing):
-                waiting.discard(storing)  # stored: only the stream's own ends are left
-                continue
-            # The stream ended, or was stopped, or the message failed to store: then the
-            # request is closed below, since no reply could be kept without its message.
+            if storing in done:
+                if _failed(storing):
+                    # No reply can be kept without its message: the request is closed below.
+                    break
+                waiting.discard(storing)
+                announce()
+                if done == {storing}:
+                    continue  # only the stream's own ends are left to wait for
+            # The stream ended, or was stopped.
             break
     except asyncio.CancelledError:
         client_gone = True
@@ -159,6 +179,8 @@ async def run_exchange(
         raise asyncio.CancelledError
     if cost is None:
         raise message_not_stored()
+    # The stream may have ended before its message was stored: the client still gets it all.
+    announce()
     if error is not None:
         raise error
     counts = progress.counts
