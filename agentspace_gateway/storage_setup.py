@@ -1,5 +1,6 @@
 """The database for the running gateway: opened, migrated, and closed with the app."""
 
+import logging
 from collections.abc import AsyncIterator
 
 from aiohttp import web
@@ -14,17 +15,27 @@ from agentspace_gateway.storage import (
     apply_migrations,
 )
 
+log = logging.getLogger(__name__)
+
 
 async def open_database(app: web.Application) -> AsyncIterator[None]:
     home, config = app[appkeys.HOME], app[appkeys.CONFIG]
     database = await Database.open(home.database, busy_timeout_ms=config.database.busy_timeout_ms)
     try:
         await apply_migrations(database)
+        ledger = UsageLedger(database)
+        interrupted = await ledger.close_interrupted()
+        if interrupted:
+            log.warning(
+                "%d request(s) were still streaming when the gateway last stopped; their "
+                "usage is kept as reported by then, marked interrupted",
+                interrupted,
+            )
         app[appkeys.DATABASE] = database
         app[appkeys.AUDIT_LOG] = AuditLog(database)
         app[appkeys.SESSIONS] = SessionRepository(database)
         app[appkeys.MESSAGES] = MessageRepository(database)
-        app[appkeys.USAGE_LEDGER] = UsageLedger(database)
+        app[appkeys.USAGE_LEDGER] = ledger
         yield
     finally:
         await database.close()

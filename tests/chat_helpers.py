@@ -60,3 +60,8 @@ def messages(home: Home) -> list[tuple[str, str, int]]:
 
 def usage_rows(home: Home) -> list[sqlite3.Row]:
     return query(home, "SELECT * FROM usage_records ORDER BY id")
+
+
+def closed_usage_rows(home: Home) -> list[sqlite3.Row]:
+    """Usage rows of requests that have ended: a row is opened when its stream starts."""
+    return [row for row in usage_rows(home) if row["stop_reason"] != "in_progress"]

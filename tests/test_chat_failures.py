@@ -10,7 +10,15 @@ import pytest
 
 from agentspace_gateway.home import Home
 
-from chat_helpers import deltas, kinds, messages, send_chat, until_end, usage_rows
+from chat_helpers import (
+    closed_usage_rows,
+    deltas,
+    kinds,
+    messages,
+    send_chat,
+    until_end,
+    usage_rows,
+)
 from conftest import chat_config
 from fake_anthropic import Scenario
 from wsclient import exchange, receive, request
@@ -84,7 +92,7 @@ async def test_a_client_leaving_mid_stream_closes_upstream_and_keeps_the_text(
     closed_within = await fake.wait_for_disconnect(timeout=1.0)
     assert closed_within < 1.0
     for _ in range(100):
-        if usage_rows(home):
+        if closed_usage_rows(home):
             break
         await asyncio.sleep(0.02)
     stored = messages(home)

@@ -17,7 +17,16 @@ from aiohttp import web
 from agentspace_gateway import appkeys
 from agentspace_gateway.home import Home
 
-from chat_helpers import deltas, kinds, messages, query, send_chat, until_end, usage_rows
+from chat_helpers import (
+    closed_usage_rows,
+    deltas,
+    kinds,
+    messages,
+    query,
+    send_chat,
+    until_end,
+    usage_rows,
+)
 from fake_anthropic import Scenario
 from wsclient import exchange, receive, request
 
@@ -48,7 +57,7 @@ def watch_replies(app: web.Application, home: Home, monkeypatch: pytest.MonkeyPa
     original = recorder.record
     seen: list[int] = []
 
-    async def record(message: Any, usage: Any) -> Any:
+    async def record(message: Any, usage: Any, **options: Any) -> Any:
         exchange_id = (message or usage).request_id
         rows = query(
             home,
@@ -56,7 +65,7 @@ def watch_replies(app: web.Application, home: Home, monkeypatch: pytest.MonkeyPa
             (exchange_id,),
         )
         seen.append(rows[0]["n"])
-        return await original(message, usage)
+        return await original(message, usage, **options)
 
     monkeypatch.setattr(recorder, "record", record)
     return seen
@@ -98,7 +107,7 @@ async def test_the_request_goes_upstream_before_the_message_is_stored_and_start_
         await settle_upstream(fake)
         await nothing_more(ws)
         assert messages(home) == []
-        assert usage_rows(home) == []
+        assert closed_usage_rows(home) == []
         release.set()
         frames += await until_end(ws, "s")
 
@@ -272,7 +281,7 @@ async def test_a_client_leaving_while_the_message_is_being_stored_closes_the_req
     assert messages(home) == []
     release.set()
     for _ in range(100):
-        if usage_rows(home):
+        if closed_usage_rows(home):
             break
         await asyncio.sleep(0.02)
 

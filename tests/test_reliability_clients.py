@@ -66,7 +66,7 @@ async def stored_exchange(gateway: Gateway, content: str) -> dict:  # type: igno
     database = gateway.home / "agentspace.db"
     for _ in range(1500):
         stored = exchange_rows(database, content)
-        if stored["usage"]:
+        if stored["usage"] and stored["usage"][0]["stop_reason"] != "in_progress":
             return stored
         await asyncio.sleep(0.02)
     raise AssertionError(f"no usage row for {content!r}:\n{gateway.output()}")

@@ -39,6 +39,7 @@ from reliability_helpers import (
 KILL_ROUNDS = int(os.environ.get("RELIABILITY_KILL_ROUNDS", "5"))
 CLIENTS = 4
 NANO = 1_000_000_000
+OPEN_ROWS = "SELECT id FROM usage_records WHERE stop_reason = 'in_progress'"
 
 
 async def chat_until_killed(
@@ -151,6 +152,8 @@ async def test_sigkill_mid_stream_loses_nothing_acknowledged(
             # Started over the killed one's runtime.json and database.
             assert json.loads((home / "runtime.json").read_text())["pid"] == gateway.process.pid
             assert await pending_migrations(database) == []
+            # Rows the last kill left open were closed at startup, their tokens kept.
+            assert db_rows(database, OPEN_ROWS) == []
             records += await kill_mid_stream(gateway, round_number, sessions)
         check_database(database, records)
 
@@ -163,15 +166,23 @@ async def test_sigkill_mid_stream_loses_nothing_acknowledged(
                 records.append(await stream_chat(ws, record, sessionId=session["id"]))
                 assert record.end is not None
                 assert record.session_id == session["id"]
+        assert db_rows(database, OPEN_ROWS) == []
         gateway.process.send_signal(signal.SIGTERM)
         assert await wait_for_exit(gateway) == 0, gateway.output()
     figures = check_database(database, records)
     took = time.monotonic() - began
+    interrupted = db_rows(
+        database, "SELECT input_tokens FROM usage_records WHERE stop_reason = 'interrupted'"
+    )
+    # Streams cut by a kill after they started upstream kept what Anthropic had reported.
+    assert interrupted
+    assert all(tokens > 0 for [tokens] in interrupted)
 
     assert status.returncode == 0, status.stderr
     assert "applied  0001_initial" in status.stdout
     assert "pending" not in status.stdout
     print(
         f"\n{KILL_ROUNDS} SIGKILLs survived in {took:.1f} s: {figures['started']} streams "
-        f"started, {figures['completed']} completed, {figures['usage_rows']} usage rows"
+        f"started, {figures['completed']} completed, {figures['usage_rows']} usage rows "
+        f"({len(interrupted)} of them interrupted by a kill)"
     )

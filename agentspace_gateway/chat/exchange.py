@@ -40,6 +40,8 @@ from agentspace_gateway.storage import (
     NewMessage,
     NewUsage,
     SessionRow,
+    UsageLedger,
+    UsageRecord,
 )
 
 log = logging.getLogger(__name__)
@@ -121,8 +123,20 @@ async def run_exchange(
 
     if storing.done():
         announce()  # stored already (it did not fail: checked above)
+    # The usage row is opened as soon as the input side is reported, so that a crash
+    # mid-stream still leaves those tokens in the ledger; the end brings it up to date.
+    opening: asyncio.Future[UsageRecord | None] | None = None
+
+    def started() -> None:
+        nonlocal opening
+        if opening is None:
+            usage, _ = _usage(services, session, model, exchange_id, assembled, progress)
+            opening = asyncio.ensure_future(_open(context.app[appkeys.USAGE_LEDGER], usage))
+
     context.active_stream = ActiveStream(request_id, stop)
-    reading = asyncio.create_task(consume(client, assembled, services.max_tokens, progress, relay))
+    reading = asyncio.create_task(
+        consume(client, assembled, services.max_tokens, progress, relay, started)
+    )
     stopping = asyncio.create_task(stop.wait())
     shutting = asyncio.create_task(shutdown.wait())
     leaving = asyncio.create_task(cut_off.wait())
@@ -167,7 +181,16 @@ async def run_exchange(
     # Stored even when this task is being cancelled (the client left): shield the write.
     keeping = asyncio.ensure_future(
         _keep(
-            services, session, model, exchange_id, storing, assembled, progress, stop_reason, error
+            services,
+            session,
+            model,
+            exchange_id,
+            storing,
+            opening,
+            assembled,
+            progress,
+            stop_reason,
+            error,
         )
     )
     try:
@@ -236,12 +259,55 @@ async def _settled(storing: "asyncio.Future[MessageRow | None]") -> MessageRow |
         raise
 
 
+async def _open(ledger: UsageLedger, usage: NewUsage) -> UsageRecord | None:
+    """Open the request's usage row; None if that failed (logged: the end inserts it then)."""
+    try:
+        return await ledger.open(usage)
+    except Exception:
+        log.exception("chat %s: the usage row could not be opened", usage.request_id)
+        return None
+
+
+def _usage(
+    services: ChatServices,
+    session: SessionRow,
+    model: str,
+    exchange_id: str,
+    assembled: AssembledContext,
+    progress: StreamProgress,
+    stop_reason: str | None = None,
+) -> tuple[NewUsage, Cost]:
+    """The request's usage as reported so far, priced."""
+    counts = progress.counts
+    cost = services.price_book.cost(model, counts)
+    usage = NewUsage(
+        session_id=session.id,
+        model=model,
+        input_tokens=counts.input_tokens,
+        output_tokens=counts.output_tokens,
+        cache_creation_input_tokens=counts.cache_creation_input_tokens,
+        cache_read_input_tokens=counts.cache_read_input_tokens,
+        cost_nanousd=cost.total_nanousd,
+        input_cost_nanousd=cost.input_nanousd,
+        output_cost_nanousd=cost.output_nanousd,
+        cache_write_cost_nanousd=cost.cache_write_nanousd,
+        cache_read_cost_nanousd=cost.cache_read_nanousd,
+        priced=cost.priced,
+        prices=_prices_json(cost),
+        estimated_input_tokens=assembled.estimated_input_tokens,
+        stop_reason=stop_reason,
+        request_id=exchange_id,
+    )
+    return usage, cost
+
+
 async def _keep(
     services: ChatServices,
     session: SessionRow,
     model: str,
     exchange_id: str,
     storing: "asyncio.Future[MessageRow | None]",
+    opening: "asyncio.Future[UsageRecord | None] | None",
     assembled: AssembledContext,
     progress: StreamProgress,
     stop_reason: str,
@@ -252,9 +318,17 @@ async def _keep(
     Without its message no reply is kept (it would answer nothing in the history), but the
     tokens Anthropic reported are still recorded: tokens billed are never dropped.
     """
-    counts = progress.counts
     message_stored = not storing.cancelled() and await storing is not None
-    cost = services.price_book.cost(model, counts)
+    opened = None if opening is None else await opening
+    usage, cost = _usage(
+        services,
+        session,
+        model,
+        exchange_id,
+        assembled,
+        progress,
+        stop_reason if message_stored else "message_not_stored",
+    )
     text = progress.text
     complete = error is None and stop_reason != CANCELLED
     reply = None
@@ -263,33 +337,16 @@ async def _keep(
             session.id,
             "assistant",
             text,
-            token_count=counts.output_tokens or None,
+            token_count=progress.counts.output_tokens or None,
             token_estimate=await services.estimator.count_async(text),
             complete=complete,
             request_id=exchange_id,
         )
-    usage = None
-    if progress.started or counts.total > 0:
-        usage = NewUsage(
-            session_id=session.id,
-            model=model,
-            input_tokens=counts.input_tokens,
-            output_tokens=counts.output_tokens,
-            cache_creation_input_tokens=counts.cache_creation_input_tokens,
-            cache_read_input_tokens=counts.cache_read_input_tokens,
-            cost_nanousd=cost.total_nanousd,
-            input_cost_nanousd=cost.input_nanousd,
-            output_cost_nanousd=cost.output_nanousd,
-            cache_write_cost_nanousd=cost.cache_write_nanousd,
-            cache_read_cost_nanousd=cost.cache_read_nanousd,
-            priced=cost.priced,
-            prices=_prices_json(cost),
-            estimated_input_tokens=assembled.estimated_input_tokens,
-            stop_reason=stop_reason if message_stored else "message_not_stored",
-            request_id=exchange_id,
+    recorded_usage = usage if progress.started or progress.counts.total > 0 else None
+    if reply is not None or recorded_usage is not None:
+        await services.recorder.record(
+            reply, recorded_usage, open_usage_id=None if opened is None else opened.id
         )
-    if reply is not None or usage is not None:
-        await services.recorder.record(reply, usage)
     return cost if message_stored else None
 
 

@@ -105,7 +105,10 @@ async def consume(
     max_tokens: int,
     progress: StreamProgress,
     on_text: Callable[[str], None],
+    on_start: Callable[[], None] = lambda: None,
 ) -> None:
+    """Read the reply into ``progress``, each piece of text to ``on_text``; ``on_start`` once
+    the message has started (its input-side usage is then in ``progress``)."""
     # The raw event stream, not ``messages.stream()``: that helper builds a second event
     # object per delta and re-concatenates the whole reply so far on each one, which
     # doubled the SDK's CPU per delta (docs/performance.md). Progress keeps what we need.
@@ -135,6 +138,7 @@ async def consume(
                 progress.started = True
                 progress.upstream_message_id = event.message.id
                 progress.absorb_usage(event.message.usage)
+                on_start()
             elif isinstance(event, RawMessageDeltaEvent) and event.type == "message_delta":
                 progress.stop_reason = event.delta.stop_reason or progress.stop_reason
                 progress.absorb_usage(event.usage)

@@ -1,7 +1,8 @@
 """The end of a chat exchange, written at once: the assistant's reply and the usage row.
 
 One transaction, so a crash leaves both or neither: never a reply without its cost, or a
-billed request without the text it paid for.
+billed request without the text it paid for. A request whose usage row was opened when its
+stream started (``UsageLedger.open``) has that row brought up to date instead of a second.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import attrs
 
 from agentspace_gateway.storage.database import Database
 from agentspace_gateway.storage.messages import MessageRow, NewMessage, insert_message
-from agentspace_gateway.storage.usage import NewUsage, UsageRecord, insert_usage
+from agentspace_gateway.storage.usage import NewUsage, UsageRecord, insert_usage, update_usage
 
 
 @attrs.frozen
@@ -24,10 +25,21 @@ class ReplyRecorder:
     def __init__(self, db: Database) -> None:
         self._db = db
 
-    async def record(self, message: NewMessage | None, usage: NewUsage | None) -> RecordedReply:
+    async def record(
+        self,
+        message: NewMessage | None,
+        usage: NewUsage | None,
+        *,
+        open_usage_id: int | None = None,
+    ) -> RecordedReply:
         async def insert(connection: aiosqlite.Connection) -> RecordedReply:
             stored_message = None if message is None else await insert_message(connection, message)
-            stored_usage = None if usage is None else await insert_usage(connection, usage)
+            stored_usage = None
+            if usage is not None:
+                if open_usage_id is not None:
+                    stored_usage = await update_usage(connection, open_usage_id, usage)
+                if stored_usage is None:
+                    stored_usage = await insert_usage(connection, usage)
             return RecordedReply(stored_message, stored_usage)
 
         return await self._db.write(insert)

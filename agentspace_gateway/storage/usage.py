@@ -130,6 +130,25 @@ class UsageLedger:
         )
         return await self._db.write(lambda connection: insert_usage(connection, usage))
 
+    async def open(self, usage: NewUsage) -> UsageRecord:
+        """The row of a request still streaming, with what is known so far (the input side,
+        reported when the stream starts): a crash before its end leaves it in the ledger."""
+        opened = attrs.evolve(usage, stop_reason=IN_PROGRESS)
+        return await self._db.write(lambda connection: insert_usage(connection, opened))
+
+    async def close_interrupted(self) -> int:
+        """At startup: rows left open by a gateway that died mid-stream are interrupted.
+        Their figures stay what was known (the tokens reported by then); returns how many."""
+
+        async def close(connection: aiosqlite.Connection) -> int:
+            cursor = await connection.execute(
+                "UPDATE usage_records SET stop_reason = ? WHERE stop_reason = ?",
+                (INTERRUPTED, IN_PROGRESS),
+            )
+            return cursor.rowcount
+
+        return await self._db.write(close)
+
     async def totals_by_model(
         self,
         *,
@@ -222,8 +241,44 @@ def _where(*filters: tuple[str, str | None]) -> tuple[str, list[str]]:
     return clause, [value for _, value in chosen]
 
 
-async def insert_usage(connection: aiosqlite.Connection, usage: NewUsage) -> UsageRecord:
-    """Inside a caller's transaction: append one request's usage to the ledger."""
+# The stop reason of a request still streaming; one left over from a crash becomes
+# INTERRUPTED when the gateway starts again. Both are the gateway's, not Anthropic's.
+IN_PROGRESS = "in_progress"
+INTERRUPTED = "interrupted"
+
+
+async def update_usage(
+    connection: aiosqlite.Connection, usage_id: int, usage: NewUsage
+) -> UsageRecord | None:
+    """Inside a caller's transaction: replace an open row's figures with the final ones.
+
+    None when no row is open under that id (it was closed, or never committed)."""
+    counts = _checked_counts(usage)
+    rows = await connection.execute_fetchall(
+        f"""
+        UPDATE usage_records SET
+            input_tokens = ?, output_tokens = ?, cache_creation_input_tokens = ?,
+            cache_read_input_tokens = ?, cost_nanousd = ?, input_cost_nanousd = ?,
+            output_cost_nanousd = ?, cache_write_cost_nanousd = ?, cache_read_cost_nanousd = ?,
+            priced = ?, prices = ?, estimated_input_tokens = ?, stop_reason = ?
+        WHERE id = ? AND session_id = ? AND request_id IS ? AND stop_reason = '{IN_PROGRESS}'
+        RETURNING {_COLUMNS}
+        """,  # noqa: S608 - column names and the state are constants
+        (
+            *counts.values(),
+            int(usage.priced),
+            usage.prices,
+            usage.estimated_input_tokens,
+            usage.stop_reason,
+            usage_id,
+            usage.session_id,
+            usage.request_id,
+        ),
+    )
+    return next((_record(row) for row in rows), None)
+
+
+def _checked_counts(usage: NewUsage) -> dict[str, int]:
     counts = {
         "input_tokens": usage.input_tokens,
         "output_tokens": usage.output_tokens,
@@ -237,6 +292,12 @@ async def insert_usage(connection: aiosqlite.Connection, usage: NewUsage) -> Usa
     }
     for name, value in counts.items():
         _require_count(name, value)
+    return counts
+
+
+async def insert_usage(connection: aiosqlite.Connection, usage: NewUsage) -> UsageRecord:
+    """Inside a caller's transaction: append one request's usage to the ledger."""
+    counts = _checked_counts(usage)
     (row,) = await connection.execute_fetchall(
         f"""
         INSERT INTO usage_records (
