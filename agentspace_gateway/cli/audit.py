@@ -7,6 +7,7 @@ from typing import Any
 
 from attrs import asdict
 
+from agentspace_gateway.cli.arguments import positive_int
 from agentspace_gateway.cli.context import CommandError, load, open_database
 from agentspace_gateway.client.tables import table
 from agentspace_gateway.storage import AuditEntry, AuditLog
@@ -14,20 +15,10 @@ from agentspace_gateway.storage import AuditEntry, AuditLog
 
 def register(commands: Any) -> None:
     parser = commands.add_parser("audit", help="show the audit log of key operations")
-    parser.add_argument("--limit", type=_positive_int, default=50, help="rows to show (default 50)")
+    parser.add_argument("--limit", type=positive_int, default=50, help="rows to show (default 50)")
     parser.add_argument("--provider", help="only rows about this provider")
     parser.add_argument("--json", action="store_true", help="one JSON object per line")
     parser.set_defaults(run=run)
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError("must be at least 1")
-    return value
 
 
 def run(args: argparse.Namespace) -> int:

@@ -6,6 +6,7 @@ import json
 import sys
 from typing import TYPE_CHECKING, Any
 
+from agentspace_gateway.cli.arguments import positive_int
 from agentspace_gateway.client.command import add_url_option, run_against_gateway
 from agentspace_gateway.protocol.messages import SESSION_PAGE_MAX
 
@@ -19,23 +20,13 @@ def register(commands: Any) -> None:
     )
     parser.add_argument(
         "--limit",
-        type=_positive_int,
+        type=positive_int,
         metavar="N",
         help="only the N most recently active sessions (default: all)",
     )
     parser.add_argument("--json", action="store_true", help="one JSON object per session per line")
     add_url_option(parser)
     parser.set_defaults(run=run)
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError("must be at least 1")
-    return value
 
 
 def run(args: argparse.Namespace) -> int:
