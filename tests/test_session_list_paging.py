@@ -10,6 +10,7 @@ import pytest
 from aiohttp import ClientWebSocketResponse
 
 from agentspace_gateway import appkeys
+from agentspace_gateway.cli import build_parser
 from agentspace_gateway.cli import sessions as sessions_command
 from agentspace_gateway.client.connection import GatewayConnection
 from agentspace_gateway.home import Home
@@ -233,8 +234,13 @@ async def test_sessions_limit_shows_the_most_recent_and_says_more_exist(
     assert note == ""
 
 
-def test_sessions_limit_must_be_a_positive_whole_number() -> None:
+def test_sessions_limit_must_be_a_positive_whole_number(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    parser = build_parser()
     for bad in ("0", "-3", "ten"):
-        with pytest.raises(argparse.ArgumentTypeError):
-            sessions_command._positive_int(bad)
-    assert sessions_command._positive_int("5000") == 5000
+        with pytest.raises(SystemExit) as exited:
+            parser.parse_args(["sessions", f"--limit={bad}"])
+        assert exited.value.code == 2
+        assert "--limit" in capsys.readouterr().err
+    assert parser.parse_args(["sessions", "--limit", "5000"]).limit == 5000
