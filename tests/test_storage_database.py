@@ -334,3 +334,36 @@ async def test_a_file_that_is_not_a_database_is_reported(tmp_path: Path) -> None
 
     with pytest.raises(StorageError, match=r"Cannot open the database .*agentspace\.db"):
         await Database.open(path)
+
+
+async def test_an_operation_cut_short_by_a_cancellation_fails_alone(db: Database) -> None:
+    async def cut_short(connection: aiosqlite.Connection) -> None:
+        await connection.execute(INSERT_AUDIT, ("half", NOW))
+        gone = asyncio.get_running_loop().create_future()
+        gone.cancel()
+        await gone  # a CancelledError of the operation's own, not the runner's
+
+    async with HeldWrite(db):
+        failing = asyncio.ensure_future(db.write(cut_short))
+        innocent = asyncio.ensure_future(db.write(inserting("innocent")))
+        await asyncio.sleep(0)
+
+    with pytest.raises(asyncio.CancelledError):
+        await failing
+    await innocent
+    await db.write(inserting("next"))
+    assert await audit_events(db) == ["slow", "innocent", "next"]
+
+
+async def test_a_runner_cancelled_mid_write_leaves_no_transaction_open(db: Database) -> None:
+    held = HeldWrite(db)
+    await held.started.wait()
+    runner = db._runner  # cancelled as the loop's teardown would
+    assert runner is not None
+    runner.cancel()
+    with pytest.raises(StorageError, match="closed"):
+        await held.done
+    await asyncio.wait([runner])
+
+    await db.write(inserting("after"))  # not "cannot start a transaction within a transaction"
+    assert await audit_events(db) == ["after"]

@@ -177,13 +177,17 @@ class Database:
                     _settle(member, *outcome)
         finally:
             # Only if this task itself was cancelled (the loop is closing) is anything left
-            # unsettled; nobody must wait for it forever.
+            # unsettled; nobody must wait for it forever, and no transaction stays open.
             for job in (*group, *self._jobs):
                 _settle(job, None, StorageError("The database was closed."))
             self._jobs.clear()
+            if self._connection.in_transaction:
+                await _rollback_quietly(self._connection)
 
     async def _alone(self, job: _Job) -> tuple[Any, BaseException | None]:
         connection = self._connection
+        if connection.in_transaction:  # left by an operation cut short: never inherited
+            await _rollback_quietly(connection)
         outcome = await _call(job.operation, connection)
         if job.kind == "read" and connection.in_transaction:
             # A read must not leave a transaction open for the next write to stumble on.
@@ -196,6 +200,8 @@ class Database:
         A group of one needs no savepoint: its failure rolls back the whole transaction.
         """
         connection = self._connection
+        if connection.in_transaction:  # left by an operation cut short: never inherited
+            await _rollback_quietly(connection)
         use_savepoints = len(group) > 1
         outcomes: list[tuple[Any, BaseException | None]] = []
         open_since: int | None = None  # the first write of the open transaction
@@ -257,6 +263,11 @@ async def _call(
 ) -> tuple[Any, BaseException | None]:
     try:
         return await operation(connection), None
+    except asyncio.CancelledError as error:
+        task = asyncio.current_task()
+        if task is not None and task.cancelling():
+            raise  # the runner itself is being cancelled
+        return None, error  # the operation's own: it failed, and only it
     except Exception as error:  # handed to the awaiting coroutine, raised there
         return None, error
 
@@ -264,7 +275,9 @@ async def _call(
 def _settle(job: _Job, result: Any, error: BaseException | None) -> None:
     if job.future.done():  # the caller was cancelled; what it asked for is done anyway
         return
-    if error is not None:
+    if isinstance(error, asyncio.CancelledError):
+        job.future.cancel()
+    elif error is not None:
         job.future.set_exception(error)
     else:
         job.future.set_result(result)
