@@ -292,3 +292,44 @@ async def test_a_client_leaving_while_the_message_is_being_stored_closes_the_req
     assert text.startswith("word ")  # what streamed before the client left
     [row] = usage_rows(home)
     assert (row["input_tokens"], row["stop_reason"]) == (4, "cancelled")
+
+
+async def test_a_handler_cancelled_twice_still_keeps_the_reply_and_its_usage(
+    chat_client, fake_anthropic, home: Home, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """aiohttp may cancel a handler a second time at a forced shutdown; what was streamed
+    and billed must still be written whole."""
+    fake, _ = fake_anthropic
+    fake.enqueue(Scenario(text_chunks=["all", " of", " it"], input_tokens=9, output_tokens=7))
+    app = chat_client.server.app
+    repository = app[appkeys.MESSAGES]
+    original = repository.add
+    release = asyncio.Event()
+
+    async def add(*args: Any, **kwargs: Any) -> Any:
+        write = asyncio.ensure_future(original(*args, **kwargs))  # asked for at once...
+        await release.wait()  # ...and heard back late, as when a commit's fsync is slow
+        return await write
+
+    monkeypatch.setattr(repository, "add", add)
+    before = asyncio.all_tasks()
+    async with chat_client.ws_connect("/gateway") as ws:
+        await request(ws, {"type": "chat.send", "id": "s", "content": "q"})
+        await settle_upstream(fake)  # the whole reply has streamed upstream
+        [handler] = [
+            task
+            for task in asyncio.all_tasks() - before
+            if getattr(task.get_coro(), "__qualname__", "").endswith("dispatch")
+        ]
+        handler.cancel()
+        await asyncio.sleep(0.05)  # now waiting for the message before keeping the reply
+        assert not handler.done()
+        handler.cancel()
+        await asyncio.sleep(0.05)
+        release.set()
+        await asyncio.gather(handler, return_exceptions=True)
+
+    # The reply had ended upstream before the cancels: kept complete, with its final usage.
+    assert messages(home) == [("user", "q", 1), ("assistant", "all of it", 1)]
+    [row] = usage_rows(home)
+    assert (row["input_tokens"], row["output_tokens"], row["stop_reason"]) == (9, 7, "end_turn")

@@ -15,6 +15,7 @@ Anthropic reported is in the ledger: tokens billed are never dropped.
 import asyncio
 import json
 import logging
+from typing import Any
 
 from attrs import define
 
@@ -165,7 +166,7 @@ async def run_exchange(
         if cancelled:
             # Leaving the SDK's stream context closes the upstream HTTP request.
             reading.cancel()
-            await asyncio.gather(reading, return_exceptions=True)
+            client_gone = await _outlast(reading) or client_gone
     error = None
     if not cancelled and reading.exception() is not None:
         failure = reading.exception()
@@ -193,11 +194,8 @@ async def run_exchange(
             error,
         )
     )
-    try:
-        cost = await asyncio.shield(keeping)
-    except asyncio.CancelledError:
-        client_gone = True
-        cost = await keeping
+    client_gone = await _outlast(keeping) or client_gone
+    cost = keeping.result()
     if client_gone:
         raise asyncio.CancelledError
     if cost is None:
@@ -259,6 +257,19 @@ async def _settled(storing: "asyncio.Future[MessageRow | None]") -> MessageRow |
         raise
 
 
+async def _outlast(task: "asyncio.Future[Any]") -> bool:
+    """Wait for ``task`` to end however often this task is cancelled meanwhile (the reply
+    and its usage are written whole even when aiohttp cancels a handler twice at shutdown);
+    True if it was cancelled."""
+    cancelled = False
+    while not task.done():
+        try:
+            await asyncio.wait([task])
+        except asyncio.CancelledError:
+            cancelled = True
+    return cancelled
+
+
 async def _open(ledger: UsageLedger, usage: NewUsage) -> UsageRecord | None:
     """Open the request's usage row; None if that failed (logged: the end inserts it then)."""
     try:
@@ -318,8 +329,8 @@ async def _keep(
     Without its message no reply is kept (it would answer nothing in the history), but the
     tokens Anthropic reported are still recorded: tokens billed are never dropped.
     """
-    message_stored = not storing.cancelled() and await storing is not None
-    opened = None if opening is None else await opening
+    message_stored = not storing.cancelled() and await asyncio.shield(storing) is not None
+    opened = None if opening is None else await asyncio.shield(opening)
     usage, cost = _usage(
         services,
         session,
