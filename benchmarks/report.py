@@ -50,6 +50,12 @@ class ScenarioResult:
     ) -> Figure:
         return self.add(name, value, unit, target=target, met=met, **kwargs)
 
+    def at_most(self, name: str, value: float, unit: str, limit: float | None) -> Figure:
+        """A figure checked against an upper bound in its own unit, or plain without one."""
+        if limit is None:
+            return self.add(name, value, unit)
+        return self.check(name, value, unit, f"<= {limit:g} {unit}", value <= limit)
+
 
 def machine() -> dict[str, Any]:
     cpu = "unknown"
