@@ -1,6 +1,8 @@
 """Reading a streamed reply and the database after it, for chat tests."""
 
+import asyncio
 import sqlite3
+from collections.abc import Callable
 from typing import Any
 
 from aiohttp import ClientWebSocketResponse
@@ -16,6 +18,26 @@ async def send_chat(
     """Send chat.send and collect every frame up to its end (or error)."""
     await request(ws, {"type": "chat.send", "id": request_id, "content": content, **fields})
     return await until_end(ws, request_id)
+
+
+async def stream_started(
+    ws: ClientWebSocketResponse, request_id: str, content: str, at_least: int = 2
+) -> list[dict[str, Any]]:
+    """Send chat.send and read until a few deltas have arrived."""
+    await request(ws, {"type": "chat.send", "id": request_id, "content": content})
+    frames: list[dict[str, Any]] = []
+    while sum(1 for f in frames if f["type"] == "chat.stream.delta") < at_least:
+        frames.append(await receive(ws))
+    return frames
+
+
+async def eventually(rows: Callable[[], list[sqlite3.Row]], timeout: float = 5.0) -> None:
+    """Wait until ``rows()`` finds something: the gateway writes after it answers."""
+    for _ in range(int(timeout / 0.02)):
+        if rows():
+            return
+        await asyncio.sleep(0.02)
+    raise AssertionError(f"nothing written within {timeout} s")
 
 
 async def until_end(

@@ -4,8 +4,6 @@ In every case the user message stays, the partial reply is kept marked incomplet
 token Anthropic reported is in the ledger, and the connection serves the next request.
 """
 
-import asyncio
-
 import pytest
 
 from agentspace_gateway.home import Home
@@ -13,24 +11,17 @@ from agentspace_gateway.home import Home
 from chat_helpers import (
     closed_usage_rows,
     deltas,
+    eventually,
     kinds,
     messages,
     send_chat,
+    stream_started,
     until_end,
     usage_rows,
 )
 from conftest import chat_config
 from fake_anthropic import Scenario
 from wsclient import exchange, receive, request
-
-
-async def stream_started(ws, request_id: str, content: str, at_least: int = 2) -> list[dict]:  # type: ignore[no-untyped-def]
-    """Send chat.send and read until a few deltas have arrived."""
-    await request(ws, {"type": "chat.send", "id": request_id, "content": content})
-    frames = []
-    while sum(1 for f in frames if f["type"] == "chat.stream.delta") < at_least:
-        frames.append(await receive(ws))
-    return frames
 
 
 async def test_chat_cancel_stops_the_stream_promptly(
@@ -91,10 +82,7 @@ async def test_a_client_leaving_mid_stream_closes_upstream_and_keeps_the_text(
 
     closed_within = await fake.wait_for_disconnect(timeout=1.0)
     assert closed_within < 1.0
-    for _ in range(100):
-        if closed_usage_rows(home):
-            break
-        await asyncio.sleep(0.02)
+    await eventually(lambda: closed_usage_rows(home))
     stored = messages(home)
     assert stored[0] == ("user", "keep talking", 1)
     role, text, complete = stored[1]

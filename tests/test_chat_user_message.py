@@ -20,6 +20,7 @@ from agentspace_gateway.home import Home
 from chat_helpers import (
     closed_usage_rows,
     deltas,
+    eventually,
     kinds,
     messages,
     query,
@@ -280,10 +281,7 @@ async def test_a_client_leaving_while_the_message_is_being_stored_closes_the_req
     assert await fake.wait_for_disconnect(timeout=1.0) >= 0
     assert messages(home) == []
     release.set()
-    for _ in range(100):
-        if closed_usage_rows(home):
-            break
-        await asyncio.sleep(0.02)
+    await eventually(lambda: closed_usage_rows(home))
 
     stored = messages(home)
     assert stored[0] == ("user", "keep going", 1)

@@ -1,8 +1,6 @@
 """A usage row opened when a stream starts: brought up to date at its end, or, after a crash,
 kept with what was reported by then and marked interrupted at the next start."""
 
-import asyncio
-
 import pytest
 
 from agentspace_gateway import appkeys
@@ -18,9 +16,9 @@ from agentspace_gateway.storage import (
 )
 from agentspace_gateway.storage.usage import IN_PROGRESS, INTERRUPTED
 
-from chat_helpers import until_end, usage_rows
+from chat_helpers import eventually, stream_started, until_end, usage_rows
 from fake_anthropic import Scenario
-from wsclient import receive, request
+from wsclient import request
 
 
 def usage(
@@ -106,14 +104,8 @@ async def test_a_streaming_request_is_in_the_ledger_before_its_end(
         Scenario(endless=True, text_chunks=["word "], delay_between_chunks=0.01, input_tokens=11)
     )
     async with chat_client.ws_connect("/gateway") as ws:
-        await request(ws, {"type": "chat.send", "id": "s", "content": "go on"})
-        frames = [await receive(ws)]
-        while sum(frame["type"] == "chat.stream.delta" for frame in frames) < 2:
-            frames.append(await receive(ws))
-        for _ in range(250):  # committed in the write after the message's, at most 5 s on
-            if usage_rows(home):
-                break
-            await asyncio.sleep(0.02)
+        await stream_started(ws, "s", "go on")
+        await eventually(lambda: usage_rows(home))  # committed just after the message
         [streaming] = usage_rows(home)
         await request(ws, {"type": "chat.cancel", "id": "c", "requestId": "s"})
         end = (await until_end(ws, "s"))[-1]
