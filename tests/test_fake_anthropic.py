@@ -1,16 +1,19 @@
 """The fake Anthropic API, driven by the real `anthropic` SDK: what the gateway will see."""
 
 import asyncio
-import json
 import sys
 import time
 from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import aiohttp
 import anthropic
-import httpx2
 import pytest
+from anthropic.types import Usage
+
+from agentspace_gateway.llm.errors import upstream_error
+from agentspace_gateway.protocol.errors import GatewayError
 
 from fake_anthropic import PROMPT_TOO_LONG, FakeAnthropic, Scenario, running_fake_anthropic
 
@@ -52,6 +55,31 @@ async def stream_texts(client: anthropic.AsyncAnthropic, received: list[str]) ->
     async with client.messages.stream(model=MODEL, max_tokens=64, messages=HISTORY) as stream:
         async for text in stream.text_stream:
             received.append(text)
+
+
+@dataclass
+class Reply:
+    """One streamed reply as the gateway takes it: the text as it came, the usage that
+    message_start reported (what is billed if the stream then fails), and the failure in the
+    gateway's own words. Not the SDK's exception class, which changes between releases (2.17
+    began wrapping mid-stream transport errors): these do not."""
+
+    texts: list[str] = field(default_factory=list)
+    reported: Usage | None = None
+    error: GatewayError | None = None
+
+
+async def stream_reply(client: anthropic.AsyncAnthropic, reply: Reply) -> None:
+    """Stream one reply into `reply`, as it arrives; a failure ends it as the gateway's error."""
+    try:
+        async with client.messages.stream(model=MODEL, max_tokens=64, messages=HISTORY) as stream:
+            async for event in stream:
+                if event.type == "message_start":
+                    reply.reported = event.message.usage
+                elif event.type == "text":
+                    reply.texts.append(event.text)
+    except Exception as failure:
+        reply.error = upstream_error(failure)
 
 
 async def until(condition: Callable[[], bool], task: asyncio.Task[None]) -> None:
@@ -220,72 +248,93 @@ async def test_a_key_the_fake_does_not_accept_is_refused(
     assert [r.api_key for r in fake.message_requests] == ["sk-ant-wrong", "sk-ant-right"]
 
 
-async def test_an_error_event_mid_stream_raises_a_bare_api_status_error(
+async def test_an_error_event_mid_stream_is_overloaded_and_keeps_the_partial_reply(
     fake: FakeAnthropic, sdk: anthropic.AsyncAnthropic
 ) -> None:
-    fake.enqueue(Scenario(error_event_after=2))
-    received: list[str] = []
-    with pytest.raises(anthropic.APIStatusError) as caught:
-        await stream_texts(sdk, received)
+    fake.enqueue(Scenario(error_event_after=2, input_tokens=11, cache_read_input_tokens=5))
+    reply = Reply()
+    await stream_reply(sdk, reply)
 
-    # The HTTP status was 200, so the SDK cannot pick a subclass: only `.type` says overloaded.
-    assert type(caught.value) is anthropic.APIStatusError
-    assert caught.value.status_code == 200
-    assert caught.value.type == "overloaded_error"
-    assert caught.value.api_message == "Overloaded"
-    assert received == ["Hello", ", "]
+    # The HTTP status was 200: only the event's own error type says overloaded.
+    assert reply.error is not None
+    assert (reply.error.code, reply.error.retryable) == ("UPSTREAM_OVERLOADED", True)
+    assert reply.error.message == "Overloaded"
+    assert reply.texts == ["Hello", ", "]
+    assert reply.reported is not None
+    assert (reply.reported.input_tokens, reply.reported.cache_read_input_tokens) == (11, 5)
     assert fake.replies[0].outcome == "error_event"
 
 
-async def test_a_dropped_connection_raises_the_http_clients_protocol_error(
+async def test_a_dropped_connection_is_a_retryable_connection_failure(
     fake: FakeAnthropic, sdk: anthropic.AsyncAnthropic
 ) -> None:
-    fake.enqueue(Scenario(drop_after=2))
-    received: list[str] = []
-    # Mid-body failures are not wrapped by the SDK: it raises httpx2's own error.
-    with pytest.raises(httpx2.RemoteProtocolError):
-        await stream_texts(sdk, received)
-    assert received == ["Hello", ", "]
+    fake.enqueue(Scenario(drop_after=2, input_tokens=11))
+    reply = Reply()
+    await stream_reply(sdk, reply)
+
+    assert reply.error is not None
+    assert (reply.error.code, reply.error.retryable) == ("LLM_ERROR", True)
+    # The transport's own words, not only the SDK wrapper's "Connection error."
+    assert reply.error.message.startswith("The connection to Anthropic failed: ")
+    assert "closed" in reply.error.message
+    assert reply.texts == ["Hello", ", "]
+    assert reply.reported is not None
+    assert reply.reported.input_tokens == 11
     assert fake.replies[0].outcome == "dropped"
 
 
-async def test_a_stall_mid_stream_raises_a_read_timeout(fake: FakeAnthropic, base_url: str) -> None:
-    fake.enqueue(Scenario(stall_after=1, stall_seconds=30))
+async def test_a_stall_mid_stream_is_an_upstream_timeout(
+    fake: FakeAnthropic, base_url: str
+) -> None:
+    fake.enqueue(Scenario(stall_after=1, stall_seconds=30, input_tokens=11))
     client = anthropic.AsyncAnthropic(api_key=KEY, base_url=base_url, max_retries=0, timeout=0.5)
-    received: list[str] = []
+    reply = Reply()
     started = time.monotonic()
     try:
-        with pytest.raises(httpx2.ReadTimeout):
-            await stream_texts(client, received)
+        await stream_reply(client, reply)
     finally:
         await client.close()
 
     assert time.monotonic() - started < 1.5
-    assert received == ["Hello"]
+    assert reply.error is not None
+    assert (reply.error.code, reply.error.retryable) == ("UPSTREAM_TIMEOUT", True)
+    assert reply.texts == ["Hello"]
+    assert reply.reported is not None
+    assert reply.reported.input_tokens == 11
     assert await fake.wait_for_disconnect(timeout=1.0) < 1.5  # the SDK closed the connection
 
 
-async def test_a_stall_before_the_response_raises_api_timeout_error(
+async def test_a_stall_before_the_response_is_an_upstream_timeout_with_nothing_reported(
     fake: FakeAnthropic, base_url: str
 ) -> None:
     fake.enqueue(Scenario(delay_before_stream=30))
     client = anthropic.AsyncAnthropic(api_key=KEY, base_url=base_url, max_retries=0, timeout=0.5)
+    reply = Reply()
     try:
-        with pytest.raises(anthropic.APITimeoutError):
-            await stream_texts(client, [])
+        await stream_reply(client, reply)
     finally:
         await client.close()
-    await fake.wait_for_disconnect(timeout=1.0)
+
+    assert reply.error is not None
+    assert (reply.error.code, reply.error.retryable) == ("UPSTREAM_TIMEOUT", True)
+    assert reply.texts == []
+    assert reply.reported is None  # so nothing is billed
+    assert await fake.wait_for_disconnect(timeout=1.0) < 1.5  # the SDK gave up at 0.5 s
 
 
-async def test_malformed_event_data_raises_a_json_decode_error(
+async def test_malformed_event_data_breaks_the_stream_and_keeps_the_partial_reply(
     fake: FakeAnthropic, sdk: anthropic.AsyncAnthropic
 ) -> None:
-    fake.enqueue(Scenario(malformed_after=1))
-    received: list[str] = []
-    with pytest.raises(json.JSONDecodeError):
-        await stream_texts(sdk, received)
-    assert received == ["Hello"]
+    fake.enqueue(Scenario(malformed_after=1, input_tokens=11))
+    reply = Reply()
+    await stream_reply(sdk, reply)
+
+    assert reply.error is not None
+    assert (reply.error.code, reply.error.retryable) == ("LLM_ERROR", True)
+    assert reply.error.message.startswith("The stream from Anthropic broke (")
+    assert reply.texts == ["Hello"]
+    assert reply.reported is not None
+    assert reply.reported.input_tokens == 11
 
 
 @pytest.mark.parametrize(
@@ -368,17 +417,19 @@ async def test_a_client_closing_an_endless_stream_is_seen_within_a_second(
 
 
 async def test_shutting_down_ends_a_stalled_stream_at_once() -> None:
-    received: list[str] = []
+    reply = Reply()
     async with running_fake_anthropic() as (fake, base_url):
         fake.enqueue(Scenario(stall_after=1, stall_seconds=60))
         client = anthropic.AsyncAnthropic(api_key=KEY, base_url=base_url, max_retries=0)
-        task = asyncio.create_task(stream_texts(client, received))
-        await until(lambda: bool(received), task)
+        task = asyncio.create_task(stream_reply(client, reply))
+        await until(lambda: bool(reply.texts), task)
         closing = time.monotonic()
     try:
         assert time.monotonic() - closing < 1.0
-        with pytest.raises(httpx2.RemoteProtocolError):
-            await asyncio.wait_for(task, 1.0)
+        await asyncio.wait_for(task, 1.0)
+        assert reply.error is not None
+        assert (reply.error.code, reply.error.retryable) == ("LLM_ERROR", True)
+        assert reply.texts == ["Hello"]
         assert fake.replies[0].outcome == "released"
         assert fake.disconnects == []
     finally:

@@ -3,7 +3,7 @@ whether (and when) trying again may work."""
 
 import email.utils
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 
 import anthropic
 
@@ -31,33 +31,41 @@ _TOO_LONG_HINTS = ("too long", "prompt is too long", "context window", "maximum 
 
 
 def upstream_error(error: BaseException) -> GatewayError:
-    if isinstance(error, anthropic.APITimeoutError):
-        return _error(ErrorCode.UPSTREAM_TIMEOUT, "Anthropic did not answer in time.", True)
-    if isinstance(error, anthropic.APIConnectionError):
-        return _error(
-            ErrorCode.LLM_ERROR, f"The connection to Anthropic failed: {_cause(error)}", True
-        )
     if isinstance(error, anthropic.APIStatusError):
-        message = error.api_message or str(error)
-        code, retryable = _BY_TYPE.get(error.type or "", (None, False))
-        if code is None:
-            code, retryable = _BY_STATUS.get(error.status_code, (ErrorCode.LLM_ERROR, False))
-        if error.type == "invalid_request_error" and any(
-            hint in message.lower() for hint in _TOO_LONG_HINTS
-        ):
-            code, retryable = ErrorCode.CONTEXT_TOO_LONG, False
-        if code is ErrorCode.LLM_ERROR and error.status_code >= 500:
-            retryable = True
-        return _error(code, message, retryable, retry_after_ms(error.response.headers))
-    # Below the SDK, which does not wrap these: the HTTP transport timed out or broke
-    # mid-stream (httpx2 errors), or an event could not be parsed (a JSONDecodeError).
-    if any(cls.__name__ == "TimeoutException" for cls in type(error).__mro__):
-        return _error(ErrorCode.UPSTREAM_TIMEOUT, "Anthropic stopped sending mid-reply.", True)
+        return _status_error(error)
+    # A transport failure reaches us bare (httpx2's own error, as SDK releases up to 2.16 raise
+    # it mid-stream) or wrapped in APIConnectionError/APITimeoutError (2.17 on, and before the
+    # response on every release): judged by the whole cause chain, each maps the same way.
+    chain = list(_chain(error))
+    if any(_is_timeout(link) for link in chain):
+        return _error(ErrorCode.UPSTREAM_TIMEOUT, "Anthropic did not answer in time.", True)
+    transport = next((link for link in chain if _is_transport(link)), None)
+    if transport is not None:
+        return _error(
+            ErrorCode.LLM_ERROR,
+            f"The connection to Anthropic failed: {_describe(transport)}",
+            True,
+        )
+    # Anything else broke the stream, such as an event that could not be parsed.
     return _error(
         ErrorCode.LLM_ERROR,
         f"The stream from Anthropic broke ({type(error).__name__}: {error}).",
         True,
     )
+
+
+def _status_error(error: anthropic.APIStatusError) -> GatewayError:
+    message = error.api_message or str(error)
+    code, retryable = _BY_TYPE.get(error.type or "", (None, False))
+    if code is None:
+        code, retryable = _BY_STATUS.get(error.status_code, (ErrorCode.LLM_ERROR, False))
+    if error.type == "invalid_request_error" and any(
+        hint in message.lower() for hint in _TOO_LONG_HINTS
+    ):
+        code, retryable = ErrorCode.CONTEXT_TOO_LONG, False
+    if code is ErrorCode.LLM_ERROR and error.status_code >= 500:
+        retryable = True
+    return _error(code, message, retryable, retry_after_ms(error.response.headers))
 
 
 def retry_after_ms(headers: Mapping[str, str]) -> int | None:
@@ -87,6 +95,38 @@ def _error(
     return GatewayError(code, message, retryable=retryable, retry_after_ms=retry_after)
 
 
-def _cause(error: BaseException) -> str:
-    cause = error.__cause__ or error.__context__
-    return str(cause) if cause else str(error)
+def _chain(error: BaseException) -> Iterator[BaseException]:
+    """The error, then what it was raised from, and so on (a cycle is followed once). Only the
+    explicit cause: an error raised while handling another (say, during the SDK's retry after
+    a timeout) is not that error."""
+    seen: set[int] = set()
+    link: BaseException | None = error
+    while link is not None and id(link) not in seen:
+        seen.add(id(link))
+        yield link
+        link = link.__cause__
+
+
+def _is_timeout(error: BaseException) -> bool:
+    # By class name, not by import: the SDK's HTTP client (httpx, now httpx2) is its own
+    # choice, and both name their timeout base TimeoutException.
+    return isinstance(error, anthropic.APITimeoutError | TimeoutError) or _named(
+        error, "TimeoutException"
+    )
+
+
+def _is_transport(error: BaseException) -> bool:
+    return isinstance(error, anthropic.APIConnectionError | OSError) or _named(
+        error, "TransportError"
+    )
+
+
+def _named(error: BaseException, name: str) -> bool:
+    return any(cls.__name__ == name for cls in type(error).__mro__)
+
+
+def _describe(error: BaseException) -> str:
+    """The transport's own words; the SDK's wrapper says only "Connection error." at times."""
+    below = (link for link in _chain(error) if not isinstance(link, anthropic.APIConnectionError))
+    named = next(below, error)
+    return str(named) or type(named).__name__
