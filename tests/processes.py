@@ -17,6 +17,12 @@ from typing import Any
 from conftest import NO_KEYCHAIN
 
 BIN = Path(sys.executable).parent
+# The bound on every wait for a gateway process here: to come up, to answer, to meet a
+# condition, to exit. Generous, since on a loaded 2-core machine its imports alone take
+# seconds; a process that hangs still fails the wait, well inside pytest-timeout's bound.
+WAIT_SECONDS = 60.0
+# How often a condition is polled meanwhile.
+POLL_SECONDS = 0.05
 
 
 def free_port() -> int:
@@ -35,7 +41,7 @@ def gateway_env(home: Path, passphrase: str | None = None, **extra: str) -> dict
 
 
 def get_json(
-    url: str, timeout: float = 5.0, headers: dict[str, str] | None = None
+    url: str, timeout: float = WAIT_SECONDS, headers: dict[str, str] | None = None
 ) -> tuple[int, Any]:
     request = urllib.request.Request(url, headers=headers or {})  # noqa: S310 - loopback only
     try:
@@ -46,7 +52,7 @@ def get_json(
 
 
 def wait_for(
-    predicate: Any, *, timeout: float = 20.0, process: subprocess.Popen[str] | None = None
+    predicate: Any, *, timeout: float = WAIT_SECONDS, process: subprocess.Popen[str] | None = None
 ) -> Any:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -56,13 +62,13 @@ def wait_for(
         if process is not None and process.poll() is not None:
             out, err = process.communicate()
             raise AssertionError(f"process exited {process.returncode}\n{out}\n{err}")
-        time.sleep(0.05)
-    raise AssertionError("timed out waiting")
+        time.sleep(POLL_SECONDS)
+    raise AssertionError(f"timed out waiting ({timeout} s)")
 
 
 def health(port: int) -> Any:
     try:
-        status, body = get_json(f"http://127.0.0.1:{port}/health", timeout=1.0)
+        status, body = get_json(f"http://127.0.0.1:{port}/health")
     except OSError:
         return None
     return body if status == 200 else None
@@ -79,7 +85,7 @@ def running(argv: Sequence[str], env: dict[str, str], cwd: Path) -> Iterator[sub
     finally:
         if process.poll() is None:
             process.send_signal(signal.SIGKILL)
-        process.wait(timeout=10)
+        process.wait(timeout=WAIT_SECONDS)
         # Also when the test stopped it itself without reading its output to the end.
         for pipe in (process.stdout, process.stderr):
             if pipe is not None:
@@ -87,12 +93,9 @@ def running(argv: Sequence[str], env: dict[str, str], cwd: Path) -> Iterator[sub
 
 
 async def wait_for_health_async(
-    port: int, process: subprocess.Popen[str], timeout: float = 60.0
+    port: int, process: subprocess.Popen[str], timeout: float = WAIT_SECONDS
 ) -> None:
-    """Poll /health without blocking the loop (an in-process fake upstream may run on it).
-
-    The bound is generous: on a busy 2-core machine the gateway's imports alone take seconds.
-    """
+    """Poll /health without blocking the loop (an in-process fake upstream may run on it)."""
     import aiohttp  # only the async tests need it
 
     loop = asyncio.get_running_loop()
@@ -104,5 +107,5 @@ async def wait_for_health_async(
                 async with http.get(f"http://127.0.0.1:{port}/health") as response:
                     if response.status == 200:
                         return
-            await asyncio.sleep(0.05)
+            await asyncio.sleep(POLL_SECONDS)
     raise AssertionError(f"the gateway did not come up within {timeout} s")

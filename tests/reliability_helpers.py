@@ -19,7 +19,7 @@ import aiohttp
 from attrs import define, field
 
 from conftest import TEST_API_KEY
-from processes import BIN, free_port, gateway_env
+from processes import BIN, POLL_SECONDS, WAIT_SECONDS, free_port, gateway_env
 
 GATEWAY = str(BIN / "agentspace-gateway")
 
@@ -78,7 +78,7 @@ async def start_gateway(
     return gateway
 
 
-async def wait_for_health(gateway: Gateway, timeout: float = 30.0) -> None:
+async def wait_for_health(gateway: Gateway, timeout: float = WAIT_SECONDS) -> None:
     async with aiohttp.ClientSession() as http, asyncio.timeout(timeout):
         while True:
             if gateway.process.returncode is not None:
@@ -91,17 +91,17 @@ async def wait_for_health(gateway: Gateway, timeout: float = 30.0) -> None:
                         return
             except aiohttp.ClientError:
                 pass
-            await asyncio.sleep(0.05)
+            await asyncio.sleep(POLL_SECONDS)
 
 
-async def wait_for_exit(gateway: Gateway, timeout: float = 30.0) -> int:
+async def wait_for_exit(gateway: Gateway, timeout: float = WAIT_SECONDS) -> int:
     return await asyncio.wait_for(gateway.process.wait(), timeout)
 
 
 async def kill(gateway: Gateway) -> None:
     if gateway.process.returncode is None:
         gateway.process.send_signal(signal.SIGKILL)
-        await wait_for_exit(gateway, timeout=10)
+        await wait_for_exit(gateway)
 
 
 @contextlib.asynccontextmanager
@@ -123,7 +123,7 @@ def run_cli(home: Path, workdir: Path, *argv: str) -> subprocess.CompletedProces
         cwd=workdir,
         capture_output=True,
         text=True,
-        timeout=60,
+        timeout=WAIT_SECONDS,
         check=False,
     )
 

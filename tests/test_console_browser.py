@@ -49,8 +49,12 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
-# Generous: a 2-core CI machine runs chromium, the gateway and the fake side by side.
-WAIT_MS = 15_000
+# The bound on every wait here: each expect() and page action, the gateway coming up or
+# exiting, a frame or a closed request. Generous: a loaded 2-core machine runs chromium, the
+# gateway and the fake side by side (5 s was once too short). A hang still fails the wait,
+# inside pytest-timeout's bound on the test.
+WAIT_MS = 30_000
+WAIT_SECONDS = WAIT_MS / 1000
 # The console's page of sessions (SESSION_PAGE in static/js/chat.js).
 SESSION_PAGE = 100
 
@@ -93,24 +97,26 @@ async def serve(directory: Path, log: Path, **env: str) -> AsyncIterator[Served]
         finally:
             if process.poll() is None:
                 process.send_signal(signal.SIGTERM)
-            _, errors = await asyncio.to_thread(process.communicate, timeout=20)
+            _, errors = await asyncio.to_thread(process.communicate, timeout=WAIT_SECONDS)
             await asyncio.to_thread(log.write_text, errors, encoding="utf-8")
 
 
 async def serving_port(home: Home, process: subprocess.Popen[str]) -> int:
     """The port this very process serves on: when the one asked for was taken meanwhile (other
     suites run gateways too), it moves to the next, and runtime.json says where."""
-    async with aiohttp.ClientSession() as http:
-        for _ in range(400):
-            assert process.poll() is None, process.communicate()
-            info = read_runtime(home.runtime_file)
-            if info is not None and info.pid == process.pid:
-                async with http.get(f"http://127.0.0.1:{info.port}/health") as response:
-                    assert (await response.json())["pid"] == process.pid
-                return info.port
-            # Without blocking the loop: the fake upstream answers on it.
-            await asyncio.sleep(0.05)
-    raise AssertionError("the gateway did not come up")
+    try:
+        async with aiohttp.ClientSession() as http, asyncio.timeout(WAIT_SECONDS):
+            while True:
+                assert process.poll() is None, process.communicate()
+                info = read_runtime(home.runtime_file)
+                if info is not None and info.pid == process.pid:
+                    async with http.get(f"http://127.0.0.1:{info.port}/health") as response:
+                        assert (await response.json())["pid"] == process.pid
+                    return info.port
+                # Without blocking the loop: the fake upstream answers on it.
+                await asyncio.sleep(0.05)
+    except TimeoutError:
+        raise AssertionError(f"the gateway did not come up within {WAIT_SECONDS} s") from None
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
@@ -139,6 +145,8 @@ async def gateway(
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
 async def browser() -> AsyncIterator[Browser]:
     assert os.access(CHROMIUM, os.X_OK), f"{CHROMIUM} is missing: apt-get install chromium"
+    # expect() has its own default (5 s), apart from the context's for actions.
+    expect.set_options(timeout=WAIT_MS)
     async with async_playwright() as playwright:
         # launch() gives the browser a new, empty profile directory of its own.
         launched = await playwright.chromium.launch(
@@ -251,7 +259,7 @@ async def test_stop_cancels_the_reply_and_keeps_what_had_arrived(
     await expect(reply.locator(".badge")).to_have_text("cancelled: the partial reply is kept")
     await expect(reply.locator(".text")).to_have_text("Counting: 1, 2, ")
     assert await reply.locator(".meta .tokens").get_attribute("data-value")
-    await fake.wait_for_disconnect(timeout=5)  # the gateway closed the request upstream
+    await fake.wait_for_disconnect(timeout=WAIT_SECONDS)  # the gateway closed it upstream
     assert await page.locator("#send").is_enabled()
 
     # Back in the session later, the stored reply says it was cut short.
@@ -315,7 +323,7 @@ async def chat_directly(served: Served, session_id: str) -> None:
     async with aiohttp.ClientSession() as http, http.ws_connect(served.socket_url) as ws:
         message = {"type": "chat.send", "id": "s", "content": "hi", "sessionId": session_id}
         await ws.send_json(message)
-        while (frame := await receive(ws, WAIT_MS / 1000))["type"] != "chat.stream.end":
+        while (frame := await receive(ws, WAIT_SECONDS))["type"] != "chat.stream.end":
             assert frame["type"] != "error", frame
 
 
