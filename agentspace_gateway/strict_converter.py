@@ -25,6 +25,16 @@ def _exact(expected: type, label: str) -> Any:
     return structure
 
 
+def _integer(value: Any, _: type) -> int:
+    # JSON has one number type, and JSON Schema calls 2.0 an integer; a wire decoder that
+    # refused it would refuse frames the published schema accepts. True is still not 1.
+    if type(value) is float and value.is_integer():
+        return int(value)
+    if type(value) is not int:
+        raise TypeError(f"expected an integer, got {_describe(value)}")
+    return value
+
+
 def _number(value: Any, _: type) -> float:
     if type(value) not in (int, float):
         raise TypeError(f"expected a number, got {_describe(value)}")
@@ -128,11 +138,17 @@ def _describe(value: Any) -> str:
     return names.get(type(value)) or names_of_containers.get(type(value), type(value).__name__)
 
 
-def make_strict_converter(rename: Rename | None = None) -> cattrs.Converter:
-    """``rename`` maps attribute names to the keys used outside (snake_case to camelCase)."""
+def make_strict_converter(
+    rename: Rename | None = None, *, json_numbers: bool = False
+) -> cattrs.Converter:
+    """``rename`` maps attribute names to the keys used outside (snake_case to camelCase).
+
+    ``json_numbers`` reads an integer as JSON Schema does: 2.0 is the integer 2. A config
+    file keeps the exact types TOML gives it.
+    """
     converter = cattrs.Converter(forbid_extra_keys=True)
     converter.register_structure_hook(str, _exact(str, "a string"))
-    converter.register_structure_hook(int, _exact(int, "an integer"))
+    converter.register_structure_hook(int, _integer if json_numbers else _exact(int, "an integer"))
     converter.register_structure_hook(bool, _exact(bool, "true or false"))
     converter.register_structure_hook(float, _number)
     converter.register_structure_hook_factory(_is_array, _arrays_only)

@@ -100,7 +100,7 @@ async def test_an_unknown_session_is_session_not_found(client) -> None:
     [
         (0, "must be from 1 to 1000"),
         (1001, "must be from 1 to 1000"),
-        (2.0, "expected an integer"),
+        (2.5, "expected an integer"),
         ("10", "expected an integer"),
         (True, "expected an integer"),
     ],

@@ -145,7 +145,7 @@ async def test_an_unknown_after_is_session_not_found_not_an_empty_page(
         ({"limit": 1001}, "limit", "must be from 1 to 1000"),
         ({"limit": "5"}, "limit", "expected an integer"),
         ({"limit": True}, "limit", "expected an integer"),
-        ({"limit": 2.0}, "limit", "expected an integer"),
+        ({"limit": 2.5}, "limit", "expected an integer"),
         ({"after": ""}, "after", ""),
         ({"after": "   "}, "after", ""),
         ({"after": "x" * 129}, "after", "128"),

@@ -2,8 +2,13 @@
 
 Derived rather than written by hand, so the published schema cannot drift from the classes
 the codec decodes with, and a plugin's messages are described exactly like the built-in ones.
-The schema follows the canonical wire form: camelCase keys, and an ``X | None = None`` field
-is simply optional, because the codec omits it when it is None.
+Each field's checks state their own JSON Schema keywords (protocol/validators.py), so the
+lengths, ranges and patterns published are the ones the decoder enforces; descriptions come
+from class docstrings and ``about(...)`` field metadata.
+
+Keys are camelCase. An ``X | None = None`` field is optional: in what a client sends it may
+also be null, which the decoder reads as absent; what the gateway sends leaves it out, so
+server messages never hold null there.
 """
 
 import inspect
@@ -16,6 +21,7 @@ from typing import Any, Literal, Union, get_args, get_origin
 import attrs
 
 from agentspace_gateway.protocol.messages import ClientMessage, ServerMessage
+from agentspace_gateway.protocol.validators import DESCRIPTION, SCHEMA, facet_of
 from agentspace_gateway.protocol.wire import camel
 
 DIALECT = "https://json-schema.org/draft/2020-12/schema"
@@ -44,13 +50,17 @@ def json_schema(
     clients = _by_tag(client_classes, ClientMessage)
     servers = _by_tag(server_classes, ServerMessage)
     classes = _reachable([*clients.values(), *servers.values()])
+    # A class a client message holds is decoded, so its optional fields take null too.
+    decoded = set(_reachable(list(clients.values())))
     names = _def_names(classes)
 
     def reference(cls: type) -> str:
         return f"#/$defs/{names[cls]}"
 
-    translator = _Translator(reference)
-    defs = {names[cls]: translator.object_schema(cls) for cls in classes}
+    defs = {
+        names[cls]: _Translator(reference, null_is_absent=cls in decoded).object_schema(cls)
+        for cls in classes
+    }
     defs["ClientMessage"] = _union("Any message a client sends.", clients, reference)
     defs["ServerMessage"] = _union("Any message the gateway sends.", servers, reference)
     return {
@@ -136,8 +146,9 @@ def _tag_of(cls: type) -> str | None:
 
 
 class _Translator:
-    def __init__(self, reference: Reference) -> None:
+    def __init__(self, reference: Reference, *, null_is_absent: bool = False) -> None:
         self._reference = reference
+        self._null_is_absent = null_is_absent
 
     def object_schema(self, cls: type) -> JsonSchema:
         try:
@@ -153,7 +164,7 @@ class _Translator:
         properties: JsonSchema = {}
         required: list[str] = []
         if tag is not None:
-            properties["type"] = {"const": tag}
+            properties["type"] = {"const": tag, "description": "The message's tag."}
             required.append("type")
         for attribute in attrs.fields(cls):
             if not attribute.init:
@@ -176,17 +187,33 @@ class _Translator:
         self, attribute: "attrs.Attribute[Any]", annotation: Any, where: str
     ) -> tuple[JsonSchema, bool]:
         default = attribute.default
-        if default is attrs.NOTHING:
-            return self.annotation(annotation, where), True
         inner = _optional_inner(annotation)
-        if inner is not None and default is None:
-            # The codec leaves None out of its output, so the key is absent, never null.
-            return self.annotation(inner, where), False
+        if default is attrs.NOTHING:
+            schema, required = self._checked(attribute, annotation, where), True
+        elif inner is not None and default is None:
+            # The encoder leaves None out; the decoder reads null as None, the same as absent.
+            schema, required = self._checked(attribute, inner, where), False
+            if self._null_is_absent:
+                schema = _or_null(schema)
+        else:
+            schema, required = self._checked(attribute, annotation, where), False
+            example = _json_default(default)
+            if example is not None:
+                schema["default"] = example
+        description = attribute.metadata.get(DESCRIPTION)
+        if isinstance(description, str):
+            schema = {"description": description, **schema}
+        return schema, required
+
+    def _checked(
+        self, attribute: "attrs.Attribute[Any]", annotation: Any, where: str
+    ) -> JsonSchema:
+        """The annotation's schema with the keywords the field's checks state."""
         schema = self.annotation(annotation, where)
-        example = _json_default(default)
-        if example is not None:
-            schema["default"] = example
-        return schema, False
+        schema.update(facet_of(attribute.validator))
+        schema.update(facet_of(attribute.converter))
+        schema.update(attribute.metadata.get(SCHEMA, {}))
+        return schema
 
     def annotation(self, annotation: Any, where: str) -> JsonSchema:
         if annotation is Any:
@@ -212,6 +239,15 @@ class _Translator:
             f"{where}: the annotation {annotation!r} cannot be described on the wire; "
             f"use {_SUPPORTED}"
         )
+
+
+def _or_null(schema: JsonSchema) -> JsonSchema:
+    kind = schema.get("type")
+    if isinstance(kind, str):
+        return {**schema, "type": [kind, "null"]}
+    if not schema:  # Any already admits null
+        return schema
+    return {"anyOf": [schema, {"type": "null"}]}
 
 
 def _optional_inner(annotation: Any) -> Any:

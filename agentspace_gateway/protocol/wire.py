@@ -41,7 +41,7 @@ def _refuse_constant(name: str) -> Any:
 
 class WireCodec:
     def __init__(self, client_messages: Sequence[type[ClientMessage]]) -> None:
-        self.converter = make_strict_converter(rename=camel)
+        self.converter = make_strict_converter(rename=camel, json_numbers=True)
         self.by_tag = {cls.type: cls for cls in client_messages}
         self.supported_types = sorted(self.by_tag)
         # A union needs two members; a lone plugin-less registry still decodes its one type.
