@@ -55,7 +55,7 @@ class FrameSchema:
         return [error.message for error in self.validator.iter_errors(frame)]
 
     def accepts(self, frame: Any) -> bool:
-        return self.validator.is_valid(frame)
+        return bool(self.validator.is_valid(frame))
 
 
 @functools.cache

@@ -36,7 +36,7 @@ BASES: list[dict[str, Any]] = [
 ]
 REMOVE = object()
 
-NEAR_VALID_VALUES = (
+NEAR_VALID_VALUES: list[Any] = (
     [
         None, "", " ", "\u3000", "x", "x" * 100, "x" * 101, "x" * 128, "x" * 129, "y" * 200,
         "x" * 512, "x" * 513, 0, 1, -1, 1000, 1001, 2.0, 50.0, 2.5, True, False, "5", [], {},
@@ -68,7 +68,7 @@ SCHEMA = FrameSchema(published_schema(), CLIENT)
 
 
 def _properties(tag: str) -> dict[str, Any]:
-    for name, definition in published_schema()["$defs"].items():
+    for definition in published_schema()["$defs"].values():
         if definition.get("title") == tag and "id" in definition.get("properties", {}):
             properties: dict[str, Any] = definition["properties"]
             return properties
