@@ -696,6 +696,10 @@ def test_length_range_and_format_checks_are_refused_by_both_per_field(
         ("2026-11-28T09:00:00", "2026-11-28T09:00:00.000Z"),
         ("2026-11-28", "2026-11-28T00:00:00.000Z"),
         ("2026-11-29T00:30:00+01:00", "2026-11-28T23:30:00.000Z"),
+        # Past either end of the years UTC can hold: that end, which selects the same rows.
+        ("9999-12-31T23:00-05:00", "9999-12-31T23:59:59.999Z"),
+        ("0001-01-01T00:30+01:00", "0001-01-01T00:00:00.000Z"),
+        ("0001-01-01T00:30-01:00", "0001-01-01T01:30:00.000Z"),
     ],
 )
 def test_since_and_until_are_normalised_to_the_ledger_utc_form(
