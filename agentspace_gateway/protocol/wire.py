@@ -10,14 +10,25 @@ import typing
 from collections.abc import Sequence
 from typing import Any
 
+import attrs
 import cattrs
 from cattrs.strategies import configure_tagged_union
 
 from agentspace_gateway.protocol.errors import ErrorCode, GatewayError
 from agentspace_gateway.protocol.messages import ClientMessage, FieldProblem, ServerMessage
+from agentspace_gateway.protocol.validators import Text
 from agentspace_gateway.strict_converter import make_strict_converter, validation_problems
 
-_REQUEST_ID_LIMIT = 128
+
+def _request_id_limit() -> int:
+    # The id's own check says how long a readable id may be; one number, declared once.
+    check = attrs.fields(ClientMessage).id.validator
+    if not isinstance(check, Text):
+        raise TypeError("ClientMessage.id must be checked by Text(max_length)")
+    return check.max_length
+
+
+_REQUEST_ID_LIMIT = _request_id_limit()
 _SNAKE = re.compile(r"_([a-z0-9])")
 
 
