@@ -1,4 +1,4 @@
-"""The database: one aiosqlite connection, pragmas, file mode, writes committed in groups."""
+"""The database: one aiosqlite connection, pragmas, file mode, one transaction per write."""
 
 from __future__ import annotations
 
@@ -216,20 +216,51 @@ async def test_concurrent_writes_never_interleave(db: Database) -> None:
     assert all(b == "b" + a[1:] for a, b in zip(events[::2], events[1::2], strict=True))
 
 
-async def test_writes_that_queue_up_share_one_commit(db: Database) -> None:
+async def test_writes_that_queue_up_each_land_whole_in_the_order_asked(db: Database) -> None:
     async with HeldWrite(db):
-        before = db.commit_stats.commits
-        waiting = [asyncio.ensure_future(db.write(inserting(f"e{n}"))) for n in range(20)]
+        waiting = [asyncio.ensure_future(db.write(inserting(f"a{n}", f"b{n}"))) for n in range(20)]
         await asyncio.sleep(0)
     await asyncio.gather(*waiting)
 
-    assert len(await audit_events(db)) == 21
-    # The held write's own commit, and one for the twenty that waited behind it.
-    assert db.commit_stats.commits - before == 2
-    assert db.commit_stats.largest_group == 20
+    expected = ["slow", *(event for n in range(20) for event in (f"a{n}", f"b{n}"))]
+    assert await audit_events(db) == expected
 
 
-async def test_a_failing_write_in_a_group_is_rolled_back_alone(db: Database) -> None:
+async def test_a_write_is_committed_when_it_returns(tmp_path: Path) -> None:
+    path = tmp_path / "agentspace.db"
+    database = await Database.open(path)
+    try:
+        await apply_migrations(database)
+        await database.write(inserting("durable"))
+        # Another connection sees only what is committed.
+        other = sqlite3.connect(path)
+        try:
+            assert other.execute("SELECT event FROM audit_log").fetchall() == [("durable",)]
+        finally:
+            other.close()
+    finally:
+        await database.close()
+
+
+async def test_a_write_that_fails_at_commit_is_rolled_back_and_raised(db: Database) -> None:
+    async def orphan_checked_at_commit(connection: aiosqlite.Connection) -> None:
+        await connection.execute(INSERT_AUDIT, ("with-the-orphan", NOW))
+        await connection.execute("PRAGMA defer_foreign_keys = ON")
+        await connection.execute(
+            "INSERT INTO messages (session_id, role, content, created_at)"
+            " VALUES ('no-such-session', 'user', 'hi', ?)",
+            (NOW,),
+        )
+
+    with pytest.raises(sqlite3.IntegrityError, match="FOREIGN KEY"):
+        await db.write(orphan_checked_at_commit)
+
+    await db.write(inserting("next"))  # no transaction was left open by the failed COMMIT
+    assert await audit_events(db) == ["next"]
+    assert await db.fetchall("SELECT id FROM messages") == []
+
+
+async def test_a_failing_write_among_queued_ones_is_rolled_back_alone(db: Database) -> None:
     async with HeldWrite(db):
         outcomes = asyncio.gather(
             db.write(inserting("good-1")),
@@ -356,14 +387,24 @@ async def test_an_operation_cut_short_by_a_cancellation_fails_alone(db: Database
 
 
 async def test_a_runner_cancelled_mid_write_leaves_no_transaction_open(db: Database) -> None:
-    held = HeldWrite(db)
-    await held.started.wait()
-    runner = db._runner  # cancelled as the loop's teardown would
-    assert runner is not None
-    runner.cancel()
-    with pytest.raises(StorageError, match="closed"):
-        await held.done
+    running: asyncio.Future[asyncio.Task[object]] = asyncio.get_running_loop().create_future()
+
+    async def half_then_wait(connection: aiosqlite.Connection) -> None:
+        await connection.execute(INSERT_AUDIT, ("half", NOW))
+        task = asyncio.current_task()  # the task that runs the database's operations
+        assert task is not None
+        running.set_result(task)
+        await asyncio.Event().wait()
+
+    cut = asyncio.ensure_future(db.write(half_then_wait))
+    queued = asyncio.ensure_future(db.write(inserting("queued")))
+    runner = await running
+    runner.cancel()  # as the loop's teardown would
     await asyncio.wait([runner])
+    # Nobody is left waiting forever: both callers hear that the database went away.
+    for abandoned in (cut, queued):
+        with pytest.raises(StorageError, match="closed"):
+            await abandoned
 
     await db.write(inserting("after"))  # not "cannot start a transaction within a transaction"
     assert await audit_events(db) == ["after"]
