@@ -1,4 +1,4 @@
-"""The database: one aiosqlite connection, pragmas, file mode, one transaction per write."""
+"""The database: one aiosqlite connection, pragmas, file mode, writes committed in groups."""
 
 from __future__ import annotations
 
@@ -224,6 +224,28 @@ async def test_writes_that_queue_up_each_land_whole_in_the_order_asked(db: Datab
 
     expected = ["slow", *(event for n in range(20) for event in (f"a{n}", f"b{n}"))]
     assert await audit_events(db) == expected
+
+
+async def wal_frames(db: Database) -> int:
+    """Pages appended to the write-ahead log since it was last emptied: each commit appends
+    every page it changed, so N commits of a row each append at least N."""
+    row = await db.fetchone("PRAGMA wal_checkpoint(PASSIVE)")
+    assert row is not None
+    return int(row[1])
+
+
+async def test_writes_that_queue_up_share_one_commit(db: Database) -> None:
+    await db.fetchall("PRAGMA wal_checkpoint(TRUNCATE)")
+    assert await wal_frames(db) == 0
+    async with HeldWrite(db):
+        waiting = [asyncio.ensure_future(db.write(inserting(f"e{n}"))) for n in range(20)]
+        await asyncio.sleep(0)
+    await asyncio.gather(*waiting)
+
+    assert len(await audit_events(db)) == 21
+    # Twenty-one commits one by one would append at least twenty-one pages; the held write's
+    # commit and one for the twenty queued behind it append a few.
+    assert await wal_frames(db) < 10
 
 
 async def test_a_write_is_committed_when_it_returns(tmp_path: Path) -> None:
