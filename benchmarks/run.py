@@ -20,6 +20,7 @@ from pathlib import Path
 
 import aiohttp
 
+from benchmarks.litellm_proxy import install as install_litellm
 from benchmarks.processes import (
     Gateway,
     fake_upstream,
@@ -28,12 +29,20 @@ from benchmarks.processes import (
     raise_open_files_limit,
 )
 from benchmarks.report import ScenarioResult, machine, table, write_json
-from benchmarks.scenarios import ceiling, connections, context, latency, relay, reports
+from benchmarks.scenarios import (
+    ceiling,
+    connections,
+    context,
+    latency,
+    litellm,
+    relay,
+    reports,
+)
 from benchmarks.seed import seed
 from benchmarks.stage import Stage
 
 RESULTS = Path(__file__).resolve().parent / "results"
-SCENARIOS = ("reports", "context", "relay", "ceiling", "latency", "connections")
+SCENARIOS = ("reports", "context", "relay", "ceiling", "latency", "litellm", "connections")
 # Generous: a scenario takes 5 to 60 s on a quiet 2-core machine.
 SCENARIO_TIMEOUT_SECONDS = 300
 LOOP_TARGET_MS = 20.0
@@ -53,6 +62,8 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:
         parser.error(f"unknown scenarios: {', '.join(sorted(unknown))}")
 
+    if "litellm" in chosen:
+        install_litellm()  # once; outside the scenario's time limit (pip may take minutes)
     info = machine()
     info["open_files_limit"] = raise_open_files_limit()
     started = time.time()
@@ -112,6 +123,8 @@ async def _scenario(key: str, stage: Stage, earlier: list[ScenarioResult]) -> Sc
                 return await ceiling.run(stage, rate)
             if key == "latency":
                 return await latency.run(stage)
+            if key == "litellm":
+                return await litellm.run(stage)
             return await connections.run(stage)
     except Exception as error:
         failed = ScenarioResult(key, f"{key}: FAILED")

@@ -59,13 +59,11 @@ async def run(stage: Stage) -> ScenarioResult:
                 await stage.fake.enqueue(stage.http, [SCENARIO] * concurrency)
                 await asyncio.gather(*(direct_stream(client) for _ in range(concurrency)))
 
-                through_gateway = _through_gateway(sockets, sessions, concurrency)
+                gateway = through_gateway(sockets, sessions, concurrency)
                 for number in range(rounds):
                     # Turn about, round by round: load from elsewhere hits both alike.
-                    timings["gateway"] += await _in_flight(
-                        stage, concurrency, number, through_gateway
-                    )
-                    timings["direct"] += await _in_flight(
+                    timings["gateway"] += await in_flight(stage, concurrency, number, gateway)
+                    timings["direct"] += await in_flight(
                         stage, concurrency, number, lambda i, r: direct_stream(client)
                     )
             _level(result, concurrency, timings, errors)
@@ -81,7 +79,7 @@ async def run(stage: Stage) -> ScenarioResult:
     return result
 
 
-def _through_gateway(
+def through_gateway(
     sockets: list[ClientWebSocketResponse], sessions: list[str | None], concurrency: int
 ) -> Callable[[int, int], Awaitable[StreamTiming]]:
     def stream(index: int, number: int) -> Awaitable[StreamTiming]:
@@ -91,7 +89,7 @@ def _through_gateway(
     return stream
 
 
-async def _in_flight(
+async def in_flight(
     stage: Stage,
     concurrency: int,
     number: int,
