@@ -14,6 +14,7 @@ gateway is one process too), its default logging, on 127.0.0.1. Its one model,
 import asyncio
 import contextlib
 import json
+import os
 import shutil
 import socket
 import subprocess
@@ -47,12 +48,15 @@ def install(venv: Path = VENV) -> Path:
     shutil.rmtree(venv, ignore_errors=True)  # a half-made one from an interrupted run
     print(f"installing litellm[proxy]=={LITELLM_VERSION} into {venv}", file=sys.stderr)
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=120)
+    # tox sets PIP_CONSTRAINT to the gateway's lock; LiteLLM resolves its own dependencies.
+    env = {key: value for key, value in os.environ.items() if key != "PIP_CONSTRAINT"}
     subprocess.run(
         [
             *(str(venv / "bin" / "python"), "-m", "pip", "install"),
             *("--disable-pip-version-check", "--quiet", f"litellm[proxy]=={LITELLM_VERSION}"),
         ],
         check=True,
+        env=env,
         timeout=INSTALL_TIMEOUT_SECONDS,
     )
     marker.write_text(LITELLM_VERSION + "\n")
