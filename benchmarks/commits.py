@@ -1,6 +1,9 @@
 """Concurrent writes through `Database`, against the same module at another git revision.
 
-python -m benchmarks.commits --against REV     # e.g. the group-commit version, 86afa22
+python -m benchmarks.commits --against REV
+# the one-transaction-per-write version it was measured against (docs/performance.md):
+python -m benchmarks.commits --against \\
+    "$(git log -1 --format=%h --grep='one transaction per write, to measure')"
 
 Each round opens a fresh migrated database on disk (WAL, synchronous=FULL, as `serve` has
 it) and starts WRITERS coroutines at once, each making WRITES writes one after another (a
