@@ -5,10 +5,11 @@ order, by one task: a read never sees a write half done, and a write never has a
 coroutine's statements inside its transaction. Writes that queue up while a commit is being
 flushed to disk are committed together, each inside its own savepoint: a failing write is
 rolled back alone, and the others share one fsync (with ``synchronous=FULL``, the fsync is
-what a write costs). Measured against one transaction per write, 50 writers at once or
-spread as 50 chats write, this is what keeps a write's p99 flat when the disk is slow
-(docs/performance.md, "Group commit, re-measured"). A caller that is cancelled stops
-waiting, but what it asked for still runs to its end: a transaction is never cut in half.
+what a write costs). Measured against one transaction per write, with 50 writers at once
+or spread as 50 chats write, grouping is what keeps a queued write's wait short, most of all
+when the disk is slow (docs/performance.md, "Group commit, re-measured"). A caller that is
+cancelled stops waiting, but what it asked for still runs to its end: a transaction is never
+cut in half.
 """
 
 from __future__ import annotations
