@@ -13,10 +13,12 @@ Added time to first delta, as in scenario 2 (10 deltas 20 ms apart, streams star
 random within the length of one): 1 stream at a time, then 50 in flight; added = that
 way's percentile minus direct's. Then relay throughput as in scenario 1 (one stream of
 10,000 deltas, best of the rounds), as a ratio to direct. The gateway's figures are also
-given as ratios to LiteLLM's: the targets.
+given as ratios to LiteLLM's: the targets. A negative added time means direct was the side
+the machine's load disturbed in that run; the ratio is then n/a.
 """
 
 import asyncio
+import math
 import os
 import time
 from collections.abc import Awaitable, Callable
@@ -127,7 +129,10 @@ def _added(
             way: ms(percentile(first[way]) - percentile(first["direct"]))
             for way in ("gateway", "litellm")
         }
-        share = ratio(added["gateway"], added["litellm"])
+        # Added time below zero means direct, the baseline, was the disturbed side in this
+        # run: no ratio is told then (n/a, not met), rather than a negative one that passes.
+        meaningful = added["gateway"] >= 0 and added["litellm"] > 0
+        share = ratio(added["gateway"], added["litellm"]) if meaningful else math.nan
         result.add(f"{label} added to first delta {name}, gateway", added["gateway"], "ms")
         result.add(f"{label} added to first delta {name}, LiteLLM", added["litellm"], "ms")
         # At one stream the p99 of 30 is nearly the worst of them: shown, not a target.
