@@ -13,7 +13,6 @@ Anthropic reported is in the ledger: tokens billed are never dropped.
 """
 
 import asyncio
-import json
 import logging
 from typing import Any
 
@@ -291,23 +290,14 @@ def _usage(
     """The request's usage as reported so far, priced."""
     counts = progress.counts
     cost = services.price_book.cost(model, counts)
-    usage = NewUsage(
+    usage = NewUsage.of(
+        counts,
+        cost,
         session_id=session.id,
         model=model,
-        input_tokens=counts.input_tokens,
-        output_tokens=counts.output_tokens,
-        cache_creation_input_tokens=counts.cache_creation_input_tokens,
-        cache_read_input_tokens=counts.cache_read_input_tokens,
-        cost_nanousd=cost.total_nanousd,
-        input_cost_nanousd=cost.input_nanousd,
-        output_cost_nanousd=cost.output_nanousd,
-        cache_write_cost_nanousd=cost.cache_write_nanousd,
-        cache_read_cost_nanousd=cost.cache_read_nanousd,
-        priced=cost.priced,
-        prices=_prices_json(cost),
+        request_id=exchange_id,
         estimated_input_tokens=assembled.estimated_input_tokens,
         stop_reason=stop_reason,
-        request_id=exchange_id,
     )
     return usage, cost
 
@@ -378,21 +368,3 @@ def shutting_down() -> GatewayError:
         retryable=True,
     )
 
-
-def _prices_json(cost: Cost) -> str | None:
-    prices = cost.prices
-    if prices is None:
-        return None
-    return json.dumps(
-        {
-            "inputPerMTok": _text(prices.input_mtok),
-            "outputPerMTok": _text(prices.output_mtok),
-            "cacheReadPerMTok": _text(prices.cache_read_mtok),
-            "cacheWritePerMTok": _text(prices.cache_write_mtok),
-            "source": prices.source,
-        }
-    )
-
-
-def _text(value: object) -> str | None:
-    return None if value is None else str(value)
