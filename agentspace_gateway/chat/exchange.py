@@ -24,16 +24,9 @@ from agentspace_gateway.chat.services import ChatServices
 from agentspace_gateway.chat.streaming import StreamProgress, consume, delta_frame
 from agentspace_gateway.gateway.connection import ConnectionContext
 from agentspace_gateway.llm.errors import upstream_error
-from agentspace_gateway.pricing import Cost, usd
+from agentspace_gateway.pricing import Cost
 from agentspace_gateway.protocol.errors import ErrorCode, GatewayError
-from agentspace_gateway.protocol.messages import (
-    ChatStreamEnd,
-    ChatStreamStart,
-    TokenUsage,
-)
-from agentspace_gateway.protocol.messages import (
-    Cost as WireCost,
-)
+from agentspace_gateway.protocol.messages import ChatStreamEnd, ChatStreamStart
 from agentspace_gateway.storage import (
     MessageRepository,
     MessageRow,
@@ -43,6 +36,7 @@ from agentspace_gateway.storage import (
     UsageLedger,
     UsageRecord,
 )
+from agentspace_gateway.wire_costs import wire_cost, wire_usage
 
 log = logging.getLogger(__name__)
 
@@ -203,24 +197,12 @@ async def run_exchange(
     announce()
     if error is not None:
         raise error
-    counts = progress.counts
     context.send(
         ChatStreamEnd(
             request_id=request_id,
             session_id=session.id,
-            usage=TokenUsage(
-                input_tokens=counts.input_tokens,
-                output_tokens=counts.output_tokens,
-                cache_creation_input_tokens=counts.cache_creation_input_tokens,
-                cache_read_input_tokens=counts.cache_read_input_tokens,
-                total_tokens=counts.total,
-            ),
-            cost=WireCost(
-                input_cost=usd(cost.input_side_nanousd),
-                output_cost=usd(cost.output_nanousd),
-                total_cost=usd(cost.total_nanousd),
-                priced=cost.priced,
-            ),
+            usage=wire_usage(progress.counts),
+            cost=wire_cost(cost),
             stop_reason=stop_reason,
         )
     )

@@ -24,8 +24,8 @@ from agentspace_gateway.storage.migrator import (
 )
 from agentspace_gateway.storage.replies import RecordedReply, ReplyRecorder
 from agentspace_gateway.storage.sessions import SessionRepository, SessionRow
+from agentspace_gateway.storage.estimate_accuracy import EstimateAccuracy, Spread
 from agentspace_gateway.storage.usage import (
-    EstimateAccuracy,
     ModelUsage,
     NewUsage,
     UsageLedger,
@@ -53,6 +53,7 @@ __all__ = [
     "Role",
     "SessionRepository",
     "SessionRow",
+    "Spread",
     "StorageError",
     "UsageLedger",
     "UsageRecord",

@@ -15,6 +15,7 @@ from agentspace_gateway.clock import utc_now_iso
 from agentspace_gateway.pricing import Cost, TokenCounts
 from agentspace_gateway.storage import usage_hours
 from agentspace_gateway.storage.database import Database
+from agentspace_gateway.storage.estimate_accuracy import EstimateAccuracy, EstimateAccuracyReader
 
 NANOUSD_PER_USD = 1_000_000_000
 
@@ -143,18 +144,6 @@ class ModelUsage:
     estimated_count: int = 0
 
 
-@attrs.frozen
-class EstimateAccuracy:
-    actual_input_tokens: int
-    estimated_input_tokens: int
-
-    @property
-    def ratio(self) -> float | None:
-        if self.estimated_input_tokens == 0:
-            return None
-        return self.actual_input_tokens / self.estimated_input_tokens
-
-
 class UsageLedger:
     def __init__(self, db: Database) -> None:
         self._db = db
@@ -248,18 +237,11 @@ class UsageLedger:
 
     async def estimate_accuracy(self, session_id: str) -> EstimateAccuracy:
         """Actual input tokens against the gateway's estimates, over the session's requests."""
-        row = await self._db.fetchone(
-            """
-            SELECT coalesce(sum(input_tokens + cache_creation_input_tokens
-                                + cache_read_input_tokens), 0),
-                   coalesce(sum(estimated_input_tokens), 0)
-            FROM usage_records
-            WHERE session_id = ? AND estimated_input_tokens IS NOT NULL
-            """,
-            (session_id,),
-        )
-        assert row is not None  # an aggregate always yields one row
-        return EstimateAccuracy(row[0], row[1])
+        return await EstimateAccuracyReader(self._db).for_session(session_id)
+
+    async def model_estimate_accuracy(self, model: str) -> EstimateAccuracy:
+        """The same over the model's most recent requests, in every session."""
+        return await EstimateAccuracyReader(self._db).for_model(model)
 
 
 async def _ledger_totals(
