@@ -78,9 +78,7 @@ async def context_inspect(context: ConnectionContext, message: ContextInspect) -
             estimate_ratio=accuracy.ratio,
             exact_input_tokens=exact,
             estimate_spread=_spread(accuracy),
-            calibrated=await _calibrated(
-                ledger, price_book, session.model, accuracy, total_tokens
-            ),
+            calibrated=await _calibrated(ledger, price_book, session.model, accuracy, total_tokens),
         )
     )
 

@@ -349,4 +349,3 @@ def shutting_down() -> GatewayError:
         "message again once the gateway is back.",
         retryable=True,
     )
-

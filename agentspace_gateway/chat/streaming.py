@@ -28,6 +28,7 @@ from agentspace_gateway.pricing import TokenCounts
 _SURROGATE = re.compile("[\ud800-\udfff]")
 _REPLACEMENT = "\ufffd"
 
+
 @define
 class StreamProgress:
     parts: list[str] = field(factory=list)

@@ -10,8 +10,8 @@ third either way.
 from __future__ import annotations
 
 import math
-import statistics
 import sqlite3
+import statistics
 
 import aiosqlite
 import attrs
@@ -116,9 +116,7 @@ class EstimateAccuracyReader:
         return await self._db.read(read)
 
 
-async def _measured(
-    connection: aiosqlite.Connection, column: str, value: str
-) -> list[sqlite3.Row]:
+async def _measured(connection: aiosqlite.Connection, column: str, value: str) -> list[sqlite3.Row]:
     query = _MEASURED.format(column=column, limit=RECENT_REQUESTS)
     return list(await connection.execute_fetchall(query, (value,)))
 
