@@ -425,9 +425,8 @@ async def test_the_inspector_shows_what_context_inspect_reports(
     calibrated = inspection["calibrated"]
     shown_calibrated = body.locator(".accuracy .calibrated")
     assert await shown_calibrated.get_attribute("data-basis") == calibrated["basis"]
-    await expect(shown_calibrated).to_contain_text(
-        f"Calibrated estimate ({'this session' if calibrated['basis'] == 'session' else 'the model'}"
-    )
+    basis = "this session" if calibrated["basis"] == "session" else "the model"
+    await expect(shown_calibrated).to_contain_text(f"Calibrated estimate ({basis}")
     await expect(shown_calibrated).to_contain_text(f"{calibrated['tokenEstimate']:,} input tokens")
 
     exact = await ask(

@@ -150,7 +150,9 @@ async def test_chat_stream_cancel_inspect_usage_sessions_new(
         first = await terminal.expect(r"\n> ")
         [session_id] = re.findall(rf"\(new session ({SESSION_ID})\)", first)
         assert "\nHello, world!\n" in first
-        assert re.search(r"\[\d+ tokens: \d+ in, 4 out \| \$0\.\d{6,9} \| claude-sonnet-5-5\]", first)
+        assert re.search(
+            r"\[\d+ tokens: \d+ in, 4 out \| \$0\.\d{6,9} \| claude-sonnet-5-5\]", first
+        )
 
         # A reply that would never end: Ctrl-C stops it, and the client stays.
         fake.enqueue(Scenario(text_chunks=["tick "], endless=True, delay_between_chunks=0.02))
