@@ -1,13 +1,16 @@
 """Which ids are priced, the price for unknown models, one-hour write rates, and usage
 reports merged as the stream goes."""
 
+import json
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 from anthropic.types import MessageDeltaUsage, Usage
 
 from agentspace_gateway.chat.services import price_overrides
-from agentspace_gateway.config import Config, PriceOverride
+from agentspace_gateway.config import Config, PriceOverride, load_config
+from agentspace_gateway.home import Home
 from agentspace_gateway.llm.anthropic_usage import merge_usage
 from agentspace_gateway.pricing import (
     UNKNOWN_MODEL,
@@ -16,6 +19,10 @@ from agentspace_gateway.pricing import (
     TokenCounts,
     one_hour_write_rate,
 )
+
+from chat_helpers import query, send_chat
+from conftest import TEST_API_KEY
+from fake_anthropic import Scenario
 
 # Invented ids that genai-prices' prefixes would match to a real model.
 INVENTED = ["claude-opus-4-60", "claude-sonnet-4-5-foo", "claude-haiku-4-5x", "claude-opus-4-1-2"]
@@ -199,3 +206,40 @@ def test_merge_never_bills_fewer_writes_than_the_breakdown_reports() -> None:
     merged = merge_usage(TokenCounts(0, 0), report)
 
     assert (merged.cache_creation_input_tokens, merged.cache_creation_1h_input_tokens) == (15, 7)
+
+
+async def test_an_invented_id_through_the_gateway_is_flagged_or_priced_as_unknown(
+    make_client, fake_anthropic, home: Home, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("ANTHROPIC_API_KEY", TEST_API_KEY)
+    fake, base_url = fake_anthropic
+    config_file = tmp_path / "config.toml"
+    config_file.write_text(
+        f'[anthropic]\nbase_url = "{base_url}"\nmax_retries = 0\n\n'
+        "[pricing.unknown_model]\ninput = 15.0\noutput = 75.0\n",
+        encoding="utf-8",
+    )
+    client = await make_client(load_config(config_file, environ={}))
+    fake.enqueue(Scenario(input_tokens=1_000, output_tokens=100))
+    async with client.ws_connect("/gateway") as ws:
+        end = (await send_chat(ws, "u", "hi", model="claude-opus-4-60"))[-1]
+
+    # 1,000 * 15,000 + 100 * 75,000 nano-dollars, at the configured unknown-model price.
+    assert end["cost"]["totalCostNanos"] == 22_500_000
+    assert (end["cost"]["priced"], end["cost"]["priceSource"]) == (True, "unknown_model")
+    [row] = query(home, "SELECT cost_nanousd, priced, prices FROM usage_records")
+    assert (row["cost_nanousd"], row["priced"]) == (22_500_000, 1)
+    assert json.loads(row["prices"])["source"] == "unknown_model"
+
+
+async def test_an_invented_id_without_an_unknown_model_price_is_unpriced(
+    chat_client, fake_anthropic, home: Home
+) -> None:
+    async with chat_client.ws_connect("/gateway") as ws:
+        end = (await send_chat(ws, "u", "hi", model="claude-sonnet-4-5-foo"))[-1]
+
+    assert end["cost"]["priced"] is False
+    assert end["cost"]["totalCostNanos"] == 0
+    assert "priceSource" not in end["cost"]
+    [row] = query(home, "SELECT priced, prices FROM usage_records")
+    assert (row["priced"], row["prices"]) == (0, None)
