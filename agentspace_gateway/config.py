@@ -142,12 +142,19 @@ class ContextConfig:
 
 @frozen
 class PriceOverride:
-    """USD per million tokens, replacing or adding a model's prices."""
+    """USD per million tokens, replacing or adding a model's prices.
+
+    cache_write is the five-minute write price, cache_write_1h the one-hour one; left out,
+    the one-hour price is 2x input when cache_write is 1.25x input (Anthropic's published
+    multipliers), else one-hour writes are unpriced. Under the key ``unknown_model`` it is
+    the price of every model neither this table nor genai-prices knows.
+    """
 
     input: float = field(validator=_not_negative)
     output: float = field(validator=_not_negative)
     cache_read: float | None = None
     cache_write: float | None = None
+    cache_write_1h: float | None = None
 
 
 @frozen
@@ -174,6 +181,8 @@ class Config:
     anthropic: AnthropicConfig = AnthropicConfig()
     context: ContextConfig = ContextConfig()
     # [pricing."claude-sonnet-4-5"] input = 3.0, output = 15.0, cache_read = 0.3, ...
+    # [pricing.unknown_model] a conservative price for models nobody knows (default: none,
+    # and such a model's requests are recorded unpriced).
     pricing: dict[str, PriceOverride] = field(factory=dict)
     vault: VaultConfig = VaultConfig()
     database: DatabaseConfig = DatabaseConfig()

@@ -5,12 +5,21 @@ million tokens, so one token costs price * 1000 nano-dollars: an exact integer f
 with at most three decimals, which covers every Anthropic list price. Costs therefore add up
 exactly, however many tiny ones a session collects.
 
+Cache writes come in two lifetimes: five minutes (1.25x the input price) and one hour (2x).
+The one-hour part is kept as a subset of the flat figure, as Anthropic reports it
+(``cache_creation_input_tokens`` is the sum; ``cache_creation`` breaks it down), so every
+total that already added the flat figure stays right.
+
+Only ids genai-prices lists, and their dated snapshots, are priced (``known_models``): its
+prefix matching would price an invented ``claude-opus-4-60`` as Opus 4.6.
+
 Only genai-prices' bundled data snapshot is read. Its network updater (`UpdatePrices`) runs
 only when someone starts it, and nothing here does.
 """
 
 from __future__ import annotations
 
+import json
 import re
 import threading
 from collections.abc import Mapping
@@ -22,6 +31,8 @@ from typing import Any
 import attrs
 from genai_prices import Usage, calc_price
 from genai_prices.types import ModelInfo, TieredPrices
+
+from agentspace_gateway.known_models import is_listed_id
 
 NANOUSD_PER_USD = 10**9
 
@@ -38,6 +49,14 @@ _MAX_CACHED_MODELS = 256
 _DATE_SUFFIX = re.compile(r"-\d{8}$")
 
 _NO_OVERRIDES: Mapping[str, ModelPrices] = MappingProxyType({})
+
+# The key of the configured price for models nobody knows (`[pricing.unknown_model]`), and
+# the source such a price is marked with, on every row and reply it priced.
+UNKNOWN_MODEL = "unknown_model"
+
+# Anthropic's published cache-write multipliers of the input price: 5 minutes and 1 hour.
+_FIVE_MINUTE_WRITE = Decimal("1.25")
+_ONE_HOUR_WRITE = Decimal(2)
 
 
 def _price_validator(instance: Any, attribute: attrs.Attribute[Any], value: object) -> None:
@@ -62,8 +81,45 @@ class ModelPrices:
     input_mtok: Decimal = attrs.field(validator=_price_validator)
     output_mtok: Decimal = attrs.field(validator=_price_validator)
     cache_read_mtok: Decimal | None = attrs.field(validator=_price_validator)
+    # Five-minute cache writes.
     cache_write_mtok: Decimal | None = attrs.field(validator=_price_validator)
-    source: str  # "genai-prices" or "config"
+    source: str  # "genai-prices", "config" or "unknown_model"
+    # One-hour cache writes; see `one_hour_write_rate` for when it is derived.
+    cache_write_1h_mtok: Decimal | None = attrs.field(
+        default=None, kw_only=True, validator=_price_validator
+    )
+
+    def as_json(self) -> str:
+        """The prices as stored with a ledger row: exact decimal text, never floats."""
+        return json.dumps(
+            {
+                "inputPerMTok": _text(self.input_mtok),
+                "outputPerMTok": _text(self.output_mtok),
+                "cacheReadPerMTok": _text(self.cache_read_mtok),
+                "cacheWritePerMTok": _text(self.cache_write_mtok),
+                "cacheWrite1hPerMTok": _text(self.cache_write_1h_mtok),
+                "source": self.source,
+            }
+        )
+
+
+def one_hour_write_rate(
+    input_mtok: Decimal, cache_write_mtok: Decimal | None, listed: Decimal | None
+) -> Decimal | None:
+    """The one-hour write price: as listed, else derived where it is certain, else None.
+
+    Anthropic publishes one-hour writes at 2x the input price for every model with prompt
+    caching, and five-minute writes at 1.25x. So a table (or a configured price) that gives
+    the five-minute rate at exactly 1.25x input follows that rule, and its one-hour rate is
+    2x input (above a long-context threshold too, since `input_mtok` is already tiered). A
+    table that breaks the 1.25x rule says nothing certain about the 2x one: a one-hour write
+    there stays unpriced rather than shown as an exact figure that may be wrong.
+    """
+    if listed is not None:
+        return listed
+    if cache_write_mtok is not None and cache_write_mtok == input_mtok * _FIVE_MINUTE_WRITE:
+        return input_mtok * _ONE_HOUR_WRITE
+    return None
 
 
 def _count_validator(instance: Any, attribute: attrs.Attribute[Any], value: object) -> None:
@@ -77,8 +133,23 @@ class TokenCounts:
 
     input_tokens: int = attrs.field(validator=_count_validator)
     output_tokens: int = attrs.field(validator=_count_validator)
+    # Every cache write, five-minute and one-hour alike (Anthropic's flat figure).
     cache_creation_input_tokens: int = attrs.field(default=0, validator=_count_validator)
     cache_read_input_tokens: int = attrs.field(default=0, validator=_count_validator)
+    # The one-hour part of cache_creation_input_tokens (a subset, never added to it).
+    cache_creation_1h_input_tokens: int = attrs.field(default=0, validator=_count_validator)
+
+    def __attrs_post_init__(self) -> None:
+        if self.cache_creation_1h_input_tokens > self.cache_creation_input_tokens:
+            raise ValueError(
+                "cache_creation_1h_input_tokens is part of cache_creation_input_tokens and "
+                f"cannot exceed it: {self.cache_creation_1h_input_tokens} > "
+                f"{self.cache_creation_input_tokens}."
+            )
+
+    @property
+    def cache_creation_5m_input_tokens(self) -> int:
+        return self.cache_creation_input_tokens - self.cache_creation_1h_input_tokens
 
     @property
     def total_input(self) -> int:
@@ -98,12 +169,23 @@ class Cost:
     prices: ModelPrices | None
     input_nanousd: int
     output_nanousd: int
+    # Every cache write, five-minute and one-hour: components still add up to the total.
     cache_write_nanousd: int
     cache_read_nanousd: int
+    # The one-hour part of cache_write_nanousd.
+    cache_write_1h_nanousd: int = 0
 
     @classmethod
     def unpriced(cls) -> Cost:
         return cls(False, None, 0, 0, 0, 0)
+
+    @property
+    def cache_write_5m_nanousd(self) -> int:
+        return self.cache_write_nanousd - self.cache_write_1h_nanousd
+
+    def prices_json(self) -> str | None:
+        """The prices this cost was computed with, as stored with its ledger row."""
+        return None if self.prices is None else self.prices.as_json()
 
     @property
     def input_side_nanousd(self) -> int:
@@ -115,11 +197,14 @@ class Cost:
 
 
 class PriceBook:
-    """Prices per model: configured overrides first, then genai-prices' bundled table.
+    """Prices per model: configured overrides first, then genai-prices' bundled table, then
+    the configured price for unknown models, if any.
 
     An override applies when its key equals the requested model id, that id without a
     trailing -YYYYMMDD date, or the id genai-prices resolves it to; so an override keyed
-    `claude-sonnet-4-5` also prices `claude-sonnet-4-5-20250929`.
+    `claude-sonnet-4-5` also prices `claude-sonnet-4-5-20250929`. The override keyed
+    `unknown_model` is not a model's: it prices every id neither the overrides nor
+    genai-prices know, and is marked with the source "unknown_model".
     """
 
     def __init__(
@@ -129,6 +214,10 @@ class PriceBook:
         provider_id: str = "anthropic",
     ) -> None:
         self._overrides = dict(overrides)
+        fallback = self._overrides.pop(UNKNOWN_MODEL, None)
+        self._unknown_model = (
+            None if fallback is None else attrs.evolve(fallback, source=UNKNOWN_MODEL)
+        )
         self._provider_id = provider_id
         self._models: dict[str, ModelInfo | None] = {}
         self._models_lock = threading.Lock()
@@ -145,7 +234,7 @@ class PriceBook:
                 return override
         info = self._model_info(model)
         if info is None:
-            return None
+            return self._unknown_model
         if (override := self._overrides.get(info.id)) is not None:
             return override
         # Resolved per request, not cached: a model's prices can change on a given date.
@@ -154,11 +243,15 @@ class PriceBook:
         output_mtok = _effective(table.output_mtok, total_input_tokens)
         if input_mtok is None or output_mtok is None:
             return None  # not priced per token (an image or per-request model, say)
+        cache_write_mtok = _effective(table.cache_write_mtok, total_input_tokens)
+        # ModelPrice holds only the prices a model has: a missing one is no attribute at all.
+        listed_1h = _effective(getattr(table, "cache_write_1h_mtok", None), total_input_tokens)
         return ModelPrices(
             input_mtok=input_mtok,
             output_mtok=output_mtok,
             cache_read_mtok=_effective(table.cache_read_mtok, total_input_tokens),
-            cache_write_mtok=_effective(table.cache_write_mtok, total_input_tokens),
+            cache_write_mtok=cache_write_mtok,
+            cache_write_1h_mtok=one_hour_write_rate(input_mtok, cache_write_mtok, listed_1h),
             source="genai-prices",
         )
 
@@ -166,17 +259,19 @@ class PriceBook:
         prices = self.prices_for(model, counts.total_input, at=at)
         if prices is None:
             return Cost.unpriced()
-        cache_write = _nanousd(counts.cache_creation_input_tokens, prices.cache_write_mtok)
+        write_5m = _nanousd(counts.cache_creation_5m_input_tokens, prices.cache_write_mtok)
+        write_1h = _nanousd(counts.cache_creation_1h_input_tokens, prices.cache_write_1h_mtok)
         cache_read = _nanousd(counts.cache_read_input_tokens, prices.cache_read_mtok)
-        if cache_write is None or cache_read is None:
+        if write_5m is None or write_1h is None or cache_read is None:
             return Cost.unpriced()
         return Cost(
             priced=True,
             prices=prices,
             input_nanousd=_nanousd_known(counts.input_tokens, prices.input_mtok),
             output_nanousd=_nanousd_known(counts.output_tokens, prices.output_mtok),
-            cache_write_nanousd=cache_write,
+            cache_write_nanousd=write_5m + write_1h,
             cache_read_nanousd=cache_read,
+            cache_write_1h_nanousd=write_1h,
         )
 
     def input_rate(self, model: str) -> Decimal | None:
@@ -206,6 +301,8 @@ class PriceBook:
             ).model
         except LookupError:
             info = None
+        if info is not None and not is_listed_id(info, model):
+            info = None  # matched only by a prefix: an invented id, not this model
         with self._models_lock:
             if len(self._models) >= _MAX_CACHED_MODELS:
                 self._models.pop(next(iter(self._models)))
@@ -252,3 +349,7 @@ def usd_text(nanousd: int) -> str:
     if fraction == 0:
         return f"{sign}{whole}"
     return f"{sign}{whole}.{fraction:09d}".rstrip("0")
+
+
+def _text(value: object) -> str | None:
+    return None if value is None else str(value)

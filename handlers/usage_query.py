@@ -1,5 +1,5 @@
 """usage.query: tokens, cost and request counts per model, for one session or all, and
-optionally a time range; summed in SQL over exact nano-dollars."""
+optionally a time range; summed in SQL over exact nano-dollars, and sent as both."""
 
 from agentspace_gateway import appkeys
 from agentspace_gateway.plugin_api import ConnectionContext, handles
@@ -39,16 +39,20 @@ async def usage_query(context: ConnectionContext, message: UsageQuery) -> None:
             total_cost=usd(usage.cost_nanousd),
             request_count=usage.request_count,
             priced=usage.priced,
+            total_cost_nanos=usage.cost_nanousd,
+            cache_creation_1h_input_tokens=usage.cache_creation_1h_input_tokens,
         )
+    # Summed in nano-dollars first, so the total is exact before it is a float.
+    total_nanos = sum(usage.cost_nanousd for usage in totals.values())
     context.send(
         UsageReport(
             request_id=message.id,
             per_model=per_model,
             grand_total=GrandTotal(
-                # Summed in nano-dollars first, so the total is exact before it is a float.
-                total_cost=usd(sum(usage.cost_nanousd for usage in totals.values())),
+                total_cost=usd(total_nanos),
                 total_tokens=sum(report.total_tokens for report in per_model.values()),
                 request_count=sum(usage.request_count for usage in totals.values()),
+                total_cost_nanos=total_nanos,
             ),
         )
     )

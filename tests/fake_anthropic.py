@@ -62,8 +62,10 @@ class Scenario:
     text_chunks: list[str] = field(default_factory=lambda: list(DEFAULT_CHUNKS))
     input_tokens: int | None = None  # None: counted from the request
     output_tokens: int | None = None  # None: one per chunk sent
-    cache_creation_input_tokens: int = 0
+    cache_creation_input_tokens: int = 0  # every cache write, as the real API's flat figure
     cache_read_input_tokens: int = 0
+    # The one-hour part of cache_creation_input_tokens; the rest are five-minute writes.
+    cache_creation_1h_input_tokens: int = 0
     stop_reason: str = "end_turn"
     delay_between_chunks: float = 0.0
     ping_every: int | None = None
@@ -448,8 +450,9 @@ class FakeAnthropic:
             "cache_creation_input_tokens": scenario.cache_creation_input_tokens,
             "cache_read_input_tokens": scenario.cache_read_input_tokens,
             "cache_creation": {
-                "ephemeral_5m_input_tokens": scenario.cache_creation_input_tokens,
-                "ephemeral_1h_input_tokens": 0,
+                "ephemeral_5m_input_tokens": scenario.cache_creation_input_tokens
+                - scenario.cache_creation_1h_input_tokens,
+                "ephemeral_1h_input_tokens": scenario.cache_creation_1h_input_tokens,
             },
             "output_tokens": output_tokens,
             "service_tier": "standard",

@@ -47,6 +47,8 @@ async def test_inspection_shows_the_five_sections_with_their_numbers(
     ) + estimator.count("Paris is the capital.")
     # $3 per million input tokens for claude-sonnet-4-6.
     assert history["costEstimate"] == pytest.approx(history["tokenEstimate"] * 3e-6)
+    # Exactly: $3 per MTok is 3,000 nano-dollars a token.
+    assert history["costEstimateNanos"] == history["tokenEstimate"] * 3_000
     for empty in ("memory", "skills", "tools"):
         assert sections[empty] | {"name": "x"} == {
             "name": "x",
@@ -54,6 +56,7 @@ async def test_inspection_shows_the_five_sections_with_their_numbers(
             "byteCount": 0,
             "tokenEstimate": 0,
             "costEstimate": 0.0,
+            "costEstimateNanos": 0,
         }
     totals = inspection["totals"]
     assert totals["byteCount"] == sum(s["byteCount"] for s in sections.values())

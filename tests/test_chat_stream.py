@@ -55,6 +55,7 @@ async def test_a_reply_streams_and_is_stored_with_its_cost(
         "cacheCreationInputTokens": 2000,
         "cacheReadInputTokens": 10_000,
         "totalTokens": 1234 + 567 + 2000 + 10_000,
+        "cacheCreation1hInputTokens": 0,
     }
     # Anthropic's published Sonnet 4.6 prices per million tokens, worked by hand:
     # $3 input, $15 output, $3.75 cache write, $0.30 cache read.
@@ -65,6 +66,10 @@ async def test_a_reply_streams_and_is_stored_with_its_cost(
         "outputCost": output / 1e9,
         "totalCost": (input_side + output) / 1e9,
         "priced": True,
+        "inputCostNanos": input_side,
+        "outputCostNanos": output,
+        "totalCostNanos": input_side + output,
+        "priceSource": "genai-prices",
     }
     assert end["stopReason"] == "end_turn"
 
@@ -81,6 +86,7 @@ async def test_a_reply_streams_and_is_stored_with_its_cost(
         "outputPerMTok": "15",
         "cacheReadPerMTok": "0.3",
         "cacheWritePerMTok": "3.75",
+        "cacheWrite1hPerMTok": "6",
         "source": "genai-prices",
     }
     assert row["stop_reason"] == "end_turn"
@@ -219,7 +225,15 @@ async def test_cost_is_exact_for_tiny_cache_reads(chat_client, fake_anthropic) -
 async def test_an_unpriced_model_says_so(chat_client, fake_anthropic, home: Home) -> None:
     async with chat_client.ws_connect("/gateway") as ws:
         end = (await send_chat(ws, "m", "hi", model="claude-future-9"))[-1]
-    assert end["cost"] == {"inputCost": 0.0, "outputCost": 0.0, "totalCost": 0.0, "priced": False}
+    assert end["cost"] == {
+        "inputCost": 0.0,
+        "outputCost": 0.0,
+        "totalCost": 0.0,
+        "priced": False,
+        "inputCostNanos": 0,
+        "outputCostNanos": 0,
+        "totalCostNanos": 0,
+    }
     [row] = usage_rows(home)
     assert (row["priced"], row["prices"], row["cost_nanousd"]) == (0, None, 0)
 

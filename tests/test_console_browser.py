@@ -16,6 +16,7 @@ import re
 import signal
 import subprocess
 from collections.abc import AsyncIterator
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -417,6 +418,16 @@ async def test_the_inspector_shows_what_context_inspect_reports(
     ratio = body.locator(".accuracy .ratio")
     assert float(await ratio.get_attribute("data-value") or "") == inspection["estimateRatio"]
     await expect(ratio).to_contain_text(f"\N{MULTIPLICATION SIGN}{inspection['estimateRatio']:.2f}")
+    spread = inspection["estimateSpread"]
+    shown_spread = body.locator(".accuracy .spread")
+    assert float(await shown_spread.get_attribute("data-median") or "") == spread["medianRatio"]
+    await expect(shown_spread).to_contain_text(f"Per request ({spread['requestCount']:,})")
+    calibrated = inspection["calibrated"]
+    shown_calibrated = body.locator(".accuracy .calibrated")
+    assert await shown_calibrated.get_attribute("data-basis") == calibrated["basis"]
+    basis = "this session" if calibrated["basis"] == "session" else "the model"
+    await expect(shown_calibrated).to_contain_text(f"Calibrated estimate ({basis}")
+    await expect(shown_calibrated).to_contain_text(f"{calibrated['tokenEstimate']:,} input tokens")
 
     exact = await ask(
         gateway, {"type": "context.inspect", "id": "e", "sessionId": session_id, "exact": True}
@@ -454,6 +465,8 @@ async def test_the_usage_table_and_chart_show_what_usage_query_reports(
         cost = await row.locator(".cost").inner_text()
         assert number(cost) == pytest.approx(usage["totalCost"], rel=5e-3, abs=1e-12)
         assert cost.endswith("*") is not usage["priced"]
+        # Every digit, from the integer: the rows add up to the total shown below them.
+        assert Decimal(re.sub(r"[^0-9.]", "", cost)) * 10**9 == usage["totalCostNanos"]
     grand = report["grandTotal"]
     total = body.locator("tfoot .grand-total")
     assert await total.locator(".requests").inner_text() == f"{grand['requestCount']:,}"
@@ -461,12 +474,17 @@ async def test_the_usage_table_and_chart_show_what_usage_query_reports(
     total_cost = await total.locator(".cost").inner_text()
     assert total_cost.startswith("≥ ")  # a floor: one model has no price
     assert number(total_cost) == pytest.approx(grand["totalCost"], rel=5e-3)
+    assert Decimal(re.sub(r"[^0-9.]", "", total_cost)) * 10**9 == grand["totalCostNanos"]
 
     days = body.locator("svg g.day")
     await expect(days).to_have_count(14)
     costs = [float(await day.get_attribute("data-cost") or "") for day in await days.all()]
     assert sum(costs) == pytest.approx(grand["totalCost"])
     assert max(costs) > 0
+    nanos = [int(await day.get_attribute("data-nanos") or "") for day in await days.all()]
+    assert sum(nanos) == grand["totalCostNanos"]
+    caption = body.locator("figure.chart figcaption")
+    assert int(await caption.get_attribute("data-nanos") or "") == grand["totalCostNanos"]
     tallest = await body.locator("svg rect").evaluate_all(
         "rects => Math.max(...rects.map(rect => rect.height.baseVal.value))"
     )

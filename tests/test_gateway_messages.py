@@ -107,11 +107,14 @@ async def test_usage_report_sums_the_ledger_per_model(client) -> None:
         "totalCost": 0.010605,
         "requestCount": 2,
         "priced": True,
+        "totalCostNanos": 10_605_000,
+        "cacheCreation1hInputTokens": 0,
     }
     assert everything["grandTotal"] == {
         "totalCost": 0.010605300,
         "totalTokens": 1525,
         "requestCount": 3,
+        "totalCostNanos": 10_605_300,
     }
     assert list(one["perModel"]) == ["claude-haiku-4-5"]
     assert one["grandTotal"]["totalCost"] == 0.0000003

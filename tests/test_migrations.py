@@ -76,6 +76,9 @@ EXPECTED_COLUMNS: dict[str, list[tuple[str, str, int, str | None, int]]] = {
         ("prices", "TEXT", 0, None, 0),
         ("estimated_input_tokens", "INTEGER", 0, None, 0),
         ("stop_reason", "TEXT", 0, None, 0),
+        ("cache_creation_1h_input_tokens", "INTEGER", 1, "0", 0),
+        ("cache_write_1h_cost_nanousd", "INTEGER", 1, "0", 0),
+        ("output_estimated", "INTEGER", 1, "0", 0),
     ],
     "usage_hourly": [
         ("hour", "TEXT", 1, None, 1),
@@ -87,10 +90,17 @@ EXPECTED_COLUMNS: dict[str, list[tuple[str, str, int, str | None, int]]] = {
         ("cost_nanousd", "INTEGER", 1, None, 0),
         ("request_count", "INTEGER", 1, None, 0),
         ("unpriced_count", "INTEGER", 1, None, 0),
+        ("cache_creation_1h_input_tokens", "INTEGER", 1, "0", 0),
+        ("estimated_count", "INTEGER", 1, "0", 0),
     ],
 }
 
-SHIPPED = ["0001_initial", "0002_stream_outcomes", "0003_usage_hourly"]
+SHIPPED = [
+    "0001_initial",
+    "0002_stream_outcomes",
+    "0003_usage_hourly",
+    "0004_one_hour_cache_writes",
+]
 
 # (referenced table, from column, to column, on update, on delete)
 EXPECTED_FOREIGN_KEYS: dict[str, list[tuple[str, str, str, str, str]]] = {
@@ -243,6 +253,24 @@ async def test_the_applied_migration_is_recorded_with_its_time(db: Database) -> 
             " VALUES (?, ?, ?, ?)",
             ("s1", "m", 0.5, "2026-11-28T09:00:00.000Z"),
             id="fractional-cost",
+        ),
+        pytest.param(
+            "INSERT INTO usage_records (session_id, model, cache_creation_input_tokens,"
+            " cache_creation_1h_input_tokens, cost_nanousd, created_at) VALUES (?, ?, ?, ?, ?, ?)",
+            ("s1", "m", 10, 11, 0, "2026-11-28T09:00:00.000Z"),
+            id="one-hour-writes-beyond-all-writes",
+        ),
+        pytest.param(
+            "INSERT INTO usage_records (session_id, model, cache_write_cost_nanousd,"
+            " cache_write_1h_cost_nanousd, cost_nanousd, created_at) VALUES (?, ?, ?, ?, ?, ?)",
+            ("s1", "m", 10, 11, 21, "2026-11-28T09:00:00.000Z"),
+            id="one-hour-write-cost-beyond-all-writes",
+        ),
+        pytest.param(
+            "INSERT INTO usage_records (session_id, model, output_estimated, cost_nanousd,"
+            " created_at) VALUES (?, ?, ?, ?, ?)",
+            ("s1", "m", 2, 0, "2026-11-28T09:00:00.000Z"),
+            id="output-estimated-not-a-flag",
         ),
         pytest.param(
             "INSERT INTO audit_log (event, created_at) VALUES (?, ?)",
@@ -452,3 +480,50 @@ def test_two_migrations_with_one_number_are_an_error(tmp_path: Path) -> None:
 def test_a_migration_name_must_be_numbered_lowercase(name: str) -> None:
     with pytest.raises(ValueError, match="must match regex"):
         Migration(name, "")
+
+
+async def test_rows_from_before_0004_keep_every_figure(
+    db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    shipped = available_migrations()
+    monkeypatch.setattr(
+        migrator, "available_migrations", lambda: [m for m in shipped if m.name < "0004"]
+    )
+    await apply_migrations(db)
+    prices = '{"inputPerMTok": "3", "cacheWritePerMTok": "3.75", "source": "genai-prices"}'
+
+    async def old_row(connection: Any) -> None:
+        await connection.execute(
+            "INSERT INTO sessions VALUES ('s1', 'agent:main:s1', 'main', 'm',"
+            " '2026-11-28T09:00:00.000Z', '2026-11-28T09:00:00.000Z')"
+        )
+        # 10,000 one-hour writes billed at the five-minute rate, as 0003's gateway did.
+        await connection.execute(
+            "INSERT INTO usage_records (session_id, model, input_tokens, output_tokens,"
+            " cache_creation_input_tokens, cache_read_input_tokens, cost_nanousd,"
+            " input_cost_nanousd, output_cost_nanousd, cache_write_cost_nanousd,"
+            " cache_read_cost_nanousd, prices, created_at)"
+            " VALUES ('s1', 'm', 100, 200, 10000, 20000, 46800000, 300000, 3000000, 37500000,"
+            " 6000000, ?, '2026-11-28T09:30:00.000Z')",
+            (prices,),
+        )
+
+    await db.write(old_row)
+    before = dict(await db.fetchone("SELECT * FROM usage_records"))  # type: ignore[arg-type]
+    monkeypatch.setattr(migrator, "available_migrations", lambda: shipped)
+
+    await apply_migrations(db)
+
+    after = dict(await db.fetchone("SELECT * FROM usage_records"))  # type: ignore[arg-type]
+    assert {name: after[name] for name in before} == before
+    assert (
+        after["cache_creation_1h_input_tokens"],
+        after["cache_write_1h_cost_nanousd"],
+        after["output_estimated"],
+    ) == (0, 0, 0)
+    hourly = await db.fetchone(
+        "SELECT cost_nanousd, cache_creation_input_tokens, cache_creation_1h_input_tokens,"
+        " estimated_count FROM usage_hourly"
+    )
+    assert hourly is not None
+    assert tuple(hourly) == (46_800_000, 10_000, 0, 0)

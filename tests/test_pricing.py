@@ -42,6 +42,7 @@ def sonnet_4_5_prices() -> ModelPrices:
         output_mtok=Decimal(15),
         cache_read_mtok=Decimal("0.3"),
         cache_write_mtok=Decimal("3.75"),
+        cache_write_1h_mtok=Decimal(6),
         source="genai-prices",
     )
 
@@ -125,6 +126,7 @@ def test_long_context_tier_applies_to_every_token_past_200k_input() -> None:
         output_mtok=Decimal("22.5"),
         cache_read_mtok=Decimal("0.6"),
         cache_write_mtok=Decimal("7.5"),
+        cache_write_1h_mtok=Decimal(12),
         source="genai-prices",
     )
     assert long_context.total_nanousd == 150_000 * 6_000 + 50_001 * 600 + 1_000 * 22_500
@@ -314,19 +316,31 @@ def test_genai_prices_is_looked_up_once_per_model(monkeypatch: pytest.MonkeyPatc
 
 
 def test_lookup_cache_is_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    looked_up: list[str] = []
+
+    def spy(usage: Usage, model_ref: str, *, provider_id: str) -> PriceCalculation:
+        looked_up.append(model_ref)
+        return calc_price(usage, model_ref, provider_id=provider_id)
+
+    monkeypatch.setattr(pricing, "calc_price", spy)
     monkeypatch.setattr(pricing, "_MAX_CACHED_MODELS", 3)
     book = PriceBook()
-
     for n in range(10):
         book.prices_for(f"claude-imaginary-{n}")
+    looked_up.clear()
 
-    assert len(book._models) == 3
+    # The three latest ids are still cached; the first ones were let go and are looked up.
+    for n in (9, 8, 7, 0):
+        book.prices_for(f"claude-imaginary-{n}")
+
+    assert looked_up == ["claude-imaginary-0"]
 
 
 def test_only_the_bundled_price_snapshot_is_used() -> None:
     PriceBook().cost("claude-sonnet-4-5", TokenCounts(1, 1))
 
-    assert genai_snapshot._custom_snapshot is None
+    # The network is refused by the autouse fixture; no updater has replaced the snapshot.
+    assert genai_snapshot.get_snapshot().from_auto_update is False
     assert "genai_prices:update" not in {thread.name for thread in threading.enumerate()}
 
 

@@ -99,7 +99,7 @@ SERVER_SHAPES = {
     ),
     "context.inspection": (
         {"type", "requestId", "sessionId", "model", "sections", "totals"},
-        {"estimateRatio", "exactInputTokens"},
+        {"estimateRatio", "exactInputTokens", "estimateSpread", "calibrated"},
     ),
     "usage.report": ({"type", "requestId", "perModel", "grandTotal"}, set()),
     "session.created": ({"type", "sessionId", "sessionKey"}, set()),
@@ -114,15 +114,32 @@ SERVER_SHAPES = {
 # The values nested inside server messages: $defs name -> (required keys, optional keys).
 TOKEN_COUNTS = {"inputTokens", "outputTokens", "cacheCreationInputTokens", "cacheReadInputTokens"}
 NESTED_SHAPES: dict[str, tuple[set[str], set[str]]] = {
-    "TokenUsage": (TOKEN_COUNTS | {"totalTokens"}, set()),
-    "Cost": ({"inputCost", "outputCost", "totalCost", "priced"}, set()),
-    "ContextSection": ({"name", "content", "byteCount", "tokenEstimate", "costEstimate"}, set()),
-    "ContextTotals": ({"byteCount", "tokenEstimate", "costEstimate"}, set()),
-    "ModelUsageReport": (
-        TOKEN_COUNTS | {"totalTokens", "totalCost", "requestCount", "priced"},
+    "TokenUsage": (TOKEN_COUNTS | {"totalTokens", "cacheCreation1hInputTokens"}, set()),
+    "Cost": (
+        {"inputCost", "outputCost", "totalCost", "priced"}
+        | {"inputCostNanos", "outputCostNanos", "totalCostNanos"},
+        {"priceSource"},
+    ),
+    "ContextSection": (
+        {"name", "content", "byteCount", "tokenEstimate", "costEstimate", "costEstimateNanos"},
         set(),
     ),
-    "GrandTotal": ({"totalCost", "totalTokens", "requestCount"}, set()),
+    "ContextTotals": ({"byteCount", "tokenEstimate", "costEstimate", "costEstimateNanos"}, set()),
+    "EstimateSpread": (
+        {"requestCount", "minRatio", "p10Ratio", "medianRatio", "p90Ratio", "maxRatio"},
+        set(),
+    ),
+    "CalibratedEstimate": (
+        {"basis", "ratio", "requestCount", "tokenEstimate", "costEstimate", "costEstimateNanos"},
+        set(),
+    ),
+    "ModelUsageReport": (
+        TOKEN_COUNTS
+        | {"totalTokens", "totalCost", "requestCount", "priced"}
+        | {"totalCostNanos", "cacheCreation1hInputTokens"},
+        set(),
+    ),
+    "GrandTotal": ({"totalCost", "totalTokens", "requestCount", "totalCostNanos"}, set()),
     "SessionSummary": (
         {"sessionId", "sessionKey", "model", "createdAt", "messageCount"},
         set(),
@@ -313,6 +330,7 @@ def _usage(inputs: int, outputs: int, writes: int, reads: int) -> messages.Token
         cache_creation_input_tokens=writes,
         cache_read_input_tokens=reads,
         total_tokens=inputs + outputs + writes + reads,
+        cache_creation_1h_input_tokens=writes // 2,
     )
 
 
@@ -323,6 +341,7 @@ def _section(name: str, content: str, tokens: int) -> messages.ContextSection:
         byte_count=len(content.encode()),
         token_estimate=tokens,
         cost_estimate=tokens * 3e-6,
+        cost_estimate_nanos=tokens * 3_000,
     )
 
 
@@ -339,7 +358,16 @@ CANCELLED_UNPRICED = messages.ChatStreamEnd(
     request_id="t3",
     session_id=SESSION,
     usage=_usage(19, 1, 0, 0),
-    cost=messages.Cost(input_cost=0, output_cost=0, total_cost=0, priced=False),
+    cost=messages.Cost(
+        input_cost=0,
+        output_cost=0,
+        total_cost=0,
+        priced=False,
+        input_cost_nanos=0,
+        output_cost_nanos=0,
+        total_cost_nanos=0,
+        price_source=None,
+    ),
     stop_reason="cancelled",
 )
 # Before the session has a measured request: no estimateRatio; without exact: no count.
@@ -348,7 +376,9 @@ BARE_INSPECTION = messages.ContextInspection(
     session_id=SESSION,
     model="claude-sonnet-4-5",
     sections=SECTIONS[:1],
-    totals=messages.ContextTotals(byte_count=31, token_estimate=7, cost_estimate=2.1e-05),
+    totals=messages.ContextTotals(
+        byte_count=31, token_estimate=7, cost_estimate=2.1e-05, cost_estimate_nanos=21_000
+    ),
 )
 NOT_RETRYABLE = messages.ErrorMessage(
     code="CONTEXT_TOO_LONG",
@@ -375,6 +405,8 @@ MIXED_PRICING_REPORT = messages.UsageReport(
             total_cost=0.1,
             request_count=1,
             priced=True,
+            total_cost_nanos=100_000_000,
+            cache_creation_1h_input_tokens=3,
         ),
         "my-local-model": messages.ModelUsageReport(
             input_tokens=26,
@@ -385,9 +417,13 @@ MIXED_PRICING_REPORT = messages.UsageReport(
             total_cost=0,
             request_count=1,
             priced=False,
+            total_cost_nanos=0,
+            cache_creation_1h_input_tokens=0,
         ),
     },
-    grand_total=messages.GrandTotal(total_cost=0.1, total_tokens=45, request_count=2),
+    grand_total=messages.GrandTotal(
+        total_cost=0.1, total_tokens=45, request_count=2, total_cost_nanos=100_000_000
+    ),
 )
 
 SERVER_EXAMPLES = [
@@ -398,7 +434,16 @@ SERVER_EXAMPLES = [
         request_id="t2",
         session_id=SESSION,
         usage=_usage(12, 3, 2048, 5),
-        cost=messages.Cost(input_cost=0.25, output_cost=1, total_cost=1.25, priced=True),
+        cost=messages.Cost(
+            input_cost=0.25,
+            output_cost=1,
+            total_cost=1.25,
+            priced=True,
+            input_cost_nanos=250_000_000,
+            output_cost_nanos=1_000_000_000,
+            total_cost_nanos=1_250_000_000,
+            price_source="genai-prices",
+        ),
         stop_reason="end_turn",
     ),
     CANCELLED_UNPRICED,
@@ -408,15 +453,35 @@ SERVER_EXAMPLES = [
         session_id=SESSION,
         model="claude-sonnet-4-5",
         sections=SECTIONS,
-        totals=messages.ContextTotals(byte_count=67, token_estimate=18, cost_estimate=5.4e-05),
+        totals=messages.ContextTotals(
+            byte_count=67, token_estimate=18, cost_estimate=5.4e-05, cost_estimate_nanos=54_000
+        ),
         estimate_ratio=1.2,
         exact_input_tokens=22,
+        estimate_spread=messages.EstimateSpread(
+            request_count=3,
+            min_ratio=0.9,
+            p10_ratio=0.9,
+            median_ratio=1.2,
+            p90_ratio=1.5,
+            max_ratio=1.5,
+        ),
+        calibrated=messages.CalibratedEstimate(
+            basis="session",
+            ratio=1.2,
+            request_count=3,
+            token_estimate=22,
+            cost_estimate=6.6e-05,
+            cost_estimate_nanos=66_000,
+        ),
     ),
     MIXED_PRICING_REPORT,
     messages.UsageReport(
         request_id="u2",
         per_model={},
-        grand_total=messages.GrandTotal(total_cost=0, total_tokens=0, request_count=0),
+        grand_total=messages.GrandTotal(
+            total_cost=0, total_tokens=0, request_count=0, total_cost_nanos=0
+        ),
     ),
     messages.SessionCreated(session_id=SESSION, session_key=KEY),
     messages.SessionListing(
@@ -515,8 +580,17 @@ def test_a_chat_stream_end_carries_every_count_and_the_stop_reason(codec: WireCo
             "cacheCreationInputTokens": 0,
             "cacheReadInputTokens": 0,
             "totalTokens": 20,
+            "cacheCreation1hInputTokens": 0,
         },
-        "cost": {"inputCost": 0.0, "outputCost": 0.0, "totalCost": 0.0, "priced": False},
+        "cost": {
+            "inputCost": 0.0,
+            "outputCost": 0.0,
+            "totalCost": 0.0,
+            "priced": False,
+            "inputCostNanos": 0,
+            "outputCostNanos": 0,
+            "totalCostNanos": 0,
+        },
         "stopReason": "cancelled",
     }
 

@@ -75,15 +75,17 @@ async def test_200_concurrent_chats_complete_and_add_up(tmp_path: Path, fake_ant
     assert usage_rows == CHATS
 
     wire_costs = [r.end["cost"]["totalCost"] for r in records if r.end is not None]
-    for record, wire_cost in zip(records, wire_costs, strict=True):
+    wire_nanos = [r.end["cost"]["totalCostNanos"] for r in records if r.end is not None]
+    for record, wire_cost, nanos in zip(records, wire_costs, wire_nanos, strict=True):
         [usage] = exchange_rows(database, record.content)["usage"]
-        assert usage["cost_nanousd"] == round(wire_cost * NANO)
+        assert usage["cost_nanousd"] == round(wire_cost * NANO) == nanos
     assert len(set(wire_costs)) == CHATS  # every chat priced on its own
 
     grand = report["grandTotal"]
     assert grand["requestCount"] == CHATS
     assert round(grand["totalCost"] * NANO) == ledger_nanousd  # exact, in nano-dollars
-    assert abs(sum(wire_costs) - grand["totalCost"]) < 1e-9
+    # The integers add up exactly: the replies' costs are the report's total to the nano.
+    assert sum(wire_nanos) == grand["totalCostNanos"] == ledger_nanousd
     assert grand["totalTokens"] == ledger_tokens
     assert grand["totalTokens"] == sum(r.end["usage"]["totalTokens"] for r in records if r.end)
 

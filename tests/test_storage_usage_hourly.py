@@ -26,29 +26,40 @@ MODELS = ("claude-sonnet-4-5", "claude-haiku-4-5")
 
 
 async def insert_rows(
-    connection: aiosqlite.Connection, session_id: str, count: int, seed: int
+    connection: aiosqlite.Connection,
+    session_id: str,
+    count: int,
+    seed: int,
+    *,
+    before_0004: bool = False,
 ) -> None:
-    """Rows spread over about 12 hours, some on the very hour, some unpriced."""
+    """Rows spread over about 12 hours, some on the very hour, some unpriced, some with
+    one-hour cache writes or estimated output (columns only 0004 adds)."""
     chance = random.Random(seed)
     for index in range(count):
         moment = START + timedelta(minutes=chance.choice((0, 60, 90, 7.5)) * chance.randrange(8))
         moment += timedelta(milliseconds=chance.choice((0, 0, 1, 59_999)))
+        cache_writes = chance.randrange(50)
+        values = {
+            "session_id": session_id,
+            "model": chance.choice(MODELS),
+            "input_tokens": chance.randrange(1000),
+            "output_tokens": chance.randrange(1000),
+            "cache_creation_input_tokens": cache_writes,
+            "cache_read_input_tokens": chance.randrange(50),
+            "cost_nanousd": chance.randrange(10**9),
+            "created_at": format_utc(moment),
+            "priced": 0 if chance.random() < 0.1 else 1,
+            "request_id": f"r{seed}-{index}",
+        }
+        if not before_0004:
+            values["cache_creation_1h_input_tokens"] = chance.randrange(cache_writes + 1)
+            values["output_estimated"] = int(chance.random() < 0.2)
+        columns = ", ".join(values)
+        marks = ", ".join("?" * len(values))
         await connection.execute(
-            "INSERT INTO usage_records (session_id, model, input_tokens, output_tokens,"
-            " cache_creation_input_tokens, cache_read_input_tokens, cost_nanousd, created_at,"
-            " priced, request_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (
-                session_id,
-                chance.choice(MODELS),
-                chance.randrange(1000),
-                chance.randrange(1000),
-                chance.randrange(50),
-                chance.randrange(50),
-                chance.randrange(10**9),
-                format_utc(moment),
-                0 if chance.random() < 0.1 else 1,
-                f"r{seed}-{index}",
-            ),
+            f"INSERT INTO usage_records ({columns}) VALUES ({marks})",  # noqa: S608 - constants
+            tuple(values.values()),
         )
 
 
@@ -61,7 +72,7 @@ async def ledger_sums(db: Database, since: str | None, until: str | None) -> dic
             until is not None and row["created_at"] >= until
         ):
             continue
-        model = sums.setdefault(row["model"], [0] * 7)
+        model = sums.setdefault(row["model"], [0] * 9)
         for index, name in enumerate(
             (
                 "input_tokens",
@@ -74,8 +85,16 @@ async def ledger_sums(db: Database, since: str | None, until: str | None) -> dic
             model[index] += row[name]
         model[5] += 1
         model[6] += row["priced"] == 0
+        model[7] += row["cache_creation_1h_input_tokens"]
+        model[8] += row["output_estimated"]
     return {
-        name: ModelUsage(name, *values[:6], priced=values[6] == 0)  # type: ignore[arg-type]
+        name: ModelUsage(
+            name,
+            *values[:6],  # type: ignore[arg-type]
+            priced=values[6] == 0,
+            cache_creation_1h_input_tokens=values[7],
+            estimated_count=values[8],
+        )
         for name, values in sorted(sums.items())
     }
 
@@ -121,6 +140,11 @@ async def test_the_sums_follow_rows_corrected_or_removed(db: Database, seeded: s
             " WHERE id IN (SELECT id FROM usage_records ORDER BY id LIMIT 30)",
             (at(9.5),),
         )
+        await connection.execute(
+            "UPDATE usage_records SET output_estimated = 1 - output_estimated,"
+            " cache_creation_1h_input_tokens = cache_creation_input_tokens"
+            " WHERE id % 5 = 0"
+        )
         await connection.execute("DELETE FROM usage_records WHERE id % 7 = 0")
 
     await db.write(correct)
@@ -143,10 +167,12 @@ async def test_rows_from_before_the_migration_are_summed_by_it(
     try:
         await apply_migrations(db)
         session = await SessionRepository(db).create(agent_id="main", model="m")
-        await db.write(lambda connection: insert_rows(connection, session.id, 200, seed=2))
+        await db.write(
+            lambda connection: insert_rows(connection, session.id, 200, seed=2, before_0004=True)
+        )
         monkeypatch.setattr(migrator, "available_migrations", lambda: shipped)
 
-        assert await apply_migrations(db) == ["0003_usage_hourly"]
+        assert await apply_migrations(db) == [m.name for m in shipped if m.name >= "0003"]
 
         for since, until in RANGES[:5]:
             report = await UsageLedger(db).totals_by_model(since=since, until=until)

@@ -124,13 +124,13 @@ async def test_one_message_then_the_usage_and_session_reports(tmp_path: Path, fa
         "0",
         "0",
         count(row["totalTokens"]),
-        money(row["totalCost"]),
+        money(row["totalCost"], row["totalCostNanos"]),
     ]
     assert total_row.split() == [
         "total",
         "3",
         count(grand["totalTokens"]),
-        money(grand["totalCost"]),
+        money(grand["totalCost"], grand["totalCostNanos"]),
     ]
     assert mine.out.splitlines()[0] == f"usage of session {session_id}:"
     assert mine.out.splitlines()[2].split()[1] == "2"  # two of the three requests

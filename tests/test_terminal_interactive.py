@@ -150,7 +150,9 @@ async def test_chat_stream_cancel_inspect_usage_sessions_new(
         first = await terminal.expect(r"\n> ")
         [session_id] = re.findall(rf"\(new session ({SESSION_ID})\)", first)
         assert "\nHello, world!\n" in first
-        assert re.search(r"\[\d+ tokens: \d+ in, 4 out \| \$0\.\d{6} \| claude-sonnet-5-5\]", first)
+        assert re.search(
+            r"\[\d+ tokens: \d+ in, 4 out \| \$0\.\d{6,9} \| claude-sonnet-5-5\]", first
+        )
 
         # A reply that would never end: Ctrl-C stops it, and the client stays.
         fake.enqueue(Scenario(text_chunks=["tick "], endless=True, delay_between_chunks=0.02))
@@ -159,7 +161,7 @@ async def test_chat_stream_cancel_inspect_usage_sessions_new(
         terminal.type(CTRL_C)
         stopped = await terminal.expect(r"\n> ")
         assert re.search(
-            r"\[\d+ tokens: \d+ in, \d+ out \| \$0\.\d{6} \| \S+ \| cancelled\]", stopped
+            r"\[\d+ tokens: \d+ in, \d+ out \| \$0\.\d{6,9} \| \S+ \| cancelled\]", stopped
         )
         await fake.wait_for_disconnect(timeout=15)
         assert fake.replies[1].outcome == "disconnected"
@@ -168,7 +170,9 @@ async def test_chat_stream_cancel_inspect_usage_sessions_new(
         shown = await terminal.expect(r"\n> ")
         inspection = await inspect_directly(port, session_id)
         assert f"context of session {session_id} for claude-sonnet-5-5" in shown
-        rows = {line.split()[0]: line.split()[1:] for line in shown.splitlines()[2:-2]}
+        table = shown.splitlines()[2:]
+        table = table[: next(i for i, line in enumerate(table) if line.startswith("total")) + 1]
+        rows = {line.split()[0]: line.split()[1:] for line in table}
         assert list(rows) == [
             "section",
             "system_prompt",
@@ -184,7 +188,7 @@ async def test_chat_stream_cancel_inspect_usage_sessions_new(
             assert rows[name] == [
                 count(section["byteCount"]),
                 count(section["tokenEstimate"]),
-                money(section["costEstimate"]),
+                money(section["costEstimate"], section["costEstimateNanos"]),
             ]
         assert int(rows["history"][0]) > 0  # the two exchanges, the cancelled reply included
         ratio = inspection["estimateRatio"]

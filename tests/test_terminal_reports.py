@@ -3,6 +3,7 @@ unknown prices, prompt-cache tokens, a reply cut by max_tokens, and where it con
 
 import json
 import os
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -138,4 +139,69 @@ def test_where_the_client_connects(tmp_path: Path) -> None:
     assert find_gateway(home, Config()).url == "ws://[::1]:4100/gateway"
     assert (
         find_gateway(home, Config(), "ws://elsewhere:1/gateway").url == "ws://elsewhere:1/gateway"
+    )
+
+
+def test_costs_are_printed_from_the_exact_integers_so_rows_add_up_to_the_total() -> None:
+    # Floats that no longer add up exactly; the integers beside them do.
+    rows = {
+        "claude-sonnet-4-5": {"totalCost": 13.947539326, "totalCostNanos": 13_947_539_326},
+        "claude-haiku-4-5": {"totalCost": 0.1000000001, "totalCostNanos": 100_000_000},
+        "claude-opus-4-1": {"totalCost": 0.0000003, "totalCostNanos": 300},
+    }
+    total = sum(row["totalCostNanos"] for row in rows.values())
+    report = usage_report(
+        {
+            "perModel": {model: {**row, "requestCount": 1} for model, row in rows.items()},
+            "grandTotal": {"totalCost": 14.0475396, "totalCostNanos": total, "requestCount": 3},
+        }
+    )
+
+    costs = [line.split()[-1] for line in report[1:5]]
+    assert costs == ["$13.947539326", "$0.100000", "$0.0000003", "$14.047539626"]
+    assert sum(Decimal(cost[1:]) for cost in costs[:3]) == Decimal(costs[3][1:])
+
+
+def test_a_reply_names_its_one_hour_writes_and_an_unknown_model_price() -> None:
+    end = {
+        "usage": {**END["usage"], "cacheCreation1hInputTokens": 4},
+        "cost": {"totalCost": 0.0693, "totalCostNanos": 69_300_000, "priceSource": "unknown_model"},
+        "stopReason": "end_turn",
+    }
+
+    summary = reply_summary(end, "claude-opus-4-60")
+
+    assert "10 cache write (4 for 1 h)" in summary
+    assert "| $0.069300 at the [pricing.unknown_model] price |" in summary
+
+
+def test_an_inspection_shows_the_spread_and_the_calibrated_estimate() -> None:
+    lines = inspection_report(
+        {
+            "sections": [],
+            "totals": {},
+            "estimateRatio": 1.25,
+            "estimateSpread": {
+                "requestCount": 4,
+                "minRatio": 0.9,
+                "p10Ratio": 0.9,
+                "medianRatio": 1.2,
+                "p90Ratio": 1.6,
+                "maxRatio": 1.6,
+            },
+            "calibrated": {
+                "basis": "session",
+                "ratio": 1.25,
+                "requestCount": 4,
+                "tokenEstimate": 1250,
+                "costEstimate": 0.0025,
+                "costEstimateNanos": 2_500_000,
+            },
+        }
+    )
+
+    assert lines[-2] == "per request (4): x0.90 to x1.60, median x1.20, 80% within x0.90 to x1.60"
+    assert lines[-1] == (
+        "calibrated estimate (this session's ratio x1.25 over 4 requests): 1,250 input tokens, "
+        "$0.002500 (an estimate, not a count)"
     )

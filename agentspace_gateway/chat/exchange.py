@@ -13,7 +13,6 @@ Anthropic reported is in the ledger: tokens billed are never dropped.
 """
 
 import asyncio
-import json
 import logging
 from typing import Any
 
@@ -25,16 +24,9 @@ from agentspace_gateway.chat.services import ChatServices
 from agentspace_gateway.chat.streaming import StreamProgress, consume, delta_frame
 from agentspace_gateway.gateway.connection import ConnectionContext
 from agentspace_gateway.llm.errors import upstream_error
-from agentspace_gateway.pricing import Cost, usd
+from agentspace_gateway.pricing import Cost
 from agentspace_gateway.protocol.errors import ErrorCode, GatewayError
-from agentspace_gateway.protocol.messages import (
-    ChatStreamEnd,
-    ChatStreamStart,
-    TokenUsage,
-)
-from agentspace_gateway.protocol.messages import (
-    Cost as WireCost,
-)
+from agentspace_gateway.protocol.messages import ChatStreamEnd, ChatStreamStart
 from agentspace_gateway.storage import (
     MessageRepository,
     MessageRow,
@@ -44,6 +36,7 @@ from agentspace_gateway.storage import (
     UsageLedger,
     UsageRecord,
 )
+from agentspace_gateway.wire_costs import wire_cost, wire_usage
 
 log = logging.getLogger(__name__)
 
@@ -204,24 +197,12 @@ async def run_exchange(
     announce()
     if error is not None:
         raise error
-    counts = progress.counts
     context.send(
         ChatStreamEnd(
             request_id=request_id,
             session_id=session.id,
-            usage=TokenUsage(
-                input_tokens=counts.input_tokens,
-                output_tokens=counts.output_tokens,
-                cache_creation_input_tokens=counts.cache_creation_input_tokens,
-                cache_read_input_tokens=counts.cache_read_input_tokens,
-                total_tokens=counts.total,
-            ),
-            cost=WireCost(
-                input_cost=usd(cost.input_side_nanousd),
-                output_cost=usd(cost.output_nanousd),
-                total_cost=usd(cost.total_nanousd),
-                priced=cost.priced,
-            ),
+            usage=wire_usage(progress.counts),
+            cost=wire_cost(cost),
             stop_reason=stop_reason,
         )
     )
@@ -291,23 +272,14 @@ def _usage(
     """The request's usage as reported so far, priced."""
     counts = progress.counts
     cost = services.price_book.cost(model, counts)
-    usage = NewUsage(
+    usage = NewUsage.of(
+        counts,
+        cost,
         session_id=session.id,
         model=model,
-        input_tokens=counts.input_tokens,
-        output_tokens=counts.output_tokens,
-        cache_creation_input_tokens=counts.cache_creation_input_tokens,
-        cache_read_input_tokens=counts.cache_read_input_tokens,
-        cost_nanousd=cost.total_nanousd,
-        input_cost_nanousd=cost.input_nanousd,
-        output_cost_nanousd=cost.output_nanousd,
-        cache_write_cost_nanousd=cost.cache_write_nanousd,
-        cache_read_cost_nanousd=cost.cache_read_nanousd,
-        priced=cost.priced,
-        prices=_prices_json(cost),
+        request_id=exchange_id,
         estimated_input_tokens=assembled.estimated_input_tokens,
         stop_reason=stop_reason,
-        request_id=exchange_id,
     )
     return usage, cost
 
@@ -377,22 +349,3 @@ def shutting_down() -> GatewayError:
         "message again once the gateway is back.",
         retryable=True,
     )
-
-
-def _prices_json(cost: Cost) -> str | None:
-    prices = cost.prices
-    if prices is None:
-        return None
-    return json.dumps(
-        {
-            "inputPerMTok": _text(prices.input_mtok),
-            "outputPerMTok": _text(prices.output_mtok),
-            "cacheReadPerMTok": _text(prices.cache_read_mtok),
-            "cacheWritePerMTok": _text(prices.cache_write_mtok),
-            "source": prices.source,
-        }
-    )
-
-
-def _text(value: object) -> str | None:
-    return None if value is None else str(value)

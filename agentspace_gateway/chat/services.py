@@ -9,9 +9,9 @@ from attrs import frozen
 
 from agentspace_gateway import appkeys
 from agentspace_gateway.chat.context_assembly import ContextAssembler
-from agentspace_gateway.config import Config
+from agentspace_gateway.config import Config, PriceOverride
 from agentspace_gateway.llm.client import AnthropicClients
-from agentspace_gateway.pricing import ModelPrices, PriceBook
+from agentspace_gateway.pricing import UNKNOWN_MODEL, ModelPrices, PriceBook, one_hour_write_rate
 from agentspace_gateway.storage import ReplyRecorder
 from agentspace_gateway.tokens import TokenEstimator
 
@@ -31,16 +31,21 @@ def price_overrides(config: Config) -> dict[str, ModelPrices]:
         # Through str: Decimal(0.3) would carry the float's binary error into every cost.
         return None if value is None else Decimal(str(value))
 
-    return {
-        model: ModelPrices(
-            input_mtok=Decimal(str(prices.input)),
+    def model_prices(model: str, prices: PriceOverride) -> ModelPrices:
+        input_mtok = Decimal(str(prices.input))
+        cache_write_mtok = exact(prices.cache_write)
+        return ModelPrices(
+            input_mtok=input_mtok,
             output_mtok=Decimal(str(prices.output)),
             cache_read_mtok=exact(prices.cache_read),
-            cache_write_mtok=exact(prices.cache_write),
-            source="config",
+            cache_write_mtok=cache_write_mtok,
+            cache_write_1h_mtok=one_hour_write_rate(
+                input_mtok, cache_write_mtok, exact(prices.cache_write_1h)
+            ),
+            source=UNKNOWN_MODEL if model == UNKNOWN_MODEL else "config",
         )
-        for model, prices in config.pricing.items()
-    }
+
+    return {model: model_prices(model, prices) for model, prices in config.pricing.items()}
 
 
 async def chat_context(app: web.Application) -> AsyncIterator[None]:

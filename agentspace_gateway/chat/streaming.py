@@ -21,24 +21,18 @@ from anthropic.types import (
 from attrs import define, field
 
 from agentspace_gateway.chat.context_assembly import AssembledContext
+from agentspace_gateway.llm.anthropic_usage import merge_usage
 from agentspace_gateway.pricing import TokenCounts
 
 # UTF-16 halves, which JSON can carry ("\ud800") but Unicode text cannot hold alone.
 _SURROGATE = re.compile("[\ud800-\udfff]")
 _REPLACEMENT = "\ufffd"
 
-_USAGE_FIELDS = (
-    "input_tokens",
-    "output_tokens",
-    "cache_creation_input_tokens",
-    "cache_read_input_tokens",
-)
-
 
 @define
 class StreamProgress:
     parts: list[str] = field(factory=list)
-    usage: dict[str, int] = field(factory=lambda: dict.fromkeys(_USAGE_FIELDS, 0))
+    counts: TokenCounts = field(factory=lambda: TokenCounts(0, 0))
     stop_reason: str | None = None
     upstream_message_id: str | None = None
     started: bool = False
@@ -47,17 +41,8 @@ class StreamProgress:
     def text(self) -> str:
         return "".join(self.parts)
 
-    @property
-    def counts(self) -> TokenCounts:
-        return TokenCounts(**self.usage)
-
     def absorb_usage(self, usage: Any) -> None:
-        # Each report is cumulative and the latest is authoritative (as the SDK treats it);
-        # a field a report leaves out keeps its earlier value.
-        for name in _USAGE_FIELDS:
-            value = getattr(usage, name, None) if usage is not None else None
-            if isinstance(value, int) and value >= 0:
-                self.usage[name] = value
+        self.counts = merge_usage(self.counts, usage)
 
 
 class SurrogateMender:

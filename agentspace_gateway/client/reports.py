@@ -15,10 +15,15 @@ def reply_summary(end: Mapping[str, Any], model: str | None, session: str | None
     if usage.get("cacheReadInputTokens"):
         parts.append(f"{count(usage['cacheReadInputTokens'])} cache read")
     if usage.get("cacheCreationInputTokens"):
-        parts.append(f"{count(usage['cacheCreationInputTokens'])} cache write")
+        one_hour = usage.get("cacheCreation1hInputTokens")
+        written = f"{count(usage['cacheCreationInputTokens'])} cache write"
+        parts.append(written + (f" ({count(one_hour)} for 1 h)" if one_hour else ""))
     pieces = [f"{count(usage.get('totalTokens'))} tokens: {', '.join(parts)}"]
     if cost.get("priced", True):
-        pieces.append(money(cost.get("totalCost")))
+        total = money(cost.get("totalCost"), cost.get("totalCostNanos"))
+        if cost.get("priceSource") == "unknown_model":
+            total += " at the [pricing.unknown_model] price"
+        pieces.append(total)
     else:
         pieces.append(f'cost unknown: add [pricing."{model}"] to config.toml')
     if model:
@@ -53,6 +58,24 @@ def inspection_report(frame: Mapping[str, Any]) -> list[str]:
         lines.append(f"estimate ratio {ratio:.2f}: {_ratio_meaning(ratio)}")
     else:
         lines.append("estimate ratio: none yet (no request of this session is recorded)")
+    spread = _mapping(frame.get("estimateSpread"))
+    if spread:
+        lines.append(
+            f"per request ({count(spread.get('requestCount'))}): "
+            f"{_times(spread.get('minRatio'))} to {_times(spread.get('maxRatio'))}, "
+            f"median {_times(spread.get('medianRatio'))}, 80% within "
+            f"{_times(spread.get('p10Ratio'))} to {_times(spread.get('p90Ratio'))}"
+        )
+    calibrated = _mapping(frame.get("calibrated"))
+    if calibrated:
+        basis = "this session's" if calibrated.get("basis") == "session" else "the model's"
+        lines.append(
+            f"calibrated estimate ({basis} ratio {_times(calibrated.get('ratio'))} over "
+            f"{count(calibrated.get('requestCount'))} requests): "
+            f"{count(calibrated.get('tokenEstimate'))} input tokens, "
+            f"{money(calibrated.get('costEstimate'), calibrated.get('costEstimateNanos'))}"
+            " (an estimate, not a count)"
+        )
     if "exactInputTokens" in frame:
         lines.append(f"exact input tokens (Anthropic's count): {count(frame['exactInputTokens'])}")
     return lines
@@ -65,7 +88,8 @@ def usage_report(frame: Mapping[str, Any]) -> list[str]:
     grand = _mapping(frame.get("grandTotal"))
     unpriced = [model for model, row in per_model.items() if not _mapping(row).get("priced", True)]
     rows = [_usage_row(model, _mapping(row)) for model, row in per_model.items()]
-    grand_cost = money(grand.get("totalCost")) + (" *" if unpriced else "")
+    grand_cost = money(grand.get("totalCost"), grand.get("totalCostNanos"))
+    grand_cost += " *" if unpriced else ""
     requests, tokens = count(grand.get("requestCount")), count(grand.get("totalTokens"))
     rows.append(["total", requests, "", "", "", "", tokens, grand_cost])
     lines = table(_USAGE_HEADERS, rows, right=range(1, len(_USAGE_HEADERS)))
@@ -118,12 +142,13 @@ def _section_row(section: Mapping[str, Any]) -> list[str]:
         str(section.get("name", "")),
         count(section.get("byteCount")),
         count(section.get("tokenEstimate")),
-        money(section.get("costEstimate")),
+        money(section.get("costEstimate"), section.get("costEstimateNanos")),
     ]
 
 
 def _usage_row(model: str, row: Mapping[str, Any]) -> list[str]:
-    cost = money(row.get("totalCost")) + ("" if row.get("priced", True) else " *")
+    cost = money(row.get("totalCost"), row.get("totalCostNanos"))
+    cost += "" if row.get("priced", True) else " *"
     return [
         model,
         count(row.get("requestCount")),
@@ -134,6 +159,10 @@ def _usage_row(model: str, row: Mapping[str, Any]) -> list[str]:
         count(row.get("totalTokens")),
         cost,
     ]
+
+
+def _times(value: Any) -> str:
+    return f"x{value:.2f}" if isinstance(value, int | float) else "x?"
 
 
 def _ratio_meaning(ratio: float) -> str:

@@ -20,8 +20,18 @@ def table(
     return lines
 
 
-def money(value: Any) -> str:
-    """USD to the millionth of a dollar: a short reply costs well under a cent."""
+def money(value: Any, nanos: Any = None) -> str:
+    """USD to at least the millionth of a dollar: a short reply costs well under a cent.
+
+    ``nanos``, the exact integer of nano-dollars the gateway sends beside each float, is
+    preferred and written with every digit it has, so a total printed under its rows is
+    their sum to the last digit; the float is the fallback for a gateway without it.
+    """
+    if isinstance(nanos, int) and not isinstance(nanos, bool):
+        sign = "-" if nanos < 0 else ""
+        whole, fraction = divmod(abs(nanos), 1_000_000_000)
+        digits = f"{fraction:09d}".rstrip("0").ljust(6, "0")
+        return f"{sign}${whole:,}.{digits}"
     return f"${_number(value):,.6f}"
 
 

@@ -20,6 +20,8 @@ from agentspace_gateway.protocol.validators import (
     until_timestamp,
 )
 
+_NANOS = "Exact integer nano-dollars (10^-9 USD) of {0}: add these, never the floats."
+
 
 @frozen(kw_only=True)
 class ClientMessage:
@@ -211,6 +213,12 @@ class TokenUsage:
     cache_read_input_tokens: int = field(metadata=about("Input tokens read from the prompt cache."))
     # Every token billed: input, output, cache writes and cache reads.
     total_tokens: int = field(metadata=about("All four counts added up: every token billed."))
+    cache_creation_1h_input_tokens: int = field(
+        metadata=about(
+            "The one-hour part of cacheCreationInputTokens (billed at 2x the input price, "
+            "not 1.25x); not added again to totalTokens."
+        )
+    )
 
 
 @frozen(kw_only=True)
@@ -228,6 +236,16 @@ class Cost:
             "False when the gateway does not know the model's price: the costs are then 0, "
             "not a guess."
         )
+    )
+    input_cost_nanos: int = field(metadata=about(_NANOS.format("inputCost")))
+    output_cost_nanos: int = field(metadata=about(_NANOS.format("outputCost")))
+    total_cost_nanos: int = field(metadata=about(_NANOS.format("totalCost")))
+    price_source: str | None = field(
+        default=None,
+        metadata=about(
+            "Where the prices came from: genai-prices, config, or unknown_model (the "
+            "configured price for models nobody knows). Left out when not priced."
+        ),
     )
 
 
@@ -284,6 +302,7 @@ class ContextSection:
     cost_estimate: float = field(
         metadata=about("USD for those tokens at the model's input price; 0 when unknown.")
     )
+    cost_estimate_nanos: int = field(metadata=about(_NANOS.format("costEstimate")))
 
 
 @frozen(kw_only=True)
@@ -295,6 +314,37 @@ class ContextTotals:
     cost_estimate: float = field(
         metadata=about("USD for the whole request, priced as one request.")
     )
+    cost_estimate_nanos: int = field(metadata=about(_NANOS.format("costEstimate")))
+
+
+@frozen(kw_only=True)
+class EstimateSpread:
+    """Actual / estimated input tokens request by request, over the session's latest
+    measured requests (those Anthropic reported input for)."""
+
+    request_count: int = field(metadata=about("Requests measured."))
+    min_ratio: float = field(metadata=about("The lowest ratio."))
+    p10_ratio: float = field(metadata=about("The 10th percentile (nearest rank)."))
+    median_ratio: float = field(metadata=about("The median."))
+    p90_ratio: float = field(metadata=about("The 90th percentile (nearest rank)."))
+    max_ratio: float = field(metadata=about("The highest ratio."))
+
+
+@frozen(kw_only=True)
+class CalibratedEstimate:
+    """The next request's estimate scaled by a measured ratio: an estimate, not a count."""
+
+    basis: str = field(
+        metadata=about(
+            "session (this session's ratio) or model (the model's, over every session, "
+            "while the session has fewer than 3 measured requests)."
+        )
+    )
+    ratio: float = field(metadata=about("The measured actual / estimated ratio applied."))
+    request_count: int = field(metadata=about("Requests the ratio was measured over."))
+    token_estimate: int = field(metadata=about("The calibrated input token estimate."))
+    cost_estimate: float = field(metadata=about("USD for those tokens at the input price."))
+    cost_estimate_nanos: int = field(metadata=about(_NANOS.format("costEstimate")))
 
 
 @frozen(kw_only=True)
@@ -319,6 +369,17 @@ class ContextInspection(ServerMessage):
         default=None,
         metadata=about("Only with exact: Anthropic's own count of the request's input tokens."),
     )
+    estimate_spread: EstimateSpread | None = field(
+        default=None,
+        metadata=about("How estimateRatio varies request by request; left out until it is known."),
+    )
+    calibrated: CalibratedEstimate | None = field(
+        default=None,
+        metadata=about(
+            "The next request's estimate calibrated by a measured ratio; left out while "
+            "nothing is measured."
+        ),
+    )
 
 
 @frozen(kw_only=True)
@@ -340,6 +401,10 @@ class ModelUsageReport:
             "the priced ones."
         )
     )
+    total_cost_nanos: int = field(metadata=about(_NANOS.format("totalCost")))
+    cache_creation_1h_input_tokens: int = field(
+        metadata=about("The one-hour part of cacheCreationInputTokens.")
+    )
 
 
 @frozen(kw_only=True)
@@ -349,6 +414,9 @@ class GrandTotal:
     total_cost: float = field(metadata=about("USD over every model."))
     total_tokens: int = field(metadata=about("Tokens over every model."))
     request_count: int = field(metadata=about("Requests over every model."))
+    total_cost_nanos: int = field(
+        metadata=about(_NANOS.format("totalCost") + " The exact sum of the rows' totalCostNanos.")
+    )
 
 
 @frozen(kw_only=True)

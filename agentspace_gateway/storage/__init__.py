@@ -6,6 +6,7 @@ Nothing outside this package writes SQL.
 from agentspace_gateway.storage.audit_log import AuditEntry, AuditLog
 from agentspace_gateway.storage.database import Database
 from agentspace_gateway.storage.errors import MigrationError, StorageError
+from agentspace_gateway.storage.estimate_accuracy import EstimateAccuracy, Spread
 from agentspace_gateway.storage.messages import (
     HistoryVersion,
     MessageRepository,
@@ -25,7 +26,6 @@ from agentspace_gateway.storage.migrator import (
 from agentspace_gateway.storage.replies import RecordedReply, ReplyRecorder
 from agentspace_gateway.storage.sessions import SessionRepository, SessionRow
 from agentspace_gateway.storage.usage import (
-    EstimateAccuracy,
     ModelUsage,
     NewUsage,
     UsageLedger,
@@ -53,6 +53,7 @@ __all__ = [
     "Role",
     "SessionRepository",
     "SessionRow",
+    "Spread",
     "StorageError",
     "UsageLedger",
     "UsageRecord",

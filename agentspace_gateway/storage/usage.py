@@ -12,29 +12,35 @@ import aiosqlite
 import attrs
 
 from agentspace_gateway.clock import utc_now_iso
+from agentspace_gateway.pricing import Cost, TokenCounts
 from agentspace_gateway.storage import usage_hours
 from agentspace_gateway.storage.database import Database
+from agentspace_gateway.storage.estimate_accuracy import EstimateAccuracy, EstimateAccuracyReader
 
 NANOUSD_PER_USD = 1_000_000_000
 
 _COLUMNS = """id, session_id, model, input_tokens, output_tokens, cache_creation_input_tokens,
     cache_read_input_tokens, cost_nanousd, created_at, request_id, input_cost_nanousd,
     output_cost_nanousd, cache_write_cost_nanousd, cache_read_cost_nanousd, priced, prices,
-    estimated_input_tokens, stop_reason"""
+    estimated_input_tokens, stop_reason, cache_creation_1h_input_tokens,
+    cache_write_1h_cost_nanousd, output_estimated"""
 
 # sum() over INTEGER stays an exact integer (total() would return a REAL). Both give, per
-# model: input, output, cache write and cache read tokens, cost, requests, unpriced requests.
+# model: input, output, cache write and cache read tokens, cost, requests, unpriced
+# requests, one-hour cache write tokens, requests with estimated output.
 _LEDGER_TOTALS = """
     SELECT model, sum(input_tokens), sum(output_tokens), sum(cache_creation_input_tokens),
-           sum(cache_read_input_tokens), sum(cost_nanousd), count(*), sum(priced = 0)
+           sum(cache_read_input_tokens), sum(cost_nanousd), count(*), sum(priced = 0),
+           sum(cache_creation_1h_input_tokens), sum(output_estimated)
     FROM usage_records
 """
 _HOURLY_TOTALS = """
     SELECT model, sum(input_tokens), sum(output_tokens), sum(cache_creation_input_tokens),
            sum(cache_read_input_tokens), sum(cost_nanousd), sum(request_count),
-           sum(unpriced_count)
+           sum(unpriced_count), sum(cache_creation_1h_input_tokens), sum(estimated_count)
     FROM usage_hourly
 """
+_SUMS = 9
 
 
 @attrs.frozen
@@ -57,6 +63,11 @@ class UsageRecord:
     prices: str | None = None  # JSON: USD per million tokens as exact decimal strings
     estimated_input_tokens: int | None = None
     stop_reason: str | None = None
+    # The one-hour parts of cache_creation_input_tokens and cache_write_cost_nanousd.
+    cache_creation_1h_input_tokens: int = 0
+    cache_write_1h_cost_nanousd: int = 0
+    # True when output_tokens is the gateway's estimate of a cut-off reply.
+    output_estimated: bool = False
 
 
 @attrs.frozen(kw_only=True)
@@ -77,6 +88,43 @@ class NewUsage:
     estimated_input_tokens: int | None = None
     stop_reason: str | None = None
     request_id: str | None = None
+    cache_creation_1h_input_tokens: int = 0
+    cache_write_1h_cost_nanousd: int = 0
+    output_estimated: bool = False
+
+    @classmethod
+    def of(
+        cls,
+        counts: TokenCounts,
+        cost: Cost,
+        *,
+        session_id: str,
+        model: str,
+        request_id: str | None,
+        estimated_input_tokens: int | None,
+        stop_reason: str | None,
+    ) -> NewUsage:
+        """A request's counts and their cost as one ledger row, with the prices used."""
+        return cls(
+            session_id=session_id,
+            model=model,
+            input_tokens=counts.input_tokens,
+            output_tokens=counts.output_tokens,
+            cache_creation_input_tokens=counts.cache_creation_input_tokens,
+            cache_read_input_tokens=counts.cache_read_input_tokens,
+            cache_creation_1h_input_tokens=counts.cache_creation_1h_input_tokens,
+            cost_nanousd=cost.total_nanousd,
+            input_cost_nanousd=cost.input_nanousd,
+            output_cost_nanousd=cost.output_nanousd,
+            cache_write_cost_nanousd=cost.cache_write_nanousd,
+            cache_read_cost_nanousd=cost.cache_read_nanousd,
+            cache_write_1h_cost_nanousd=cost.cache_write_1h_nanousd,
+            priced=cost.priced,
+            prices=cost.prices_json(),
+            estimated_input_tokens=estimated_input_tokens,
+            stop_reason=stop_reason,
+            request_id=request_id,
+        )
 
 
 @attrs.frozen
@@ -90,18 +138,10 @@ class ModelUsage:
     request_count: int
     # False when some request for this model had no known price: the cost is a floor.
     priced: bool = True
-
-
-@attrs.frozen
-class EstimateAccuracy:
-    actual_input_tokens: int
-    estimated_input_tokens: int
-
-    @property
-    def ratio(self) -> float | None:
-        if self.estimated_input_tokens == 0:
-            return None
-        return self.actual_input_tokens / self.estimated_input_tokens
+    # The one-hour part of cache_creation_input_tokens.
+    cache_creation_1h_input_tokens: int = 0
+    # Requests whose output count is the gateway's estimate of a cut-off reply.
+    estimated_count: int = 0
 
 
 class UsageLedger:
@@ -176,8 +216,8 @@ class UsageLedger:
 
         totals: dict[str, list[int]] = {}
         for row in await self._db.read(read):
-            sums = totals.setdefault(row[0], [0] * 7)
-            for index in range(7):
+            sums = totals.setdefault(row[0], [0] * _SUMS)
+            for index in range(_SUMS):
                 sums[index] += row[index + 1] or 0
         return {
             model: ModelUsage(
@@ -189,24 +229,19 @@ class UsageLedger:
                 cost_nanousd=sums[4],
                 request_count=sums[5],
                 priced=sums[6] == 0,
+                cache_creation_1h_input_tokens=sums[7],
+                estimated_count=sums[8],
             )
             for model, sums in sorted(totals.items())
         }
 
     async def estimate_accuracy(self, session_id: str) -> EstimateAccuracy:
         """Actual input tokens against the gateway's estimates, over the session's requests."""
-        row = await self._db.fetchone(
-            """
-            SELECT coalesce(sum(input_tokens + cache_creation_input_tokens
-                                + cache_read_input_tokens), 0),
-                   coalesce(sum(estimated_input_tokens), 0)
-            FROM usage_records
-            WHERE session_id = ? AND estimated_input_tokens IS NOT NULL
-            """,
-            (session_id,),
-        )
-        assert row is not None  # an aggregate always yields one row
-        return EstimateAccuracy(row[0], row[1])
+        return await EstimateAccuracyReader(self._db).for_session(session_id)
+
+    async def model_estimate_accuracy(self, model: str) -> EstimateAccuracy:
+        """The same over the model's most recent requests, in every session."""
+        return await EstimateAccuracyReader(self._db).for_model(model)
 
 
 async def _ledger_totals(
@@ -260,7 +295,9 @@ async def update_usage(
             input_tokens = ?, output_tokens = ?, cache_creation_input_tokens = ?,
             cache_read_input_tokens = ?, cost_nanousd = ?, input_cost_nanousd = ?,
             output_cost_nanousd = ?, cache_write_cost_nanousd = ?, cache_read_cost_nanousd = ?,
-            priced = ?, prices = ?, estimated_input_tokens = ?, stop_reason = ?
+            cache_creation_1h_input_tokens = ?, cache_write_1h_cost_nanousd = ?,
+            priced = ?, prices = ?, estimated_input_tokens = ?, stop_reason = ?,
+            output_estimated = ?
         WHERE id = ? AND session_id = ? AND request_id IS ? AND stop_reason = '{IN_PROGRESS}'
         RETURNING {_COLUMNS}
         """,  # noqa: S608 - column names and the state are constants
@@ -270,6 +307,7 @@ async def update_usage(
             usage.prices,
             usage.estimated_input_tokens,
             usage.stop_reason,
+            int(usage.output_estimated),
             usage_id,
             usage.session_id,
             usage.request_id,
@@ -289,6 +327,8 @@ def _checked_counts(usage: NewUsage) -> dict[str, int]:
         "output_cost_nanousd": usage.output_cost_nanousd,
         "cache_write_cost_nanousd": usage.cache_write_cost_nanousd,
         "cache_read_cost_nanousd": usage.cache_read_cost_nanousd,
+        "cache_creation_1h_input_tokens": usage.cache_creation_1h_input_tokens,
+        "cache_write_1h_cost_nanousd": usage.cache_write_1h_cost_nanousd,
     }
     for name, value in counts.items():
         _require_count(name, value)
@@ -303,10 +343,11 @@ async def insert_usage(connection: aiosqlite.Connection, usage: NewUsage) -> Usa
         INSERT INTO usage_records (
             session_id, model, input_tokens, output_tokens, cache_creation_input_tokens,
             cache_read_input_tokens, cost_nanousd, input_cost_nanousd, output_cost_nanousd,
-            cache_write_cost_nanousd, cache_read_cost_nanousd, created_at, request_id, priced,
-            prices, estimated_input_tokens, stop_reason
+            cache_write_cost_nanousd, cache_read_cost_nanousd, cache_creation_1h_input_tokens,
+            cache_write_1h_cost_nanousd, created_at, request_id, priced, prices,
+            estimated_input_tokens, stop_reason, output_estimated
         )
-        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
         RETURNING {_COLUMNS}
         """,  # noqa: S608 - column names are constants
         (
@@ -319,6 +360,7 @@ async def insert_usage(connection: aiosqlite.Connection, usage: NewUsage) -> Usa
             usage.prices,
             usage.estimated_input_tokens,
             usage.stop_reason,
+            int(usage.output_estimated),
         ),
     )
     return _record(row)
@@ -352,4 +394,7 @@ def _record(row: sqlite3.Row) -> UsageRecord:
         prices=row["prices"],
         estimated_input_tokens=row["estimated_input_tokens"],
         stop_reason=row["stop_reason"],
+        cache_creation_1h_input_tokens=row["cache_creation_1h_input_tokens"],
+        cache_write_1h_cost_nanousd=row["cache_write_1h_cost_nanousd"],
+        output_estimated=bool(row["output_estimated"]),
     )

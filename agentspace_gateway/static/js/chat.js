@@ -3,7 +3,7 @@
 
 import { errorBox } from "./alerts.js";
 import { byId, h } from "./dom.js";
-import { count, dateTime, shortId, usd } from "./format.js";
+import { count, dateTime, nanoText, nanoUsd, shortId } from "./format.js";
 import { GatewayError } from "./gateway.js";
 
 const HISTORY_LIMIT = 200;
@@ -349,14 +349,22 @@ class ReplyItem {
 function usageLine(end) {
   const { usage, cost } = end;
   const parts = [`${count(usage.inputTokens)} in · ${count(usage.outputTokens)} out`];
-  if (usage.cacheCreationInputTokens) parts.push(`${count(usage.cacheCreationInputTokens)} cache write`);
+  if (usage.cacheCreationInputTokens) {
+    const oneHour = usage.cacheCreation1hInputTokens
+      ? ` (${count(usage.cacheCreation1hInputTokens)} for 1 h)` : "";
+    parts.push(`${count(usage.cacheCreationInputTokens)} cache write${oneHour}`);
+  }
   if (usage.cacheReadInputTokens) parts.push(`${count(usage.cacheReadInputTokens)} cache read`);
   const line = [
     h("span", { class: "tokens", dataset: { value: usage.totalTokens } },
       `${parts.join(" · ")} · ${count(usage.totalTokens)} tokens`),
     " · ",
     cost.priced
-      ? h("span", { class: "cost", dataset: { value: cost.totalCost } }, usd(cost.totalCost))
+      ? h("span", { class: "cost", dataset: { value: nanoText(cost.totalCostNanos), nanos: cost.totalCostNanos },
+          title: cost.priceSource === "unknown_model"
+            ? "priced at the configured price for unknown models ([pricing.unknown_model])" : null },
+          cost.priceSource === "unknown_model"
+            ? `${nanoUsd(cost.totalCostNanos)} (unknown-model price)` : nanoUsd(cost.totalCostNanos))
       : h("span", { class: "cost unpriced", dataset: { value: 0 } },
           "cost unknown: no price for this model (add one under [pricing] in config.toml)"),
   ];

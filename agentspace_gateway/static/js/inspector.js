@@ -3,7 +3,7 @@
 
 import { errorBox } from "./alerts.js";
 import { byId, h } from "./dom.js";
-import { bytes, count, ratio, usd } from "./format.js";
+import { bytes, count, nanoUsd, ratio } from "./format.js";
 
 export class Inspector {
   constructor(gateway) {
@@ -56,7 +56,7 @@ export class Inspector {
           h("span"),
           h("span", { class: "tokens", text: count(totals.tokenEstimate) }),
           h("span", { class: "bytes", text: bytes(totals.byteCount) }),
-          h("span", { class: "cost", text: usd(totals.costEstimate) }),
+          h("span", { class: "cost", text: nanoUsd(totals.costEstimateNanos) }),
         ),
       ),
       accuracy(inspection),
@@ -78,7 +78,7 @@ function sectionRow(section, totalTokens) {
       h("span", { class: "bar", title: `${share}% of the estimated tokens` }, fill),
       h("span", { class: "tokens", text: count(section.tokenEstimate) }),
       h("span", { class: "bytes", text: bytes(section.byteCount) }),
-      h("span", { class: "cost", text: usd(section.costEstimate) }),
+      h("span", { class: "cost", text: nanoUsd(section.costEstimateNanos) }),
     ),
     section.content
       ? h("pre", { class: "content", text: section.content })
@@ -94,6 +94,20 @@ function accuracy(inspection) {
   } else {
     lines.push(h("li", { class: "ratio",
       text: "Estimate accuracy: known once this session has a reply from Anthropic." }));
+  }
+  const spread = inspection.estimateSpread;
+  if (spread !== undefined) {
+    lines.push(h("li", { class: "spread", dataset: { min: spread.minRatio, median: spread.medianRatio, max: spread.maxRatio } },
+      `Per request (${count(spread.requestCount)}): ×${spread.minRatio.toFixed(2)} to ×${spread.maxRatio.toFixed(2)}, `
+      + `median ×${spread.medianRatio.toFixed(2)}, 80% within ×${spread.p10Ratio.toFixed(2)} to ×${spread.p90Ratio.toFixed(2)}`));
+  }
+  const calibrated = inspection.calibrated;
+  if (calibrated !== undefined) {
+    const basis = calibrated.basis === "session"
+      ? "this session's ratio" : "the model's ratio over every session";
+    lines.push(h("li", { class: "calibrated", dataset: { basis: calibrated.basis, tokens: calibrated.tokenEstimate } },
+      `Calibrated estimate (${basis}, ×${calibrated.ratio.toFixed(2)} over ${count(calibrated.requestCount)} requests): `
+      + `${count(calibrated.tokenEstimate)} input tokens, ${nanoUsd(calibrated.costEstimateNanos)}. An estimate, not a count.`));
   }
   if (inspection.exactInputTokens !== undefined) {
     lines.push(h("li", { class: "exact", dataset: { value: inspection.exactInputTokens } },

@@ -3,7 +3,7 @@
 
 import { errorBox } from "./alerts.js";
 import { byId, h, svg } from "./dom.js";
-import { count, usd } from "./format.js";
+import { count, nanoText, nanoUsd, sumNanos } from "./format.js";
 
 const DAYS = 14;
 const HEADINGS = [
@@ -89,7 +89,7 @@ function modelTable(report) {
         ["output", count(usage.outputTokens)],
         ["cache", `${count(usage.cacheCreationInputTokens)} / ${count(usage.cacheReadInputTokens)}`],
         ["tokens", count(usage.totalTokens)],
-        ["cost", usage.priced ? usd(usage.totalCost) : `${usd(usage.totalCost)} *`],
+        ["cost", usage.priced ? nanoUsd(usage.totalCostNanos) : `${nanoUsd(usage.totalCostNanos)} *`],
       ].map(([name, text]) => h("td", { class: name, text })),
     ),
   );
@@ -113,7 +113,8 @@ function modelTable(report) {
           h("td", { class: "requests", text: count(total.requestCount) }),
           h("td", { colspan: 3 }),
           h("td", { class: "tokens", text: count(total.totalTokens) }),
-          h("td", { class: "cost", text: unpriced ? `≥ ${usd(total.totalCost)}` : usd(total.totalCost) }),
+          h("td", { class: "cost", dataset: { nanos: total.totalCostNanos },
+            text: unpriced ? `≥ ${nanoUsd(total.totalCostNanos)}` : nanoUsd(total.totalCostNanos) }),
         ),
       ),
     ),
@@ -128,24 +129,25 @@ function chart(days) {
   const { width, height, left, right, top, bottom } = CHART;
   const plotWidth = width - left - right;
   const plotHeight = height - top - bottom;
-  const highest = Math.max(...days.map((day) => day.total.totalCost));
+  // Bar heights only are floats; every figure shown is summed and written from the integers.
+  const highest = Math.max(...days.map((day) => day.total.totalCostNanos));
   const slot = plotWidth / days.length;
   const label = (day) => day.start.toLocaleDateString(undefined, { weekday: "short", day: "numeric", month: "short" });
   const bars = days.map((day, index) => {
-    const cost = day.total.totalCost;
-    const barHeight = highest > 0 ? (cost / highest) * plotHeight : 0;
+    const nanos = day.total.totalCostNanos;
+    const barHeight = highest > 0 ? (nanos / highest) * plotHeight : 0;
     const x = left + index * slot + slot * 0.15;
     return svg(
       "g",
-      { class: "day", dataset: { day: day.since, cost, requests: day.total.requestCount } },
+      { class: "day", dataset: { day: day.since, cost: nanoText(nanos), nanos, requests: day.total.requestCount } },
       svg("rect", { x, y: top + plotHeight - barHeight, width: slot * 0.7, height: barHeight },
-        svg("title", { text: `${label(day)}: ${usd(cost)}, ${count(day.total.requestCount)} requests` })),
+        svg("title", { text: `${label(day)}: ${nanoUsd(nanos)}, ${count(day.total.requestCount)} requests` })),
       index % 2 === (days.length - 1) % 2
         ? svg("text", { x: x + slot * 0.35, y: height - 8, "text-anchor": "middle", text: String(day.start.getDate()) })
         : null,
     );
   });
-  const total = days.reduce((sum, day) => sum + day.total.totalCost, 0);
+  const total = sumNanos(days.map((day) => day.total.totalCostNanos));
   return h(
     "figure",
     { class: "chart" },
@@ -155,11 +157,12 @@ function chart(days) {
       svg("line", { class: "axis", x1: left, x2: width - right, y1: top + plotHeight, y2: top + plotHeight }),
       highest > 0 ? svg("line", { class: "grid", x1: left, x2: width - right, y1: top, y2: top }) : null,
       highest > 0
-        ? svg("text", { class: "scale", x: left - 6, y: top + 4, "text-anchor": "end", text: usd(highest) })
+        ? svg("text", { class: "scale", x: left - 6, y: top + 4, "text-anchor": "end", text: nanoUsd(highest) })
         : null,
       svg("text", { class: "scale", x: left - 6, y: top + plotHeight, "text-anchor": "end", text: "$0" }),
       ...bars,
     ),
-    h("figcaption", { text: `Cost per day, last ${days.length} days (local time): ${usd(total)} in all.` }),
+    h("figcaption", { dataset: { nanos: total.toString() },
+      text: `Cost per day, last ${days.length} days (local time): ${nanoUsd(total)} in all.` }),
   );
 }
