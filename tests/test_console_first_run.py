@@ -29,6 +29,16 @@ WAIT_MS = 15_000
 GATEWAY = str(BIN / "agentspace-gateway")
 
 
+@pytest.fixture(scope="module")
+def shots() -> Path:
+    """Screenshots beside test_console_browser.py's (read before AGENTSPACE_* is cleared)."""
+    configured = os.environ.get("AGENTSPACE_TEST_ARTIFACTS")
+    root = Path(configured) if configured else Path(__file__).parent / "artifacts"
+    directory = root / "console"
+    directory.mkdir(parents=True, exist_ok=True)
+    return directory
+
+
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
 async def upstream() -> AsyncIterator[tuple[FakeAnthropic, str]]:
     async with running_fake_anthropic() as running_upstream:
@@ -83,7 +93,7 @@ def environment(home: Path, base_url: str, **extra: str) -> dict[str, str]:
 
 
 async def test_no_key_no_vault_the_notice_comes_first_then_the_env_key_works(
-    browser: Browser, upstream: tuple[FakeAnthropic, str], tmp_path: Path
+    browser: Browser, upstream: tuple[FakeAnthropic, str], tmp_path: Path, shots: Path
 ) -> None:
     _, base_url = upstream
     bare = environment(tmp_path / "home", base_url)
@@ -95,6 +105,7 @@ async def test_no_key_no_vault_the_notice_comes_first_then_the_env_key_works(
         await expect(notice).to_contain_text(VAULT_STEP)
         assert await page.locator("#messages li.message").count() == 0  # nothing sent yet
         hint = await notice.locator("span").inner_text()
+        await page.screenshot(path=shots / "first-run-no-key.png")
 
         await send(page, "hello?")
         refused = page.locator("#messages li.message.assistant").last.locator(".error-box")
