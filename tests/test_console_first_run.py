@@ -18,14 +18,14 @@ from test_first_run import ENV_STEP, VAULT_STEP, WITH_VAULT
 
 from conftest import PASSPHRASE, TEST_API_KEY
 from fake_anthropic import FakeAnthropic, running_fake_anthropic
-from processes import BIN, free_port, gateway_env, running, wait_for_health_async
+from processes import BIN, WAIT_SECONDS, free_port, gateway_env, running, wait_for_health_async
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run"]
 # Generous: a 2-core machine runs chromium, the gateway and the fake side by side.
-WAIT_MS = 15_000
+WAIT_MS = int(WAIT_SECONDS * 1000)
 GATEWAY = str(BIN / "agentspace-gateway")
 
 
@@ -76,7 +76,7 @@ async def console(browser: Browser, env: dict[str, str], cwd: Path) -> AsyncIter
         finally:
             await context.close()
             process.send_signal(signal.SIGTERM)
-            _, err = await asyncio.to_thread(process.communicate, timeout=30)
+            _, err = await asyncio.to_thread(process.communicate, timeout=WAIT_SECONDS)
         assert script_errors == [], "the page's scripts failed"
         assert TEST_API_KEY not in err
 
@@ -92,7 +92,7 @@ def environment(home: Path, base_url: str, **extra: str) -> dict[str, str]:
     )
 
 
-async def test_no_key_no_vault_the_notice_comes_first_then_the_env_key_works(
+async def test_no_key_no_vault_the_notice_comes_before_any_message(
     browser: Browser, upstream: tuple[FakeAnthropic, str], tmp_path: Path, shots: Path
 ) -> None:
     _, base_url = upstream
@@ -112,8 +112,12 @@ async def test_no_key_no_vault_the_notice_comes_first_then_the_env_key_works(
         await expect(refused).to_have_attribute("data-code", "NO_API_KEY")
         await expect(refused.locator(".error-text")).to_contain_text(hint)
 
-    # The first step as worded: the key in serve's environment.
-    with_key = {**bare, "ANTHROPIC_API_KEY": TEST_API_KEY}
+
+async def test_with_the_environment_key_there_is_no_notice_and_chat_works(
+    browser: Browser, upstream: tuple[FakeAnthropic, str], tmp_path: Path
+) -> None:
+    _, base_url = upstream
+    with_key = environment(tmp_path / "home", base_url, ANTHROPIC_API_KEY=TEST_API_KEY)
     async with console(browser, with_key, tmp_path) as page:
         notice = page.locator("#key-notice")
         await expect(notice).to_have_attribute("data-state", "ready")
@@ -142,7 +146,7 @@ async def test_a_vault_without_a_key_asks_for_keys_add_which_works_while_open(
             cwd=tmp_path,
             capture_output=True,
             text=True,
-            timeout=90,
+            timeout=WAIT_SECONDS,
         )
         assert added.returncode == 0, added.stderr
         await send(page, "with the vault's key")

@@ -18,12 +18,10 @@ from test_first_run import run_command
 
 from conftest import PASSPHRASE, TEST_API_KEY
 from fake_anthropic import FakeAnthropic
-from processes import BIN, free_port, gateway_env, running
+from processes import BIN, WAIT_SECONDS, free_port, gateway_env, running
 
 CHECKOUT = Path(__file__).resolve().parent.parent
 PROMPT = "the-user-wrote-this-4f1c9e and nobody else may read it"
-# Imports alone take seconds on a loaded 2-core machine, and adev starts a second process.
-START_TIMEOUT = 90.0
 
 
 def read_runtime(home: Path) -> dict[str, Any] | None:
@@ -49,7 +47,7 @@ def two_free_ports() -> int:
 
 async def wait_for_runtime(home: Path, process: subprocess.Popen[str]) -> dict[str, Any]:
     loop = asyncio.get_running_loop()
-    deadline = loop.time() + START_TIMEOUT
+    deadline = loop.time() + WAIT_SECONDS
     while loop.time() < deadline:
         assert process.poll() is None, process.communicate()
         runtime = read_runtime(home)
@@ -73,7 +71,7 @@ async def chat_through_runtime_json(
         assert (answered.returncode, answered.stdout) == (0, "Hello, world!\n"), answered.stderr
         process.send_signal(signal.SIGINT)
         try:
-            out, err = await asyncio.to_thread(process.communicate, timeout=30)
+            out, err = await asyncio.to_thread(process.communicate, timeout=WAIT_SECONDS)
         except subprocess.TimeoutExpired:
             process.kill()
             out, err = await asyncio.to_thread(process.communicate, timeout=10)
