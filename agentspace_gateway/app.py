@@ -2,7 +2,9 @@
 
 ``create_app`` takes no required arguments so that both
 ``adev runserver agentspace_gateway/app.py --app-factory create_app`` and
-``python -m aiohttp.web agentspace_gateway.app:create_app`` can call it.
+``python -m aiohttp.web agentspace_gateway.app:create_app`` can call it. Called so (no home,
+no config), the app owns its process as ``serve`` would: the gateway's logging and
+runtime.json (see dev_server.py).
 """
 
 import importlib.metadata
@@ -15,11 +17,14 @@ from agentspace_gateway import appkeys
 from agentspace_gateway.chat.services import setup_chat
 from agentspace_gateway.config import Config, load_config
 from agentspace_gateway.console import setup_console
+from agentspace_gateway.dev_server import setup_dev_server
+from agentspace_gateway.first_run import setup_first_run
 from agentspace_gateway.gateway import setup_gateway
 from agentspace_gateway.home import Home
 from agentspace_gateway.host_check import host_check_middleware
 from agentspace_gateway.http_errors import json_errors_middleware
 from agentspace_gateway.keyserver import setup_keyserver
+from agentspace_gateway.logging_setup import configure_logging
 from agentspace_gateway.loop_monitor import setup_loop_monitor
 from agentspace_gateway.storage_setup import setup_storage
 from agentspace_gateway.vault_setup import setup_vault
@@ -37,8 +42,13 @@ def create_app(
     ``handler_entry_points`` replaces the installed handler plugins (tests register inline
     plugins this way); by default every entry point in the group is loaded.
     """
+    dev_server = home is None and config is None
     home = (home or Home.locate()).ensure()
     config = config or load_config(home.config_file)
+    if dev_server:
+        configure_logging(
+            config.logging.level, access_log=config.logging.access_log, take_over=True
+        )
     # Served on a specific non-loopback address (--allow-remote), that address names us too.
     allowed_names = (*config.server.allowed_hosts, config.server.host)
     app = web.Application(
@@ -50,9 +60,12 @@ def create_app(
     app[appkeys.STARTED_AT] = time.monotonic()
     setup_storage(app)
     setup_vault(app)
+    setup_first_run(app)
     setup_chat(app)
     setup_keyserver(app)
     setup_gateway(app, handler_entry_points)
     setup_console(app)
     setup_loop_monitor(app)
+    if dev_server:
+        setup_dev_server(app)
     return app

@@ -21,8 +21,27 @@ class CurrentStderrHandler(logging.StreamHandler[TextIO]):
         pass
 
 
-def configure_logging(level: str, *, access_log: bool = True) -> None:
+# Libraries whose DEBUG lines carry what users wrote: aiosqlite logs every call with its SQL
+# parameters (prompts and replies), the anthropic SDK every request's options. They stay at
+# INFO whatever logging.level says, so DEBUG shows the gateway's own detail and never content.
+CONTENT_LOGGERS = ("aiosqlite", "anthropic", "httpx", "httpcore")
+
+
+def configure_logging(level: str, *, access_log: bool = True, take_over: bool = False) -> None:
+    """One stderr handler on the root logger, at ``level``.
+
+    ``take_over``: the process was started by another tool (a development server) that set
+    up logging its own way first; its root handlers go (``python -m aiohttp.web`` installs
+    one at DEBUG, unfiltered) and the handlers it keeps for aiohttp's loggers get the secret
+    filter too.
+    """
     root = logging.getLogger()
+    if take_over:
+        for other in [h for h in root.handlers if not isinstance(h, CurrentStderrHandler)]:
+            root.removeHandler(other)
+        for name in ("aiohttp.access", "aiohttp.server"):
+            for kept in logging.getLogger(name).handlers:
+                install_log_redaction(kept)
     handler = next((h for h in root.handlers if isinstance(h, CurrentStderrHandler)), None)
     if handler is None:
         handler = CurrentStderrHandler()
@@ -30,4 +49,7 @@ def configure_logging(level: str, *, access_log: bool = True) -> None:
         install_log_redaction(handler)
         root.addHandler(handler)
     root.setLevel(level)
+    floor = max(logging.INFO, root.getEffectiveLevel())
+    for name in CONTENT_LOGGERS:
+        logging.getLogger(name).setLevel(floor)
     logging.getLogger("aiohttp.access").setLevel(logging.INFO if access_log else logging.WARNING)

@@ -7,6 +7,7 @@ Exit status: 0 done, 1 the operation failed, 2 bad usage or configuration.
 import argparse
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 from agentspace_gateway import __version__
 from agentspace_gateway.cli import (
@@ -27,17 +28,32 @@ from agentspace_gateway.config import ConfigError
 COMMANDS = (serve, chat, usage, sessions, keys, token, audit, migrate, protocol)
 
 
+HOME_HELP = "data directory (default: $AGENTSPACE_HOME, else ~/.config/agentspace)"
+
+
+class CommandParser(argparse.ArgumentParser):
+    """Every command and action takes ``--home`` too, so it may come before or after them.
+
+    Its default is SUPPRESS: a command that was not given one leaves the value taken before
+    the command name in place. argparse gives nested subcommands the parser's own class, so
+    ``keys add anthropic --home DIR`` works as well.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.add_argument("--home", default=argparse.SUPPRESS, help=HOME_HELP)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="agentspace-gateway",
         description="Self-hosted AI agent gateway: every byte of context and every cent visible.",
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
-    parser.add_argument(
-        "--home",
-        help="data directory (default: $AGENTSPACE_HOME, else ~/.config/agentspace)",
+    parser.add_argument("--home", help=HOME_HELP)
+    commands = parser.add_subparsers(
+        dest="command", metavar="COMMAND", required=True, parser_class=CommandParser
     )
-    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for command in COMMANDS:
         command.register(commands)
     return parser

@@ -52,7 +52,11 @@ def run(args: argparse.Namespace) -> int:
 
 async def _interactive(connection: "GatewayConnection", args: argparse.Namespace) -> int:
     from agentspace_gateway.client.chat_loop import ChatLoop
+    from agentspace_gateway.client.key_notice import key_hint
 
+    hint = await key_hint(connection.url)
+    if hint is not None:
+        print(f"Before you chat: {hint}", file=sys.stderr, flush=True)
     chat = ChatLoop(
         connection, session_id=args.session, model=args.model, prompt=sys.stdin.isatty()
     )

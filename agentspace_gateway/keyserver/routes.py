@@ -8,6 +8,7 @@ from aiohttp import web
 from agentspace_gateway import __version__, appkeys
 from agentspace_gateway.audited_keys import Actor, AuditEvent
 from agentspace_gateway.bearer import challenge, presented_token
+from agentspace_gateway.first_run import key_hint, key_sources
 from agentspace_gateway.http_errors import json_error
 from agentspace_gateway.keyserver.failed_auth import (
     FailedAuthLimiter,
@@ -22,6 +23,7 @@ NO_STORE = {"Cache-Control": "no-store"}
 async def health(request: web.Request) -> web.Response:
     app = request.app
     vault = app[appkeys.VAULT]
+    sources, vault_problem = await key_sources(vault)
     return web.json_response(
         {
             "status": "ok",
@@ -30,6 +32,9 @@ async def health(request: web.Request) -> web.Response:
             "uptimeSeconds": round(time.monotonic() - app[appkeys.STARTED_AT], 3),
             "vault": "available" if vault.available else "unavailable",
             "vaultBackend": vault.backend,
+            "vaultProblem": vault_problem or vault.problem,
+            "providerKeys": sources,
+            "keyHint": key_hint(vault, sources),
             "handlers": sorted(app[appkeys.REGISTRY].by_type),
             "pluginErrors": [
                 {"plugin": failure.owner, "reason": failure.reason}

@@ -23,6 +23,7 @@ from anthropic import AsyncAnthropic
 from agentspace_gateway import appkeys
 from agentspace_gateway.audited_keys import Actor, AuditedKeys, AuditEvent
 from agentspace_gateway.config import AnthropicConfig
+from agentspace_gateway.first_run import no_key_message
 from agentspace_gateway.protocol.errors import ErrorCode, GatewayError
 
 log = logging.getLogger(__name__)
@@ -82,7 +83,7 @@ class AnthropicClients:
         if key is None:
             raise GatewayError(
                 ErrorCode.NO_API_KEY,
-                "Anthropic API key not configured. Run: agentspace-gateway keys add anthropic",
+                no_key_message(PROVIDER, vault_available=self._app[appkeys.VAULT].available),
             )
         if self._client is not None and key == self._key:
             return self._client

@@ -6,6 +6,7 @@ import { ChatView } from "./chat.js";
 import { byId } from "./dom.js";
 import { Gateway, GatewayError } from "./gateway.js";
 import { Inspector } from "./inspector.js";
+import { KeyNotice } from "./keys.js";
 import { UsagePanel } from "./usage.js";
 
 const TOKEN_REFUSED = 4401;
@@ -17,6 +18,7 @@ const gateway = new Gateway(socketUrl.href);
 const chat = new ChatView(gateway, alerts);
 const inspector = new Inspector(gateway);
 const usage = new UsagePanel(gateway);
+const keyNotice = new KeyNotice(byId("key-notice"));
 const tokenForm = byId("token-form");
 const tokenProblem = byId("token-problem");
 const status = byId("status");
@@ -53,6 +55,7 @@ async function connect() {
   setStatus("connected", "connected");
   tokenForm.hidden = true;
   workspace.hidden = false;
+  keyNotice.refresh();
   await chat.refreshSessions();
   refreshPanel();
 }
@@ -91,6 +94,8 @@ gateway.addEventListener("closed", (event) => {
 gateway.addEventListener("problem", (event) => alerts.show(event.detail));
 chat.addEventListener("session", refreshPanel);
 chat.addEventListener("reply-ended", refreshPanel);
+// A key added meanwhile (keys add takes effect within a second) clears the notice.
+chat.addEventListener("reply-ended", () => keyNotice.refresh());
 
 async function start() {
   let config;
