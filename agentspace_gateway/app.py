@@ -14,7 +14,7 @@ from collections.abc import Iterable, Sequence
 from aiohttp import web
 
 from agentspace_gateway import appkeys
-from agentspace_gateway.chat.services import setup_chat
+from agentspace_gateway.chat.setup import setup_chat
 from agentspace_gateway.config import Config, load_config
 from agentspace_gateway.console import setup_console
 from agentspace_gateway.dev_server import setup_dev_server
@@ -25,7 +25,7 @@ from agentspace_gateway.host_check import host_check_middleware
 from agentspace_gateway.http_errors import json_errors_middleware
 from agentspace_gateway.keyserver import setup_keyserver
 from agentspace_gateway.logging_setup import configure_logging
-from agentspace_gateway.loop_monitor import setup_loop_monitor
+from agentspace_gateway.loop_monitor_setup import setup_loop_monitor
 from agentspace_gateway.storage_setup import setup_storage
 from agentspace_gateway.vault_setup import setup_vault
 
@@ -61,9 +61,9 @@ def create_app(
     setup_storage(app)
     setup_vault(app)
     setup_first_run(app)
-    setup_chat(app)
     setup_keyserver(app)
     setup_gateway(app, handler_entry_points)
+    setup_chat(app)
     setup_console(app)
     setup_loop_monitor(app)
     if dev_server:

@@ -1,12 +1,16 @@
-"""Typed keys for everything the application holds; no module globals, no singletons."""
+"""Typed keys for what every room shares: config, home, storage, vault.
 
-from typing import TYPE_CHECKING
+Each room declares its own keys beside its setup (``gateway.keys``, ``chat.setup.CHAT``,
+``loop_monitor_setup``), so this module knows no room and no room module needs it to know
+them.
+"""
 
 from aiohttp import web
 from attrs import frozen
 
 from agentspace_gateway.audited_keys import AuditedKeys
 from agentspace_gateway.config import Config
+from agentspace_gateway.failed_auth import FailedAuthLimiter
 from agentspace_gateway.home import Home
 from agentspace_gateway.storage import (
     AuditLog,
@@ -15,19 +19,6 @@ from agentspace_gateway.storage import (
     SessionRepository,
     UsageLedger,
 )
-
-if TYPE_CHECKING:
-    from agentspace_gateway.chat.services import ChatServices
-
-    # The gateway modules read these keys themselves; importing them here would be circular.
-    from agentspace_gateway.gateway.connection import ConnectionContext
-    from agentspace_gateway.gateway.dispatch import Dispatcher
-    from agentspace_gateway.gateway.shutdown import ShutdownSignal
-    from agentspace_gateway.gateway.token_holders import TokenHolders
-    from agentspace_gateway.handler_registry import HandlerRegistry
-    from agentspace_gateway.keyserver.failed_auth import FailedAuthLimiter
-    from agentspace_gateway.loop_monitor import LoopMonitor
-    from agentspace_gateway.protocol.wire import WireCodec
 
 
 @frozen
@@ -52,12 +43,5 @@ SESSIONS = web.AppKey("sessions", SessionRepository)
 MESSAGES = web.AppKey("messages", MessageRepository)
 USAGE_LEDGER = web.AppKey("usage_ledger", UsageLedger)
 VAULT = web.AppKey("vault", VaultState)
-REGISTRY: "web.AppKey[HandlerRegistry]" = web.AppKey("registry")
-CODEC: "web.AppKey[WireCodec]" = web.AppKey("codec")
-DISPATCHER: "web.AppKey[Dispatcher]" = web.AppKey("dispatcher")
-CONNECTIONS: "web.AppKey[set[ConnectionContext]]" = web.AppKey("connections")
-CHAT: "web.AppKey[ChatServices]" = web.AppKey("chat")
-FAILED_AUTH: "web.AppKey[FailedAuthLimiter]" = web.AppKey("failed_auth")
-TOKEN_HOLDERS: "web.AppKey[TokenHolders]" = web.AppKey("token_holders")
-SHUTDOWN: "web.AppKey[ShutdownSignal]" = web.AppKey("shutdown")
-LOOP_MONITOR: "web.AppKey[LoopMonitor]" = web.AppKey("loop_monitor")
+# The keyserver and the gateway both count wrong tokens against the same allowance.
+FAILED_AUTH = web.AppKey("failed_auth", FailedAuthLimiter)

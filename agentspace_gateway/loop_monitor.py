@@ -6,18 +6,13 @@ meanwhile also suffered. A stall of S ms shows up as a lateness between S - 10 a
 the largest lateness is a lower bound on the largest stall, at most one period short.
 
 It costs one callback per period (about 100 a second, a few microseconds each), so it is
-off by default; when on, ``GET /debug/loop`` reports the figures since the last
-``POST /debug/loop/reset``.
+off by default; when on (``loop_monitor_setup``), ``GET /debug/loop`` reports the figures
+since the last ``POST /debug/loop/reset``.
 """
 
 import asyncio
 import gc
 import time
-from collections.abc import AsyncIterator
-
-from aiohttp import web
-
-from agentspace_gateway import appkeys
 
 PERIOD_SECONDS = 0.010
 # Lateness buckets, in ms: how many ticks were at least this late.
@@ -102,33 +97,3 @@ class LoopMonitor:
             "gcRunsByGeneration": list(self._gc_runs_by_generation),
             "gcMaxPauseMsByGeneration": [round(p * 1000, 3) for p in self._gc_max_by_generation],
         }
-
-
-async def _loop_report(request: web.Request) -> web.Response:
-    return web.json_response(request.app[appkeys.LOOP_MONITOR].snapshot())
-
-
-async def _loop_reset(request: web.Request) -> web.Response:
-    monitor = request.app[appkeys.LOOP_MONITOR]
-    report = monitor.snapshot()
-    monitor.reset()
-    return web.json_response(report)
-
-
-async def _monitoring(app: web.Application) -> AsyncIterator[None]:
-    monitor = app[appkeys.LOOP_MONITOR]
-    monitor.start()
-    try:
-        yield
-    finally:
-        monitor.stop()
-
-
-def setup_loop_monitor(app: web.Application) -> None:
-    """Watch the loop and add the /debug/loop routes, only when the config asks for it."""
-    if not app[appkeys.CONFIG].server.loop_monitor:
-        return
-    app[appkeys.LOOP_MONITOR] = LoopMonitor()
-    app.cleanup_ctx.append(_monitoring)
-    app.router.add_get("/debug/loop", _loop_report)
-    app.router.add_post("/debug/loop/reset", _loop_reset)

@@ -4,8 +4,9 @@ reply and its cost."""
 import nanoid
 
 from agentspace_gateway import appkeys
-from agentspace_gateway.chat.exchange import run_exchange
-from agentspace_gateway.plugin_api import ConnectionContext, ErrorCode, GatewayError, handles
+from agentspace_gateway.chat.setup import CHAT
+from agentspace_gateway.chat.stream import ChatStream
+from agentspace_gateway.plugin_api import ConnectionContext, handles
 from agentspace_gateway.protocol.messages import (
     ChatSend,
     ChatStreamDelta,
@@ -20,18 +21,12 @@ from .sessions import find_session
 
 @handles(ChatSend, replies=[SessionCreated, ChatStreamStart, ChatStreamDelta, ChatStreamEnd])
 async def chat_send(context: ConnectionContext, message: ChatSend) -> None:
-    if context.streaming:
-        raise GatewayError(
-            ErrorCode.STREAM_IN_PROGRESS,
-            "A reply is already streaming on this connection; wait for chat.stream.end, "
-            "send chat.cancel, or open another connection.",
-        )
-    # Set before the first await, so a second chat.send right behind this one sees it.
-    context.streaming = True
+    services = context.app[CHAT]
+    stream = ChatStream(context, services, message.id)
+    # Before the first await, so a second chat.send right behind this one sees it.
+    services.streams.claim(stream)
     try:
-        services = context.app[appkeys.CHAT]
         session = await _session_for(context, message)
-        model = message.model or session.model
         user_message = NewMessage(
             session.id,
             "user",
@@ -40,16 +35,11 @@ async def chat_send(context: ConnectionContext, message: ChatSend) -> None:
             # The exchange id: ties the message to its reply and usage row.
             request_id=nanoid.generate(),
         )
-        await run_exchange(
-            context,
-            services,
-            request_id=message.id,
-            session=session,
-            model=model,
-            user_message=user_message,
+        await stream.run(
+            session=session, model=message.model or session.model, user_message=user_message
         )
     finally:
-        context.streaming = False
+        services.streams.release(stream)
 
 
 async def _session_for(context: ConnectionContext, message: ChatSend) -> SessionRow:

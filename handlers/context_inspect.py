@@ -10,6 +10,7 @@ the session's measured ratio, or the model's until the session has enough reques
 import anthropic
 
 from agentspace_gateway import appkeys
+from agentspace_gateway.chat.setup import CHAT
 from agentspace_gateway.llm.errors import upstream_error
 from agentspace_gateway.plugin_api import ConnectionContext, handles
 from agentspace_gateway.pricing import PriceBook, usd
@@ -29,7 +30,7 @@ from .sessions import find_session
 
 @handles(ContextInspect, replies=[ContextInspection])
 async def context_inspect(context: ConnectionContext, message: ContextInspect) -> None:
-    services = context.app[appkeys.CHAT]
+    services = context.app[CHAT]
     session = await find_session(context, message.session_id)
     assembled = await services.assembler.assemble(session.id, session.model)
     price_book = services.price_book

@@ -5,9 +5,7 @@ import threading
 from typing import Any
 
 import pytest
-from aiohttp import web
 
-from agentspace_gateway import appkeys
 from agentspace_gateway.audited_keys import AuditedKeys
 from agentspace_gateway.config import AnthropicConfig
 from agentspace_gateway.llm import client as client_module
@@ -44,10 +42,11 @@ def count_reads(monkeypatch: pytest.MonkeyPatch) -> list[str]:
 def clients_for(
     vault: CredentialVault, db: Database, clock: Clock, environ: dict[str, str]
 ) -> AnthropicClients:
-    app = web.Application()
-    app[appkeys.VAULT] = appkeys.VaultState(AuditedKeys(vault, AuditLog(db)), "file", None)
     return AnthropicClients(
-        app, AnthropicConfig(base_url="http://127.0.0.1:9"), environ, clock=clock
+        AuditedKeys(vault, AuditLog(db)),
+        AnthropicConfig(base_url="http://127.0.0.1:9"),
+        environ,
+        clock=clock,
     )
 
 

@@ -2,7 +2,7 @@
 
 import pytest
 
-from agentspace_gateway import appkeys
+from agentspace_gateway.chat.setup import CHAT
 from agentspace_gateway.home import Home
 from agentspace_gateway.tokens import TokenEstimator
 
@@ -72,7 +72,7 @@ async def test_inspection_reads_stored_estimates_not_the_history_again(
     async with chat_client.ws_connect("/gateway") as ws:
         session_id = (await send_chat(ws, "a", "a message worth counting"))[0]["sessionId"]
         counted: list[str] = []
-        estimator = chat_client.server.app[appkeys.CHAT].estimator
+        estimator = chat_client.server.app[CHAT].estimator
         original = estimator.count_async
 
         async def spy(text: str) -> int:

@@ -15,6 +15,7 @@ import pytest
 from aiohttp import web
 
 from agentspace_gateway import appkeys
+from agentspace_gateway.chat.setup import CHAT
 from agentspace_gateway.home import Home
 
 from chat_helpers import (
@@ -43,7 +44,7 @@ def hold_user_message(
 ) -> asyncio.Event:
     """Run ``before`` ahead of the user message's write; the event is set once it is stored."""
     repository = app[appkeys.MESSAGES]
-    original = repository.add
+    original = repository.append
     stored = asyncio.Event()
 
     async def add(*args: Any, **kwargs: Any) -> Any:
@@ -52,13 +53,13 @@ def hold_user_message(
         stored.set()
         return row
 
-    monkeypatch.setattr(repository, "add", add)
+    monkeypatch.setattr(repository, "append", add)
     return stored
 
 
 def watch_replies(app: web.Application, home: Home, monkeypatch: pytest.MonkeyPatch) -> list[int]:
     """For each reply recorded: how many user messages with its exchange id were stored by then."""
-    recorder = app[appkeys.CHAT].recorder
+    recorder = app[CHAT].metering.recorder
     original = recorder.record
     seen: list[int] = []
 
@@ -192,7 +193,7 @@ async def test_a_message_that_cannot_be_stored_stops_the_request_and_keeps_nothi
         raise sqlite3.OperationalError("disk I/O error")
 
     repository = app[appkeys.MESSAGES]
-    working_add = repository.add
+    working_add = repository.append
     hold_user_message(app, monkeypatch, fail)
 
     async with chat_client.ws_connect("/gateway") as ws:
@@ -208,7 +209,7 @@ async def test_a_message_that_cannot_be_stored_stops_the_request_and_keeps_nothi
             [closed] = fake.disconnects
             assert closed.outcome == "disconnected"
         assert (await exchange(ws, {"type": "ping", "id": "p"}))["type"] == "pong"
-        monkeypatch.setattr(repository, "add", working_add)
+        monkeypatch.setattr(repository, "append", working_add)
         fake.enqueue(Scenario(text_chunks=["fine"]))
         again = await send_chat(ws, "y", "and now?", sessionId=frames[0]["sessionId"])
 
@@ -312,7 +313,7 @@ async def test_a_handler_cancelled_twice_still_keeps_the_reply_and_its_usage(
     fake.enqueue(Scenario(text_chunks=["all", " of", " it"], input_tokens=9, output_tokens=7))
     app = chat_client.server.app
     repository = app[appkeys.MESSAGES]
-    original = repository.add
+    original = repository.append
     release = asyncio.Event()
 
     async def add(*args: Any, **kwargs: Any) -> Any:
@@ -320,7 +321,7 @@ async def test_a_handler_cancelled_twice_still_keeps_the_reply_and_its_usage(
         await release.wait()  # ...and heard back late, as when a commit's fsync is slow
         return await write
 
-    monkeypatch.setattr(repository, "add", add)
+    monkeypatch.setattr(repository, "append", add)
     before = asyncio.all_tasks()
     async with chat_client.ws_connect("/gateway") as ws:
         await request(ws, {"type": "chat.send", "id": "s", "content": "q"})

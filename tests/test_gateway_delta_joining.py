@@ -6,7 +6,7 @@ from typing import Any
 
 from aiohttp import WSCloseCode, WSMsgType, web
 
-from agentspace_gateway.chat.streaming import delta_frame
+from agentspace_gateway.chat.frames import delta_frame
 from agentspace_gateway.gateway.connection import (
     MAX_JOINED_DELTA_CHARS,
     ConnectionContext,

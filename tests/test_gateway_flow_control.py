@@ -10,8 +10,8 @@ import struct
 
 import pytest
 
-from agentspace_gateway import appkeys
 from agentspace_gateway.config import Config, GatewayConfig
+from agentspace_gateway.gateway.keys import CONNECTIONS
 
 
 def masked_text_frame(text: str) -> bytes:
@@ -77,7 +77,7 @@ async def test_a_client_that_stops_reading_is_closed(
     with caplog.at_level(logging.WARNING, logger="agentspace_gateway.gateway.connection"):
         writer.write(masked_text_frame(json.dumps(flood)))
         await writer.drain()
-        [connection] = list(app[appkeys.CONNECTIONS])
+        [connection] = list(app[CONNECTIONS])
         for _ in range(100):
             if connection.closed:
                 break
@@ -94,10 +94,10 @@ async def test_a_client_that_stops_reading_is_closed(
     assert received < 400 * 20_000  # most of the flood was never sent
     writer.close()
     for _ in range(100):
-        if not app[appkeys.CONNECTIONS]:
+        if not app[CONNECTIONS]:
             break
         await asyncio.sleep(0.05)
-    assert not app[appkeys.CONNECTIONS]
+    assert not app[CONNECTIONS]
 
 
 async def test_a_reading_client_gets_everything(make_client, passphrase) -> None:

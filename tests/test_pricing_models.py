@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from anthropic.types import MessageDeltaUsage, Usage
 
-from agentspace_gateway.chat.services import price_overrides
+from agentspace_gateway.chat.setup import price_overrides
 from agentspace_gateway.config import Config, PriceOverride, load_config
 from agentspace_gateway.home import Home
 from agentspace_gateway.llm.anthropic_usage import merge_usage

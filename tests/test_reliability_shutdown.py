@@ -9,8 +9,8 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from agentspace_gateway import appkeys
-from agentspace_gateway.gateway.shutdown import close_all
+from agentspace_gateway.gateway import close_all
+from agentspace_gateway.gateway.keys import SHUTDOWN
 from agentspace_gateway.home import Home
 
 from chat_helpers import kinds, messages, send_chat, usage_rows
@@ -115,7 +115,7 @@ async def test_a_chat_send_once_shutdown_has_begun_is_refused(
 ) -> None:
     fake, _ = fake_anthropic
     async with chat_client.ws_connect("/gateway") as ws:
-        chat_client.server.app[appkeys.SHUTDOWN].begin()
+        chat_client.server.app[SHUTDOWN].begin()
         frames = await send_chat(ws, "late", "too late")
 
     assert kinds(frames) == ["session.created", "error"]

@@ -13,8 +13,8 @@ import pytest
 from aiohttp import WSMsgType
 
 from agentspace_gateway.config import Config, GatewayConfig, KeyserverConfig
+from agentspace_gateway.failed_auth import FailedAuthLimiter, address_key
 from agentspace_gateway.home import Home
-from agentspace_gateway.keyserver.failed_auth import FailedAuthLimiter, address_key
 from agentspace_gateway.vault import CredentialVault
 
 from wsclient import exchange, request

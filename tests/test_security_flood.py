@@ -15,9 +15,9 @@ from typing import Any, ClassVar
 import pytest
 from attrs import frozen
 
-from agentspace_gateway import appkeys
 from agentspace_gateway.config import Config, GatewayConfig
 from agentspace_gateway.gateway.inbound_limits import TokenBucket
+from agentspace_gateway.gateway.keys import CONNECTIONS
 from agentspace_gateway.plugin_api import ClientMessage, ConnectionContext, handles
 from agentspace_gateway.protocol.messages import Pong
 
@@ -182,8 +182,8 @@ async def test_closing_at_the_cap_still_cancels_the_running_handlers(
             await ws.send_str(json.dumps({"type": "test.hold", "id": f"h{n}"}))
         await held_until(4)
     for _ in range(500):
-        if HELD["cancelled"] == 4 and not app[appkeys.CONNECTIONS]:
+        if HELD["cancelled"] == 4 and not app[CONNECTIONS]:
             break
         await asyncio.sleep(0.01)
     assert HELD["cancelled"] == 4
-    assert not app[appkeys.CONNECTIONS]
+    assert not app[CONNECTIONS]

@@ -14,8 +14,8 @@ import aiohttp
 import pytest
 from aiohttp import ClientWebSocketResponse, WSMsgType
 
-from agentspace_gateway import appkeys
 from agentspace_gateway.config import Config, GatewayConfig
+from agentspace_gateway.gateway.keys import TOKEN_HOLDERS
 from agentspace_gateway.home import Home
 from agentspace_gateway.vault import CredentialVault
 
@@ -83,7 +83,7 @@ async def test_rotation_closes_connections_that_used_the_old_token(
     assert {row["user_agent"] for row in rows} >= {"header-client/1"}
     assert all(row["remote_addr"] == "127.0.0.1" for row in rows)
     assert old not in str([tuple(row) for row in rows])
-    assert len(client.server.app[appkeys.TOKEN_HOLDERS]) == 0
+    assert len(client.server.app[TOKEN_HOLDERS]) == 0
 
     # The new token opens the gateway; the old one no longer does.
     async with client.ws_connect("/gateway", headers={"Authorization": f"Bearer {new}"}) as ws:

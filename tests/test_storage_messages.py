@@ -55,7 +55,7 @@ async def test_messages_round_trip_oldest_first(
     user = await messages.add(session.id, "user", "Hello", token_count=2)
     assistant = await messages.add(session.id, "assistant", "Hi!", token_count=0)
 
-    assert await messages.for_session(session.id) == [system, user, assistant]
+    assert await messages.recent_for_session(session.id, limit=100) == [system, user, assistant]
     assert user == MessageRow(
         id=user.id,
         session_id=session.id,
@@ -68,7 +68,7 @@ async def test_messages_round_trip_oldest_first(
     assert await messages.count_for_session(session.id) == 3
     assert await messages.count_for_session(other.id) == 1
     assert await messages.count_for_session("no-such-session") == 0
-    assert await messages.for_session("no-such-session") == []
+    assert await messages.recent_for_session("no-such-session", limit=100) == []
 
 
 async def test_adding_a_message_marks_the_session_active(
@@ -127,6 +127,6 @@ async def test_concurrent_adds_all_land(messages: MessageRepository, session: Se
         *(messages.add(session.id, "user", f"message {n}") for n in range(50))
     )
 
-    stored = await messages.for_session(session.id)
+    stored = await messages.recent_for_session(session.id, limit=100)
     assert sorted(stored, key=lambda row: row.id) == sorted(added, key=lambda row: row.id)
     assert await messages.count_for_session(session.id) == 50

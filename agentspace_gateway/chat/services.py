@@ -1,18 +1,14 @@
-"""Everything chat needs, built once per app and closed with it."""
+"""Everything a chat stream needs, built once per app by ``chat.setup``."""
 
-import asyncio
-from collections.abc import AsyncIterator
-from decimal import Decimal
-
-from aiohttp import web
 from attrs import frozen
 
-from agentspace_gateway import appkeys
 from agentspace_gateway.chat.context_assembly import ContextAssembler
-from agentspace_gateway.config import Config, PriceOverride
+from agentspace_gateway.chat.streams import ChatStreams
+from agentspace_gateway.gateway.shutdown import ShutdownSignal
 from agentspace_gateway.llm.client import AnthropicClients
-from agentspace_gateway.pricing import UNKNOWN_MODEL, ModelPrices, PriceBook, one_hour_write_rate
-from agentspace_gateway.storage import ReplyRecorder
+from agentspace_gateway.metering import Metering
+from agentspace_gateway.pricing import PriceBook
+from agentspace_gateway.storage import MessageRepository
 from agentspace_gateway.tokens import TokenEstimator
 
 
@@ -22,59 +18,8 @@ class ChatServices:
     assembler: ContextAssembler
     estimator: TokenEstimator
     price_book: PriceBook
-    recorder: ReplyRecorder
+    metering: Metering
+    messages: MessageRepository
+    streams: ChatStreams
+    shutdown: ShutdownSignal
     max_tokens: int
-
-
-def price_overrides(config: Config) -> dict[str, ModelPrices]:
-    def exact(value: float | None) -> Decimal | None:
-        # Through str: Decimal(0.3) would carry the float's binary error into every cost.
-        return None if value is None else Decimal(str(value))
-
-    def model_prices(model: str, prices: PriceOverride) -> ModelPrices:
-        input_mtok = Decimal(str(prices.input))
-        cache_write_mtok = exact(prices.cache_write)
-        return ModelPrices(
-            input_mtok=input_mtok,
-            output_mtok=Decimal(str(prices.output)),
-            cache_read_mtok=exact(prices.cache_read),
-            cache_write_mtok=cache_write_mtok,
-            cache_write_1h_mtok=one_hour_write_rate(
-                input_mtok, cache_write_mtok, exact(prices.cache_write_1h)
-            ),
-            source=UNKNOWN_MODEL if model == UNKNOWN_MODEL else "config",
-        )
-
-    return {model: model_prices(model, prices) for model, prices in config.pricing.items()}
-
-
-async def chat_context(app: web.Application) -> AsyncIterator[None]:
-    config = app[appkeys.CONFIG]
-    estimator = TokenEstimator()
-    # Loading the encoding reads and checks a 1.7 MB file: not on the event loop.
-    await asyncio.to_thread(estimator.load)
-    price_book = PriceBook(price_overrides(config))
-    # The first look-up reads genai-prices' snapshot (tens of ms): not on the event loop.
-    await asyncio.to_thread(price_book.prices_for, config.gateway.default_model)
-    clients = AnthropicClients(app, config.anthropic)
-    app[appkeys.CHAT] = ChatServices(
-        clients=clients,
-        assembler=ContextAssembler(
-            app[appkeys.MESSAGES],
-            estimator,
-            system_prompt=config.context.system_prompt,
-            history_messages=config.context.history_messages,
-        ),
-        estimator=estimator,
-        price_book=price_book,
-        recorder=ReplyRecorder(app[appkeys.DATABASE]),
-        max_tokens=config.anthropic.max_tokens,
-    )
-    try:
-        yield
-    finally:
-        await clients.close()
-
-
-def setup_chat(app: web.Application) -> None:
-    app.cleanup_ctx.append(chat_context)

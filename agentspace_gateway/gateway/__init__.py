@@ -1,31 +1,75 @@
 """The WebSocket gateway at /gateway: access checks, connections, dispatch to handlers."""
 
+import asyncio
 import importlib.metadata
-from collections.abc import Iterable
+from collections.abc import AsyncIterator, Iterable
 
 from aiohttp import web
 
 from agentspace_gateway import appkeys
+from agentspace_gateway.gateway.access import token_required
 from agentspace_gateway.gateway.dispatch import Dispatcher
-from agentspace_gateway.gateway.shutdown import setup_shutdown
-from agentspace_gateway.gateway.token_holders import setup_token_holders
+from agentspace_gateway.gateway.keys import (
+    CODEC,
+    CONNECTIONS,
+    DISPATCHER,
+    REGISTRY,
+    SHUTDOWN,
+    TOKEN_HOLDERS,
+)
+from agentspace_gateway.gateway.shutdown import ShutdownSignal
+from agentspace_gateway.gateway.token_holders import TokenHolders
 from agentspace_gateway.gateway.view import gateway
 from agentspace_gateway.handler_registry import load_registry
 from agentspace_gateway.protocol.messages import Auth
 from agentspace_gateway.protocol.wire import WireCodec
+
+GOING_AWAY = 1001
+# Stopping a stream is closing one HTTP request and one database write: well under a second.
+# The rest of the shutdown timeout is left for aiohttp's own wait for handlers.
+STREAM_STOP_SECONDS = 5.0
 
 
 def setup_gateway(
     app: web.Application,
     entry_points: Iterable[importlib.metadata.EntryPoint] | None = None,
 ) -> None:
-    """Load the handler plugins once and build the codec over their message classes."""
+    """Load the handlers once and build the codec over their message classes."""
     registry = load_registry(entry_points)
     codec = WireCodec([*registry.message_classes, Auth])
-    app[appkeys.REGISTRY] = registry
-    app[appkeys.CODEC] = codec
-    app[appkeys.DISPATCHER] = Dispatcher(registry, codec)
-    app[appkeys.CONNECTIONS] = set()
+    app[REGISTRY] = registry
+    app[CODEC] = codec
+    app[DISPATCHER] = Dispatcher(registry, codec)
+    app[CONNECTIONS] = set()
+    app[SHUTDOWN] = ShutdownSignal()
     app.router.add_get("/gateway", gateway)
-    setup_token_holders(app)
-    setup_shutdown(app)
+    app.cleanup_ctx.append(_token_holders)
+    app.on_shutdown.append(close_all)
+
+
+async def _token_holders(app: web.Application) -> AsyncIterator[None]:
+    """Connections that proved the token, watched for its rotation where a token can be
+    presented at all."""
+    config = app[appkeys.CONFIG]
+    holders = TokenHolders(
+        config.gateway.token_check_seconds, app[appkeys.VAULT].keys, app[appkeys.AUDIT_LOG]
+    )
+    app[TOKEN_HOLDERS] = holders
+    if not token_required(config):
+        yield
+        return
+    async for _ in holders.watch():
+        yield
+
+
+async def close_all(app: web.Application) -> None:
+    """End the running streams, then tell every client we are going away."""
+    shutdown = app[SHUTDOWN]
+    shutdown.begin()
+    timeout = app[appkeys.CONFIG].server.shutdown_timeout_seconds
+    await shutdown.stop_streams(min(STREAM_STOP_SECONDS, timeout / 2))
+    connections = app[CONNECTIONS]
+    await asyncio.gather(
+        *(c.close(GOING_AWAY, "server shutting down") for c in list(connections)),
+        return_exceptions=True,
+    )

@@ -61,7 +61,8 @@ class ConnectionContext:
     """What every handler receives beside its message.
 
     ``app`` gives the application's typed state (repositories, config); ``send`` queues a
-    server message; ``streaming`` is this connection's running-stream flag.
+    server message. What a room keeps per connection (chat's running stream) it keeps in
+    its own registry, keyed by this object.
     """
 
     def __init__(
@@ -79,9 +80,6 @@ class ConnectionContext:
         self.peer = peer
         self.app = app
         self.request = request
-        self.streaming = False
-        # The running chat stream, for chat.cancel (chat.exchange.ActiveStream).
-        self.active_stream: Any = None
         self._socket = socket
         self._codec = codec
         self._limits = limits

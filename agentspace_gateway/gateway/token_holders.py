@@ -17,12 +17,9 @@ import hmac
 import logging
 from collections.abc import AsyncIterator
 
-from aiohttp import web
-
-from agentspace_gateway import appkeys
-from agentspace_gateway.audited_keys import Actor, AuditEvent
-from agentspace_gateway.gateway.access import token_required
+from agentspace_gateway.audited_keys import Actor, AuditedKeys, AuditEvent
 from agentspace_gateway.gateway.connection import ConnectionContext
+from agentspace_gateway.storage import AuditLog
 from agentspace_gateway.vault import VaultError
 
 log = logging.getLogger(__name__)
@@ -35,8 +32,10 @@ def _digest(token: str) -> bytes:
 
 
 class TokenHolders:
-    def __init__(self, check_seconds: float) -> None:
+    def __init__(self, check_seconds: float, keys: AuditedKeys | None, audit_log: AuditLog) -> None:
         self.check_seconds = check_seconds
+        self._keys = keys
+        self._audit_log = audit_log
         self._holders: dict[ConnectionContext, bytes] = {}
         self._vault_problem: str | None = None
 
@@ -49,9 +48,9 @@ class TokenHolders:
     def discard(self, connection: ConnectionContext) -> None:
         self._holders.pop(connection, None)
 
-    async def check(self, app: web.Application) -> int:
+    async def check(self) -> int:
         """Close every connection whose token is no longer the vault's; how many were."""
-        keys = app[appkeys.VAULT].keys
+        keys = self._keys
         if keys is None or not self._holders:
             return 0
         try:
@@ -72,16 +71,16 @@ class TokenHolders:
         ]
         for connection in stale:
             self.discard(connection)
-        await asyncio.gather(*(self._revoke(app, connection) for connection in stale))
+        await asyncio.gather(*(self._revoke(connection) for connection in stale))
         return len(stale)
 
-    async def _revoke(self, app: web.Application, connection: ConnectionContext) -> None:
+    async def _revoke(self, connection: ConnectionContext) -> None:
         headers = connection.request.headers
         actor = Actor(connection.peer, headers.get("User-Agent"))
         log.info(
             "closing connection %s from %s: its token was rotated", connection.id, connection.peer
         )
-        await app[appkeys.AUDIT_LOG].record(
+        await self._audit_log.record(
             AuditEvent.GATEWAY_REVOKED.value,
             remote_addr=actor.remote_addr,
             user_agent=actor.user_agent,
@@ -89,28 +88,19 @@ class TokenHolders:
         )
         await connection.close(TOKEN_ROTATED, "token rotated; reconnect with the new token")
 
-    async def _watch(self, app: web.Application) -> None:
+    async def watch(self) -> AsyncIterator[None]:
+        """For a cleanup_ctx: look every ``check_seconds`` while the app runs."""
+        watcher = asyncio.create_task(self._watch(), name="gateway-token-watch")
+        yield
+        watcher.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await watcher
+
+    async def _watch(self) -> None:
         while True:
             await asyncio.sleep(self.check_seconds)
             try:
-                await self.check(app)
+                await self.check()
             except Exception:
                 # One bad round (the database busy for the audit row) must not end the watch.
                 log.exception("re-checking the gateway token failed; trying again")
-
-    async def running(self, app: web.Application) -> AsyncIterator[None]:
-        """cleanup_ctx: watch only where a token can be presented at all."""
-        watcher = None
-        if token_required(app[appkeys.CONFIG]):
-            watcher = asyncio.create_task(self._watch(app), name="gateway-token-watch")
-        yield
-        if watcher is not None:
-            watcher.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await watcher
-
-
-def setup_token_holders(app: web.Application) -> None:
-    holders = TokenHolders(app[appkeys.CONFIG].gateway.token_check_seconds)
-    app[appkeys.TOKEN_HOLDERS] = holders
-    app.cleanup_ctx.append(holders.running)

@@ -10,11 +10,12 @@ from aiohttp import WSMsgType, web
 from agentspace_gateway import appkeys
 from agentspace_gateway.audited_keys import Actor, AuditEvent
 from agentspace_gateway.bearer import challenge, presented_token
+from agentspace_gateway.failed_auth import count_failure, too_many_failures
 from agentspace_gateway.gateway.access import check_access, token_required
 from agentspace_gateway.gateway.connection import ConnectionContext, OutboundLimits
 from agentspace_gateway.gateway.inbound_limits import InboundLimits, TokenBucket
+from agentspace_gateway.gateway.keys import CODEC, CONNECTIONS, DISPATCHER, TOKEN_HOLDERS
 from agentspace_gateway.http_errors import json_error
-from agentspace_gateway.keyserver.failed_auth import count_failure, too_many_failures
 from agentspace_gateway.protocol.errors import ErrorCode
 from agentspace_gateway.protocol.messages import Auth, Authenticated
 from agentspace_gateway.protocol.wire import DecodeError
@@ -79,15 +80,15 @@ async def gateway(request: web.Request) -> web.StreamResponse:
         app=app,
         request=request,
         socket=socket,
-        codec=app[appkeys.CODEC],
+        codec=app[CODEC],
         limits=OutboundLimits(
             max_messages=config.gateway.outbound_queue_messages,
             max_bytes=config.gateway.outbound_queue_bytes,
             slow_client_seconds=config.gateway.slow_client_seconds,
         ),
     )
-    connections = app[appkeys.CONNECTIONS]
-    holders = app[appkeys.TOKEN_HOLDERS]
+    connections = app[CONNECTIONS]
+    holders = app[TOKEN_HOLDERS]
     connections.add(context)
     context.start_writer()
     log.debug("connection %s opened from %s", context.id, context.peer)
@@ -125,7 +126,7 @@ async def _authenticate(
         frame = None
     if frame is not None and frame.type is WSMsgType.TEXT:
         try:
-            message = app[appkeys.CODEC].decode(frame.data)
+            message = app[CODEC].decode(frame.data)
         except DecodeError as error:
             message, reason = None, f"first frame invalid: {error.message}"
         if isinstance(message, Auth) and keys is not None:
@@ -156,7 +157,7 @@ async def _authenticate(
 async def _read_frames(
     context: ConnectionContext, socket: web.WebSocketResponse, limits: InboundLimits
 ) -> None:
-    dispatcher = context.app[appkeys.DISPATCHER]
+    dispatcher = context.app[DISPATCHER]
     bucket = TokenBucket(limits.messages_per_second, limits.burst)
     running: set[asyncio.Task[None]] = set()
     unyielded = 0

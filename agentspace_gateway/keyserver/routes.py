@@ -8,13 +8,14 @@ from aiohttp import web
 from agentspace_gateway import __version__, appkeys
 from agentspace_gateway.audited_keys import Actor, AuditEvent
 from agentspace_gateway.bearer import challenge, presented_token
-from agentspace_gateway.first_run import key_hint, key_sources
-from agentspace_gateway.http_errors import json_error
-from agentspace_gateway.keyserver.failed_auth import (
+from agentspace_gateway.failed_auth import (
     FailedAuthLimiter,
     count_failure,
     too_many_failures,
 )
+from agentspace_gateway.first_run import key_hint, key_sources
+from agentspace_gateway.gateway.keys import REGISTRY
+from agentspace_gateway.http_errors import json_error
 from agentspace_gateway.vault import PROVIDERS
 
 NO_STORE = {"Cache-Control": "no-store"}
@@ -35,10 +36,10 @@ async def health(request: web.Request) -> web.Response:
             "vaultProblem": vault_problem or vault.problem,
             "providerKeys": sources,
             "keyHint": key_hint(vault, sources),
-            "handlers": sorted(app[appkeys.REGISTRY].by_type),
+            "handlers": sorted(app[REGISTRY].by_type),
             "pluginErrors": [
                 {"plugin": failure.owner, "reason": failure.reason}
-                for failure in app[appkeys.REGISTRY].failures
+                for failure in app[REGISTRY].failures
             ],
         }
     )

@@ -17,10 +17,8 @@ import os
 import time
 from collections.abc import Callable, Mapping
 
-from aiohttp import web
 from anthropic import AsyncAnthropic
 
-from agentspace_gateway import appkeys
 from agentspace_gateway.audited_keys import Actor, AuditedKeys, AuditEvent
 from agentspace_gateway.config import AnthropicConfig
 from agentspace_gateway.first_run import no_key_message
@@ -36,13 +34,14 @@ KEY_FRESH_SECONDS = 1.0
 class AnthropicClients:
     def __init__(
         self,
-        app: web.Application,
+        keys: AuditedKeys | None,
         config: AnthropicConfig,
         environ: Mapping[str, str] | None = None,
         *,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        self._app = app
+        # The vault as the gateway opened it; None when it is unavailable.
+        self._keys = keys
         self._config = config
         self._environ = os.environ if environ is None else environ
         self._clock = clock
@@ -61,7 +60,7 @@ class AnthropicClients:
 
     async def current_key(self) -> tuple[str | None, str]:
         """The key to use and where it came from."""
-        keys = self._app[appkeys.VAULT].keys
+        keys = self._keys
         if keys is not None:
             key = await self._vault_key(keys)
             if key:
@@ -83,7 +82,7 @@ class AnthropicClients:
         if key is None:
             raise GatewayError(
                 ErrorCode.NO_API_KEY,
-                no_key_message(PROVIDER, vault_available=self._app[appkeys.VAULT].available),
+                no_key_message(PROVIDER, vault_available=self._keys is not None),
             )
         if self._client is not None and key == self._key:
             return self._client
@@ -101,7 +100,7 @@ class AnthropicClients:
                     self._retired.append(self._client)
                 self._client, self._key = client, key
                 log.info("Anthropic client ready (key from the %s)", source)
-                keys = self._app[appkeys.VAULT].keys
+                keys = self._keys
                 if keys is not None and source == "vault":
                     await keys.record(AuditEvent.KEY_USE, CHAT_ACTOR, provider=PROVIDER)
             return self._client

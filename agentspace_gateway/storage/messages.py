@@ -81,18 +81,13 @@ class MessageRepository:
 
         An unknown ``session_id`` raises ``sqlite3.IntegrityError`` (FOREIGN KEY).
         """
-        message = NewMessage(
-            session_id, role, content, token_count, token_estimate, complete, request_id
+        return await self.append(
+            NewMessage(session_id, role, content, token_count, token_estimate, complete, request_id)
         )
-        return await self._db.write(lambda connection: insert_message(connection, message))
 
-    async def for_session(self, session_id: str) -> list[MessageRow]:
-        """Oldest first."""
-        rows = await self._db.fetchall(
-            f"SELECT {_COLUMNS} FROM messages WHERE session_id = ? ORDER BY id",  # noqa: S608
-            (session_id,),
-        )
-        return [_message(row) for row in rows]
+    async def append(self, message: NewMessage) -> MessageRow:
+        """``add`` for a message already built (chat builds it once, for the request too)."""
+        return await self._db.write(lambda connection: insert_message(connection, message))
 
     async def recent_for_session(self, session_id: str, *, limit: int) -> list[MessageRow]:
         """The last ``limit`` messages, oldest first: the history a request carries."""

@@ -1,0 +1,85 @@
+"""The chat room for the running gateway: built at startup, closed with the app."""
+
+import asyncio
+from collections.abc import AsyncIterator
+from decimal import Decimal
+
+from aiohttp import web
+
+from agentspace_gateway import appkeys
+from agentspace_gateway.chat.context_assembly import ContextAssembler
+from agentspace_gateway.chat.services import ChatServices
+from agentspace_gateway.chat.streams import ChatStreams, StopReason
+from agentspace_gateway.config import Config, PriceOverride
+from agentspace_gateway.gateway.keys import SHUTDOWN
+from agentspace_gateway.llm.client import AnthropicClients
+from agentspace_gateway.metering import Metering
+from agentspace_gateway.pricing import UNKNOWN_MODEL, ModelPrices, PriceBook, one_hour_write_rate
+from agentspace_gateway.storage import ReplyRecorder
+from agentspace_gateway.tokens import TokenEstimator
+
+CHAT = web.AppKey("chat", ChatServices)
+
+
+def price_overrides(config: Config) -> dict[str, ModelPrices]:
+    def exact(value: float | None) -> Decimal | None:
+        # Through str: Decimal(0.3) would carry the float's binary error into every cost.
+        return None if value is None else Decimal(str(value))
+
+    def model_prices(model: str, prices: PriceOverride) -> ModelPrices:
+        input_mtok = Decimal(str(prices.input))
+        cache_write_mtok = exact(prices.cache_write)
+        return ModelPrices(
+            input_mtok=input_mtok,
+            output_mtok=Decimal(str(prices.output)),
+            cache_read_mtok=exact(prices.cache_read),
+            cache_write_mtok=cache_write_mtok,
+            cache_write_1h_mtok=one_hour_write_rate(
+                input_mtok, cache_write_mtok, exact(prices.cache_write_1h)
+            ),
+            source=UNKNOWN_MODEL if model == UNKNOWN_MODEL else "config",
+        )
+
+    return {model: model_prices(model, prices) for model, prices in config.pricing.items()}
+
+
+async def chat_context(app: web.Application) -> AsyncIterator[None]:
+    config = app[appkeys.CONFIG]
+    estimator = TokenEstimator()
+    # Loading the encoding reads and checks a 1.7 MB file: not on the event loop.
+    await asyncio.to_thread(estimator.load)
+    price_book = PriceBook(price_overrides(config))
+    # The first look-up reads genai-prices' snapshot (tens of ms): not on the event loop.
+    await asyncio.to_thread(price_book.prices_for, config.gateway.default_model)
+    clients = AnthropicClients(app[appkeys.VAULT].keys, config.anthropic)
+    streams = ChatStreams()
+    shutdown = app[SHUTDOWN]
+    # Running streams end first at shutdown (their replies stored, their clients told),
+    # then the gateway closes the sockets.
+    shutdown.before_closing(lambda within: streams.stop_all(StopReason.SHUTDOWN, within))
+    app[CHAT] = ChatServices(
+        clients=clients,
+        assembler=ContextAssembler(
+            app[appkeys.MESSAGES],
+            estimator,
+            system_prompt=config.context.system_prompt,
+            history_messages=config.context.history_messages,
+        ),
+        estimator=estimator,
+        price_book=price_book,
+        metering=Metering(
+            app[appkeys.USAGE_LEDGER], price_book, ReplyRecorder(app[appkeys.DATABASE]), estimator
+        ),
+        messages=app[appkeys.MESSAGES],
+        streams=streams,
+        shutdown=shutdown,
+        max_tokens=config.anthropic.max_tokens,
+    )
+    try:
+        yield
+    finally:
+        await clients.close()
+
+
+def setup_chat(app: web.Application) -> None:
+    app.cleanup_ctx.append(chat_context)

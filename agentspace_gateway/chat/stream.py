@@ -1,0 +1,279 @@
+"""One chat.send, from the user's message to the stored reply and its cost.
+
+The user's message is stored while the request goes upstream, not before it: a write (an
+fsync) before the request cost 20-29 ms of the time to the first delta with 50 streams in
+flight. What must come first still does: the message is stored before ``chat.stream.start``
+is sent (text that arrives sooner waits for it), before the reply and before the usage row;
+if it cannot be stored the upstream request is closed, nothing of the reply is kept, and the
+client is told to send it again.
+
+A stream has one way to stop: ``stop(reason)``. A cancel, the gateway shutting down, a
+client that left or stopped reading, and a message that could not be stored are reasons;
+each closes the upstream request, and the billed request (``metering``) keeps the partial
+reply, marked incomplete, and every token Anthropic reported.
+"""
+
+import asyncio
+import logging
+
+from anthropic import AsyncAnthropic
+
+from agentspace_gateway.chat.context_assembly import AssembledContext
+from agentspace_gateway.chat.frames import delta_frame
+from agentspace_gateway.chat.services import ChatServices
+from agentspace_gateway.chat.streams import StopReason
+from agentspace_gateway.gateway.connection import ConnectionContext
+from agentspace_gateway.llm.anthropic_stream import anthropic_events
+from agentspace_gateway.metering import BilledRequest, Failed, Settlement, TextStreamed
+from agentspace_gateway.metering.meter import outlast
+from agentspace_gateway.protocol.errors import ErrorCode, GatewayError
+from agentspace_gateway.protocol.messages import ChatStreamEnd, ChatStreamStart
+from agentspace_gateway.storage import MessageRepository, MessageRow, NewMessage, SessionRow
+from agentspace_gateway.wire_costs import wire_cost, wire_usage
+
+log = logging.getLogger(__name__)
+
+
+CANCELLED = "cancelled"
+# Stored as the usage row's stop reason of a reply cut short by the gateway stopping.
+SHUTDOWN = "shutdown"
+
+
+class ChatStream:
+    """Registered (``ChatStreams``) from the first moment of its chat.send to its end."""
+
+    def __init__(self, context: ConnectionContext, services: ChatServices, request_id: str):
+        self.context = context
+        self.request_id = request_id
+        self._services = services
+        # Why the stream was cut short, if it was (the reasons that came while it ran).
+        self._reasons: set[StopReason] = set()
+        # The handler itself was cancelled: the socket has closed.
+        self._handler_cancelled = False
+        self._reading: asyncio.Task[None] | None = None
+        # chat.stream.start goes out once the message is stored, so a client that saw it
+        # can count on the message being kept, crash or not; text that comes sooner waits.
+        self._early: list[str] | None = []  # None once announced
+        self._start: ChatStreamStart | None = None
+        self._frame = delta_frame(request_id)
+
+    @property
+    def relaying(self) -> bool:
+        """The request has gone upstream and has not ended: a chat.cancel applies to it."""
+        return self._reading is not None and not self._reading.done()
+
+    def stop(self, reason: StopReason) -> None:
+        """End the stream for ``reason``. One that has already ended is not changed."""
+        reading = self._reading
+        if reading is None or not reading.done():
+            self._reasons.add(reason)
+        if reading is not None:
+            reading.cancel()
+
+    async def run(self, *, session: SessionRow, model: str, user_message: NewMessage) -> None:
+        """``user_message.request_id`` (the exchange id) ties together the stored message,
+        the reply and the usage row; ``self.request_id`` is the client's, for the wire."""
+        if user_message.request_id is None:
+            raise ValueError("The user message needs its exchange id (request_id).")
+        services = self._services
+        storing = asyncio.ensure_future(_store(services.messages, user_message))
+        try:
+            if services.shutdown.begun:
+                raise shutting_down()
+            client = await services.clients.client()
+            # Whether or not the read sees the message yet, it is sent once, last.
+            assembled = await services.assembler.assemble(session.id, model, pending=user_message)
+        except asyncio.CancelledError:
+            await _settled(storing)
+            raise
+        except Exception:
+            # Nothing went upstream. The message stays stored (NO_API_KEY and
+            # SERVER_SHUTTING_DOWN say so) unless it could not be, which the client then
+            # needs to know.
+            if await _settled(storing) is None:
+                raise message_not_stored() from None
+            raise
+        if _failed(storing):
+            raise message_not_stored()
+        if StopReason.SHUTDOWN in self._reasons:
+            await _settled(storing)
+            raise shutting_down()
+
+        billed = services.metering.begin(
+            session_id=session.id,
+            model=model,
+            request_id=user_message.request_id,
+            estimated_input_tokens=assembled.estimated_input_tokens,
+        )
+        self._start = ChatStreamStart(
+            request_id=self.request_id, session_id=session.id, model=model
+        )
+        if storing.done():
+            self._stored(storing)  # stored already (it did not fail: checked above)
+        else:
+            storing.add_done_callback(self._stored)
+        self._reading = asyncio.create_task(self._read(client, assembled, billed))
+        try:
+            await asyncio.wait([self._reading])
+        except asyncio.CancelledError:
+            # aiohttp cancels the handler once the socket has closed.
+            self._handler_cancelled = True
+            self.stop(StopReason.CLIENT_GONE)
+        if await outlast(self._reading):  # closing the upstream request takes a moment
+            self._handler_cancelled = True
+
+        finishing = asyncio.ensure_future(self._finish(billed, storing, user_message))
+        if await outlast(finishing):
+            self._handler_cancelled = True
+        settlement, error = finishing.result()
+        if self._handler_cancelled:
+            raise asyncio.CancelledError
+        if settlement is None:
+            raise message_not_stored()
+        # The stream may have ended before its message was stored: the client still gets it.
+        self._announce()
+        if error is not None:
+            raise error
+        self.context.send(
+            ChatStreamEnd(
+                request_id=self.request_id,
+                session_id=session.id,
+                usage=wire_usage(settlement.counts),
+                cost=wire_cost(settlement.cost),
+                stop_reason=self._stop_reason(billed),
+            )
+        )
+
+    async def _read(
+        self, client: AsyncAnthropic, assembled: AssembledContext, billed: BilledRequest
+    ) -> None:
+        params = {
+            "model": assembled.model,
+            "max_tokens": self._services.max_tokens,
+            "system": assembled.system_prompt,
+            "messages": assembled.messages,
+        }
+        feed = billed.feed
+        async for event in anthropic_events(client, params):
+            feed(event)
+            if type(event) is TextStreamed:
+                self._relay(event.text)
+            elif type(event) is Failed:
+                error = event.error
+                log.warning(
+                    "chat %s: upstream failed: %s (%s)", self.request_id, error.code, error.message
+                )
+
+    def _relay(self, text: str) -> None:
+        context = self.context
+        if context.closed:
+            # Cut off for not reading (or gone): the handler is cancelled only once the
+            # socket has closed, up to a second later. Stop paying for text nobody reads.
+            self.stop(StopReason.CLIENT_GONE)
+        elif self._early is not None:
+            self._early.append(text)
+        else:
+            context.send_delta(self._frame, text)
+
+    def _stored(self, storing: "asyncio.Future[MessageRow | None]") -> None:
+        if _failed(storing):
+            # No reply can be kept without its message: close the request.
+            self.stop(StopReason.MESSAGE_NOT_STORED)
+        else:
+            self._announce()
+
+    def _announce(self) -> None:
+        if self._early is None or self._start is None:
+            return
+        waiting, self._early = self._early, None
+        self.context.send(self._start)
+        for text in waiting:
+            self.context.send_delta(self._frame, text)
+
+    @property
+    def _shut_down(self) -> bool:
+        """Stopped by the shutdown alone, the client still here and not cancelling."""
+        return self._reasons == {StopReason.SHUTDOWN} and not self._handler_cancelled
+
+    def _stop_reason(self, billed: BilledRequest) -> str:
+        if self._shut_down:
+            return SHUTDOWN
+        if self._reasons:
+            return CANCELLED
+        return billed.stop_reason or "error"
+
+    def _error(self, billed: BilledRequest) -> GatewayError | None:
+        if self._shut_down:
+            # Tell the client why its reply stopped.
+            return shutting_down()
+        return None if self._reasons else billed.error
+
+    async def _finish(
+        self,
+        billed: BilledRequest,
+        storing: "asyncio.Future[MessageRow | None]",
+        user_message: NewMessage,
+    ) -> tuple[Settlement | None, GatewayError | None]:
+        """Settle after the user's message is stored; no settlement if it was not.
+
+        Without its message no reply is kept (it would answer nothing in the history), but
+        the tokens Anthropic reported are still recorded: tokens billed are never dropped.
+        """
+        stored = await _settled(storing) is not None
+        stop_reason = self._stop_reason(billed) if stored else "message_not_stored"
+        error = self._error(billed)
+        text = billed.text
+        reply = None
+        if text and stored:
+            reply = NewMessage(
+                user_message.session_id,
+                "assistant",
+                text,
+                token_count=billed.counts.output_tokens or None,
+                complete=error is None and not self._reasons,
+                request_id=user_message.request_id,
+            )
+        settlement = await billed.settle(stop_reason=stop_reason, reply=reply)
+        return (settlement if stored else None), error
+
+
+async def _store(messages: MessageRepository, message: NewMessage) -> MessageRow | None:
+    """Store the user's message; None when that failed (logged here, with its cause)."""
+    try:
+        return await messages.append(message)
+    except Exception:
+        log.exception("chat %s: the user message could not be stored", message.request_id)
+        return None
+
+
+def _failed(storing: "asyncio.Future[MessageRow | None]") -> bool:
+    return storing.done() and (storing.cancelled() or storing.result() is None)
+
+
+async def _settled(storing: "asyncio.Future[MessageRow | None]") -> MessageRow | None:
+    """The stored message once its write has ended, even if this task is cancelled meanwhile
+    (a write asked for lands whole); None if it failed."""
+    try:
+        return await asyncio.shield(storing)
+    except asyncio.CancelledError:
+        if not storing.done():
+            await asyncio.wait({storing})
+        raise
+
+
+def message_not_stored() -> GatewayError:
+    return GatewayError(
+        ErrorCode.INTERNAL_ERROR,
+        "Your message could not be stored, so its request to Anthropic was stopped and "
+        "nothing of the reply was kept (any tokens already billed are in the usage ledger); "
+        "the cause is in the gateway's log. Send it again.",
+    )
+
+
+def shutting_down() -> GatewayError:
+    return GatewayError(
+        ErrorCode.SERVER_SHUTTING_DOWN,
+        "The gateway is shutting down. The reply so far is kept in the session; send the "
+        "message again once the gateway is back.",
+        retryable=True,
+    )
