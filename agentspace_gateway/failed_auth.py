@@ -20,6 +20,7 @@ from aiohttp import web
 
 from agentspace_gateway.audited_keys import Actor, AuditedKeys, AuditEvent
 from agentspace_gateway.http_errors import json_error
+from agentspace_gateway.protocol.errors import ErrorCode
 
 log = logging.getLogger(__name__)
 
@@ -114,7 +115,7 @@ def retry_after_header(seconds: float) -> dict[str, str]:
 def too_many_failures(remote: str | None, seconds: float) -> web.Response:
     return json_error(
         429,
-        "TOO_MANY_FAILED_ATTEMPTS",
+        ErrorCode.TOO_MANY_FAILED_ATTEMPTS,
         f"Too many wrong tokens from {remote or 'this address'}; try again in "
         f"{max(1, math.ceil(seconds))} s with the right one (see it with: "
         "agentspace-gateway token show).",

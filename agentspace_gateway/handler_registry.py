@@ -1,9 +1,11 @@
-"""Handlers bound to their message classes, and the registry loaded once from entry points.
+"""Handlers bound to their message classes, and the registry loaded once at startup.
 
-Built-in handlers are plugins too: they register through the same entry-point group as a
-third party's, so every test of a built-in handler also exercises the extension point.
+Built-in handlers are plugins too: the package's list (``handlers.BUILTIN_HANDLERS``) and a
+third party's entry points go into the registry the same way, through ``HandlerRegistry.add``,
+so every test of a built-in handler also exercises the extension point.
 """
 
+import importlib
 import importlib.metadata
 import logging
 from collections.abc import Awaitable, Callable, Iterable
@@ -11,6 +13,7 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from attrs import frozen
 
+from agentspace_gateway import __version__
 from agentspace_gateway.protocol.messages import ClientMessage, ServerMessage
 
 if TYPE_CHECKING:
@@ -124,14 +127,40 @@ def entry_point_owner(entry_point: importlib.metadata.EntryPoint) -> str:
     return f"{package} ({entry_point.name} = {entry_point.value})"
 
 
+BUILTIN_PACKAGE = "agentspace_gateway.handlers"
+
+
+def builtin_handlers() -> tuple[BoundHandler[Any], ...]:
+    """The package's own handlers (``handlers.BUILTIN_HANDLERS``).
+
+    Imported when asked for, not at the top: the handler modules import this one (through
+    plugin_api); and by name, because ``handlers/`` installs into the package from the top
+    of the repository, where the type checker reads it as its own package.
+    """
+    listed = importlib.import_module(BUILTIN_PACKAGE).BUILTIN_HANDLERS
+    return tuple(handler for handler in listed if isinstance(handler, BoundHandler))
+
+
+def builtin_owner(handler: BoundHandler[Any]) -> str:
+    function = handler.function
+    return (
+        f"agentspace-gateway {__version__} "
+        f"({handler.message_type} = {function.__module__}:{function.__qualname__})"
+    )
+
+
 def load_registry(
     entry_points: Iterable[importlib.metadata.EntryPoint] | None = None,
 ) -> HandlerRegistry:
-    """Load every handler plugin once. A broken plugin is reported and skipped; a duplicate
-    message type raises PluginConflictError naming both owners."""
+    """The built-in handlers, then every handler plugin, each loaded once. A broken plugin
+    is reported and skipped; a duplicate message type raises PluginConflictError naming
+    both owners. ``entry_points`` replaces the installed plugins (tests register inline
+    plugins this way)."""
     if entry_points is None:
         entry_points = importlib.metadata.entry_points(group=ENTRY_POINT_GROUP)
     registry = HandlerRegistry()
+    for handler in builtin_handlers():
+        registry.add(handler, builtin_owner(handler))
     for entry_point in sorted(entry_points, key=lambda ep: (ep.name, ep.value)):
         owner = entry_point_owner(entry_point)
         try:
@@ -146,9 +175,4 @@ def load_registry(
             registry.failures.append(PluginFailure(owner, reason))
             continue
         registry.add(loaded, owner)
-    if not registry.by_type:
-        log.warning(
-            "no message handlers are registered: is agentspace-gateway installed "
-            "(pip install -e . in a checkout)? Entry points come from the installed metadata."
-        )
     return registry

@@ -17,6 +17,7 @@ from collections.abc import Awaitable, Callable, Iterable
 from aiohttp import web
 
 from agentspace_gateway.http_errors import json_error
+from agentspace_gateway.protocol.errors import ErrorCode
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -113,14 +114,14 @@ def misdirection(
             # RFC 9110 section 4.2.4: userinfo in an http(s) URI is to be treated as an error.
             return (
                 400,
-                "BAD_REQUEST",
+                ErrorCode.BAD_REQUEST,
                 "The request target carries user information before its host; send the "
                 "path alone (GET /health), with the host in the Host header.",
             )
         if not host_allowed(authority, allowed):
             return (
                 421,
-                "MISDIRECTED_REQUEST",
+                ErrorCode.MISDIRECTED_REQUEST,
                 f"Host {authority[:200]!r} in the request target is not served here. This "
                 "gateway answers to localhost and loopback addresses; add other names to "
                 "server.allowed_hosts in config.toml.",
@@ -128,7 +129,7 @@ def misdirection(
         if header is None or not same_host(scheme, authority, header):
             return (
                 400,
-                "BAD_REQUEST",
+                ErrorCode.BAD_REQUEST,
                 f"The request target names {authority[:200]!r} but the Host header says "
                 f"{(header or '')[:200]!r}; they must agree. Send the path alone (GET /health) "
                 "with the host in the Host header.",
@@ -137,7 +138,7 @@ def misdirection(
     if not host_allowed(header, allowed):
         return (
             421,
-            "MISDIRECTED_REQUEST",
+            ErrorCode.MISDIRECTED_REQUEST,
             f"Host {header!r} is not served here. This gateway answers to localhost and "
             "loopback addresses; add other names to server.allowed_hosts in config.toml.",
         )

@@ -6,18 +6,20 @@ from typing import Any
 
 from aiohttp import web
 
+from agentspace_gateway.protocol.errors import ErrorCode
+
 log = logging.getLogger(__name__)
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 _CODES = {
-    400: "BAD_REQUEST",
-    401: "UNAUTHORIZED",
-    403: "FORBIDDEN",
-    404: "NOT_FOUND",
-    405: "METHOD_NOT_ALLOWED",
-    413: "REQUEST_TOO_LARGE",
-    500: "INTERNAL_ERROR",
+    400: ErrorCode.BAD_REQUEST,
+    401: ErrorCode.UNAUTHORIZED,
+    403: ErrorCode.FORBIDDEN,
+    404: ErrorCode.NOT_FOUND,
+    405: ErrorCode.METHOD_NOT_ALLOWED,
+    413: ErrorCode.REQUEST_TOO_LARGE,
+    500: ErrorCode.INTERNAL_ERROR,
 }
 
 
@@ -40,7 +42,7 @@ async def json_errors_middleware(request: web.Request, handler: Handler) -> web.
     except web.HTTPException as error:
         if error.status < 400 or error.content_type == "application/json":
             raise
-        code = _CODES.get(error.status, "HTTP_ERROR")
+        code = _CODES.get(error.status, ErrorCode.HTTP_ERROR)
         message = error.reason if error.status != 404 else f"No route for {request.path}"
         return json_error(error.status, code, message, headers=_kept_headers(error))
 

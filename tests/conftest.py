@@ -70,11 +70,6 @@ def vault(home: Home, passphrase: str) -> CredentialVault:
     return open_vault("file", home.root)
 
 
-def builtin_handlers() -> list[importlib.metadata.EntryPoint]:
-    group = importlib.metadata.entry_points(group=ENTRY_POINT_GROUP)
-    return [ep for ep in group if ep.value.startswith("agentspace_gateway.")]
-
-
 def inline_plugin(name: str, target: str) -> importlib.metadata.EntryPoint:
     """An entry point for a handler defined in this tests folder, registered inline."""
     return importlib.metadata.EntryPoint(name=name, value=target, group=ENTRY_POINT_GROUP)
@@ -96,7 +91,7 @@ def make_client(aiohttp_client, home: Home):  # type: ignore[no-untyped-def]
         app = create_app(
             home=home,
             config=config or Config(),
-            handler_entry_points=builtin_handlers() + TEST_PLUGINS if plugins is None else plugins,
+            handler_entry_points=TEST_PLUGINS if plugins is None else plugins,
         )
         # TestServer drops its constructor's keyword arguments (aiohttp_client's server_kwargs);
         # only start_server hands them to the runner, so the server's own access logger is used.

@@ -33,7 +33,7 @@ from agentspace_gateway.protocol.errors import ErrorCode
 from agentspace_gateway.protocol.messages import Auth, ClientMessage, Pong
 from agentspace_gateway.protocol.wire import camel
 
-from conftest import TEST_API_KEY, builtin_handlers, inline_plugin
+from conftest import TEST_API_KEY, inline_plugin
 
 settings.register_profile(
     "default",
@@ -45,7 +45,7 @@ settings.register_profile(
 settings.register_profile("fuzz", settings.get_profile("default"), max_examples=2000)
 PROFILE = settings.get_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
 
-KNOWN: list[type[ClientMessage]] = [*load_registry(builtin_handlers()).message_classes, Auth]
+KNOWN: list[type[ClientMessage]] = [*load_registry([]).message_classes, Auth]
 ERROR_CODES = {code.value for code in ErrorCode}
 NOT_TERMINAL = {"chat.stream.start", "chat.stream.delta", "session.created"}
 FRAME_LIMIT = 64 * 1024
@@ -360,7 +360,7 @@ async def fuzz_client(make_client, fake_anthropic, passphrase, monkeypatch):  # 
     monkeypatch.setenv("ANTHROPIC_API_KEY", TEST_API_KEY)
     _, base_url = fake_anthropic
     # The built-in handlers only: the test plugins include one that crashes on purpose.
-    return await make_client(fuzz_config(base_url), plugins=builtin_handlers())
+    return await make_client(fuzz_config(base_url), plugins=[])
 
 
 @pytest.fixture
@@ -456,7 +456,7 @@ async def test_a_reply_that_is_not_unicode_costs_a_character_not_the_connection(
     make_client, passphrase, caplog: pytest.LogCaptureFixture
 ) -> None:
     plugin = inline_plugin("test.bad_reply", "test_fuzz_protocol:bad_reply")
-    client = await make_client(plugins=[*builtin_handlers(), plugin])
+    client = await make_client(plugins=[plugin])
     async with client.ws_connect("/gateway") as ws:
         await ws.send_str('{"type":"test.bad_reply","id":"b"}')
         assert await ws.receive_json(timeout=5) == {"type": "pong", "requestId": "b?"}

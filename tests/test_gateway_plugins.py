@@ -16,7 +16,7 @@ from agentspace_gateway.handler_registry import (
 from agentspace_gateway.home import Home
 from agentspace_gateway.protocol.messages import ServerMessage
 
-from conftest import builtin_handlers, inline_plugin
+from conftest import inline_plugin
 from gateway_plugins import Shout
 from wsclient import exchange
 
@@ -31,13 +31,13 @@ BUILTIN_TYPES = {
 }
 
 
-def test_built_in_handlers_are_installed_as_entry_points() -> None:
+def test_built_in_handlers_register_without_installed_metadata() -> None:
     installed = importlib.metadata.entry_points(group=ENTRY_POINT_GROUP)
-    names = {ep.name for ep in installed if ep.value.startswith("agentspace_gateway.handlers.")}
-    assert names == BUILTIN_TYPES
-    registry = load_registry(builtin_handlers())
+    assert not [ep for ep in installed if ep.value.startswith("agentspace_gateway.")]
+    registry = load_registry([])
     assert set(registry.by_type) == BUILTIN_TYPES
     assert all("agentspace-gateway" in r.owner for r in registry.by_type.values())
+    assert registry.by_type["ping"].owner.endswith("(ping = agentspace_gateway.handlers.ping:ping)")
 
 
 async def test_health_lists_the_loaded_handlers(client) -> None:
@@ -47,7 +47,7 @@ async def test_health_lists_the_loaded_handlers(client) -> None:
 
 
 async def test_without_the_plugin_its_type_is_unknown(make_client, passphrase) -> None:
-    client = await make_client(plugins=builtin_handlers())
+    client = await make_client(plugins=[])
     async with client.ws_connect("/gateway") as ws:
         reply = await exchange(ws, {"type": "test.shout", "id": "s", "text": "x"})
     assert reply["code"] == "UNKNOWN_TYPE"
@@ -56,9 +56,7 @@ async def test_without_the_plugin_its_type_is_unknown(make_client, passphrase) -
 def test_a_type_claimed_twice_stops_startup_naming_both(home: Home) -> None:
     duplicate = inline_plugin("my-ping", "gateway_plugins:second_ping")
     with pytest.raises(PluginConflictError) as conflict:
-        create_app(
-            home=home, config=Config(), handler_entry_points=[*builtin_handlers(), duplicate]
-        )
+        create_app(home=home, config=Config(), handler_entry_points=[duplicate])
     message = str(conflict.value)
     assert "'ping'" in message
     assert "agentspace_gateway.handlers.ping:ping" in message
@@ -69,7 +67,6 @@ async def test_a_broken_plugin_is_reported_and_skipped(
     make_client, passphrase, caplog: pytest.LogCaptureFixture
 ) -> None:
     plugins = [
-        *builtin_handlers(),
         inline_plugin("broken", "broken_plugin:handler"),
         inline_plugin("not-a-handler", "gateway_plugins:not_a_handler"),
         inline_plugin("missing", "gateway_plugins:no_such_name"),
@@ -99,7 +96,8 @@ def test_each_handler_keeps_its_message_class_and_replies() -> None:
     handler = registry.handler_for("test.shout")
     assert handler is not None
     assert handler.message_class is Shout
-    assert [reply.type for reply in registry.reply_classes] == ["test.shouted"]
+    assert [reply.type for reply in handler.replies] == ["test.shouted"]
+    assert "test.shouted" in [reply.type for reply in registry.reply_classes]
 
 
 def test_the_auth_tag_is_reserved() -> None:

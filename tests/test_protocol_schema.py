@@ -14,10 +14,10 @@ from attrs import Factory, field, frozen
 from agentspace_gateway.cli import main
 from agentspace_gateway.cli import protocol as protocol_command
 from agentspace_gateway.handler_registry import HandlerRegistry, PluginConflictError, handles
+from agentspace_gateway.handlers import BUILTIN_HANDLERS as BUILTIN_HANDLERS_LIST
 from agentspace_gateway.protocol import messages
 from agentspace_gateway.protocol.errors import ErrorCode
 from agentspace_gateway.protocol.messages import (
-    BUILTIN_CLIENT_MESSAGES,
     SERVER_MESSAGES,
     Auth,
     ClientMessage,
@@ -54,7 +54,7 @@ def refs_in(node: Any) -> set[str]:
 
 # Fixtures -----------------------------------------------------------------------------------
 
-CLIENTS = (*BUILTIN_CLIENT_MESSAGES, Auth)
+CLIENTS = (*(handler.message_class for handler in BUILTIN_HANDLERS_LIST), Auth)
 
 
 @pytest.fixture(scope="module")

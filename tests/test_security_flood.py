@@ -21,7 +21,7 @@ from agentspace_gateway.gateway.keys import CONNECTIONS
 from agentspace_gateway.plugin_api import ClientMessage, ConnectionContext, handles
 from agentspace_gateway.protocol.messages import Pong
 
-from conftest import builtin_handlers, inline_plugin
+from conftest import inline_plugin
 from wsclient import exchange, receive
 
 
@@ -148,7 +148,7 @@ async def held_until(count: int) -> None:
 async def test_requests_in_flight_are_capped(make_client, passphrase) -> None:
     HELD.update(started=0, cancelled=0, release=asyncio.Event())
     config = Config(gateway=GatewayConfig(max_inflight_messages=4, message_burst=1000))
-    client = await make_client(config, plugins=[*builtin_handlers(), HOLD_PLUGIN])
+    client = await make_client(config, plugins=[HOLD_PLUGIN])
     async with client.ws_connect("/gateway") as ws, client.ws_connect("/gateway") as other:
         for n in range(50):
             await ws.send_str(json.dumps({"type": "test.hold", "id": f"h{n}"}))
@@ -175,7 +175,7 @@ async def test_closing_at_the_cap_still_cancels_the_running_handlers(
 ) -> None:
     HELD.update(started=0, cancelled=0, release=asyncio.Event())
     config = Config(gateway=GatewayConfig(max_inflight_messages=4))
-    client = await make_client(config, plugins=[*builtin_handlers(), HOLD_PLUGIN])
+    client = await make_client(config, plugins=[HOLD_PLUGIN])
     app = client.server.app
     async with client.ws_connect("/gateway") as ws:
         for n in range(10):

@@ -9,9 +9,13 @@ import json
 from typing import Any
 
 from agentspace_gateway.cli.context import CommandError
-from agentspace_gateway.handler_registry import HandlerRegistry, PluginConflictError, load_registry
+from agentspace_gateway.handler_registry import (
+    HandlerRegistry,
+    PluginConflictError,
+    builtin_handlers,
+    load_registry,
+)
 from agentspace_gateway.protocol.messages import (
-    BUILTIN_CLIENT_MESSAGES,
     SERVER_MESSAGES,
     Auth,
     ClientMessage,
@@ -41,7 +45,8 @@ def client_classes(registry: HandlerRegistry) -> list[type[ClientMessage]]:
     """The registry's classes, which are what the gateway decodes with, then the built-in
     ones no plugin replaced, so the schema is complete even from a source checkout."""
     by_tag: dict[str, type[ClientMessage]] = {cls.type: cls for cls in registry.message_classes}
-    builtins: tuple[type[ClientMessage], ...] = (Auth, *BUILTIN_CLIENT_MESSAGES)
+    builtins: list[type[ClientMessage]] = [Auth]
+    builtins += (handler.message_class for handler in builtin_handlers())
     for cls in builtins:
         by_tag.setdefault(cls.type, cls)
     return list(by_tag.values())

@@ -25,6 +25,7 @@ from agentspace_gateway.client.reports import (
     sessions_report,
     usage_report,
 )
+from agentspace_gateway.protocol.errors import ErrorCode
 from agentspace_gateway.protocol.messages import SESSION_PAGE_MAX
 
 T = TypeVar("T")
@@ -208,7 +209,7 @@ class ChatLoop:
         try:
             found = await self._ask("session.history", sessionId=wanted, limit=1)
         except ErrorReply as error:
-            if error.code not in ("SESSION_NOT_FOUND", "INVALID_MESSAGE"):
+            if error.code not in (ErrorCode.SESSION_NOT_FOUND, ErrorCode.INVALID_MESSAGE):
                 self._complain(f"error: {error_line(error)}")
                 return False
         else:
@@ -243,7 +244,7 @@ class ChatLoop:
         elif not event.answers(reply.request_id):
             # A cancel that crossed the end of its stream is answered NO_ACTIVE_STREAM:
             # harmless, and nothing the person needs to see.
-            if event.type == "error" and event.get("code") != "NO_ACTIVE_STREAM":
+            if event.type == "error" and event.get("code") != ErrorCode.NO_ACTIVE_STREAM:
                 self._complain(f"error: {error_line(ErrorReply(event))}")
         elif event.type == "chat.stream.start" and self._cancel_wanted:
             self._cancel(reply.request_id)

@@ -12,6 +12,7 @@ from aiohttp import web
 from attrs import frozen
 
 from agentspace_gateway.config import Config
+from agentspace_gateway.protocol.errors import ErrorCode
 
 
 @frozen
@@ -46,7 +47,7 @@ def check_access(request: web.Request, config: Config) -> Refusal | None:
     if not config.server.allow_remote and not peer_is_loopback(request):
         return Refusal(
             403,
-            "FORBIDDEN",
+            ErrorCode.FORBIDDEN,
             "The gateway accepts WebSocket connections from this machine only. "
             "Start it with --allow-remote (a token is then required) to accept others.",
         )
@@ -56,7 +57,7 @@ def check_access(request: web.Request, config: Config) -> Refusal | None:
         if origin not in allowed:
             return Refusal(
                 403,
-                "ORIGIN_NOT_ALLOWED",
+                ErrorCode.ORIGIN_NOT_ALLOWED,
                 f"Origin {origin[:200]!r} may not open the gateway. Pages served by the gateway "
                 "itself may; add other origins to gateway.allowed_origins in config.toml.",
             )

@@ -47,7 +47,7 @@ async def gateway(request: web.Request) -> web.StreamResponse:
         if vault.keys is None:
             return json_error(
                 503,
-                "VAULT_UNAVAILABLE",
+                ErrorCode.VAULT_UNAVAILABLE,
                 "The gateway requires a token but the credential vault holding it is "
                 f"unavailable: {vault.problem}",
             )
@@ -64,7 +64,7 @@ async def gateway(request: web.Request) -> web.StreamResponse:
                     await count_failure(limiter, vault.keys, actor, "gateway upgrade")
                 return json_error(
                     401,
-                    "UNAUTHORIZED",
+                    ErrorCode.UNAUTHORIZED,
                     f"{reason}. See the token with: agentspace-gateway token show",
                     headers=challenge(invalid=presented.token is not None),
                 )

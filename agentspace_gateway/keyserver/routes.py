@@ -16,6 +16,7 @@ from agentspace_gateway.failed_auth import (
 from agentspace_gateway.first_run import key_hint, key_sources
 from agentspace_gateway.gateway.keys import REGISTRY
 from agentspace_gateway.http_errors import json_error
+from agentspace_gateway.protocol.errors import ErrorCode
 from agentspace_gateway.vault import PROVIDERS
 
 NO_STORE = {"Cache-Control": "no-store"}
@@ -61,7 +62,9 @@ async def get_key(request: web.Request) -> web.Response:
             user_agent=actor.user_agent,
         )
         return json_error(
-            503, "VAULT_UNAVAILABLE", state.problem or "The credential vault is unavailable."
+            503,
+            ErrorCode.VAULT_UNAVAILABLE,
+            state.problem or "The credential vault is unavailable.",
         )
     keys = state.keys
 
@@ -79,7 +82,7 @@ async def get_key(request: web.Request) -> web.Response:
             await count_failure(limiter, keys, actor, f"GET /keys/{provider[:64]}")
         return json_error(
             401,
-            "UNAUTHORIZED",
+            ErrorCode.UNAUTHORIZED,
             f"{reason}. Send 'Authorization: Bearer <token>'; "
             "see it with: agentspace-gateway token show",
             headers=challenge(invalid=presented.token is not None),
@@ -91,7 +94,7 @@ async def get_key(request: web.Request) -> web.Response:
         )
         return json_error(
             404,
-            "UNKNOWN_PROVIDER",
+            ErrorCode.UNKNOWN_PROVIDER,
             f"Unknown provider {provider!r}. Valid providers: {', '.join(PROVIDERS)}.",
             validProviders=list(PROVIDERS),
         )
@@ -100,7 +103,7 @@ async def get_key(request: web.Request) -> web.Response:
     if key is None:
         return json_error(
             404,
-            "KEY_NOT_FOUND",
+            ErrorCode.KEY_NOT_FOUND,
             f"No {provider} key is stored. Run: agentspace-gateway keys add {provider}",
             validProviders=list(PROVIDERS),
         )

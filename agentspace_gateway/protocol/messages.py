@@ -572,15 +572,6 @@ class SessionMessages(ServerMessage):
     messages: list[HistoryMessage] = field(metadata=about("The messages, oldest first."))
 
 
-BUILTIN_CLIENT_MESSAGES: tuple[type[ClientMessage], ...] = (
-    ChatSend,
-    ChatCancel,
-    ContextInspect,
-    UsageQuery,
-    SessionList,
-    Ping,
-    SessionHistory,
-)
 SERVER_MESSAGES: tuple[type[ServerMessage], ...] = (
     Pong,
     ChatStreamStart,
