@@ -274,11 +274,6 @@ class PriceBook:
             cache_write_1h_nanousd=write_1h,
         )
 
-    def input_rate(self, model: str) -> Decimal | None:
-        """Base input price per MTok (below any long-context tier), or None if unknown."""
-        prices = self.prices_for(model)
-        return None if prices is None else prices.input_mtok
-
     def estimate_input_nanousd(self, model: str, tokens: int) -> int | None:
         """What sending this many uncached input tokens would cost, or None if unknown.
 

@@ -67,7 +67,6 @@ async def test_deltas_queued_behind_a_busy_writer_are_joined_in_order() -> None:
     await socket.writing.wait()  # "one " is being written, and held there
     for word in ("two ", "three ", "four "):
         context.send_delta(frame, word)
-    assert context.pending == 3  # each delta still counts for the slow-client bound
     context.send_text('{"type":"pong","requestId":"p"}')
     context.send_delta(frame, "five")  # after another message: not joined across it
 
@@ -78,7 +77,21 @@ async def test_deltas_queued_behind_a_busy_writer_are_joined_in_order() -> None:
     assert deltas_of(socket.frames) == ["one ", "two three four ", "five"]
     assert json.loads(socket.frames[2]) == {"type": "pong", "requestId": "p"}
     assert json.loads(socket.frames[1])["requestId"] == "r1"
-    assert context.pending == 0
+
+
+async def test_each_joined_delta_still_counts_for_the_slow_client_bound() -> None:
+    socket = HeldSocket()
+    context = connection(socket, max_messages=2, slow_client_seconds=0.05)
+    frame = delta_frame("r1")
+    context.send_delta(frame, "one ")
+    await socket.writing.wait()  # "one " is being written, and held there
+    for word in ("two ", "three ", "four "):
+        context.send_delta(frame, word)  # one frame when written, but three messages
+
+    await asyncio.wait_for(socket.closing.wait(), 5.0)
+    assert socket.close_code == WSCloseCode.POLICY_VIOLATION
+    socket.gate.set()
+    await context.stop_writer()
 
 
 async def test_a_writer_that_keeps_up_sends_every_delta_as_it_came() -> None:

@@ -8,6 +8,7 @@ import pytest
 
 from agentspace_gateway import appkeys
 from agentspace_gateway.home import Home
+from agentspace_gateway.storage import NewUsage, ReplyRecorder
 
 from chat_helpers import send_chat
 from wsclient import exchange, receive
@@ -70,29 +71,38 @@ async def test_unknown_session_is_session_not_found(client, home: Home) -> None:
 
 async def test_usage_report_sums_the_ledger_per_model(client) -> None:
     app = client.server.app
-    sessions, ledger = app[appkeys.SESSIONS], app[appkeys.USAGE_LEDGER]
+    sessions, recorder = app[appkeys.SESSIONS], ReplyRecorder(app[appkeys.DATABASE])
     first = await sessions.create(agent_id="default", model="claude-sonnet-4-5")
     second = await sessions.create(agent_id="default", model="claude-haiku-4-5")
-    await ledger.record(
-        session_id=first.id,
-        model="claude-sonnet-4-5",
-        input_tokens=1000,
-        output_tokens=500,
-        cost_nanousd=10_500_000,
+    await recorder.record(
+        None,
+        NewUsage(
+            session_id=first.id,
+            model="claude-sonnet-4-5",
+            input_tokens=1000,
+            output_tokens=500,
+            cost_nanousd=10_500_000,
+        ),
     )
-    await ledger.record(
-        session_id=first.id,
-        model="claude-sonnet-4-5",
-        input_tokens=10,
-        output_tokens=5,
-        cost_nanousd=105_000,
+    await recorder.record(
+        None,
+        NewUsage(
+            session_id=first.id,
+            model="claude-sonnet-4-5",
+            input_tokens=10,
+            output_tokens=5,
+            cost_nanousd=105_000,
+        ),
     )
-    await ledger.record(
-        session_id=second.id,
-        model="claude-haiku-4-5",
-        input_tokens=7,
-        output_tokens=3,
-        cost_nanousd=300,
+    await recorder.record(
+        None,
+        NewUsage(
+            session_id=second.id,
+            model="claude-haiku-4-5",
+            input_tokens=7,
+            output_tokens=3,
+            cost_nanousd=300,
+        ),
     )
     async with client.ws_connect("/gateway") as ws:
         everything = await exchange(ws, {"type": "usage.query", "id": "u1"})

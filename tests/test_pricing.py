@@ -161,7 +161,6 @@ def test_unknown_model_is_unpriced_with_zero_cost() -> None:
     assert cost == Cost.unpriced()
     assert cost.total_nanousd == 0
     assert book.prices_for("claude-imaginary-9") is None
-    assert book.input_rate("claude-imaginary-9") is None
     assert book.estimate_input_nanousd("claude-imaginary-9", 1_000) is None
 
 
@@ -199,7 +198,6 @@ def test_override_beats_genai_prices_also_for_dated_ids() -> None:
         cost = book.cost(model, counts, at=AT)
         assert cost.prices is override
         assert cost.total_nanousd == 1_000 * 2_000 + 100 * 10_000 + 10 * 100
-    assert book.input_rate("claude-sonnet-4-5") == Decimal(2)
     # An override ignores the long-context tier: it states the price to charge, full stop.
     assert book.prices_for("claude-sonnet-4-5", 500_000) is override
 
@@ -212,10 +210,9 @@ def test_override_prices_a_model_genai_prices_does_not_know() -> None:
     assert not book.cost("claude-imaginary-9", TokenCounts(1, 1, 1)).priced
 
 
-def test_input_rate_and_estimate() -> None:
+def test_the_input_estimate() -> None:
     book = PriceBook()
 
-    assert book.input_rate("claude-sonnet-4-5") == Decimal(3)
     assert book.estimate_input_nanousd("claude-sonnet-4-5", 1_000) == 3_000_000
     assert book.estimate_input_nanousd("claude-sonnet-4-5", 0) == 0
     # A prompt past the long-context threshold is estimated at the price it will be charged.

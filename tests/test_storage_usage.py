@@ -10,6 +10,8 @@ import pytest
 from agentspace_gateway.storage import (
     Database,
     ModelUsage,
+    NewUsage,
+    ReplyRecorder,
     SessionRepository,
     SessionRow,
     UsageLedger,
@@ -30,6 +32,13 @@ async def session(db: Database) -> SessionRow:
     return await SessionRepository(db).create(agent_id="main", model="m")
 
 
+async def record_usage(db: Database, **fields: Any) -> UsageRecord:
+    """One usage row, written as the gateway writes them (with no reply beside it)."""
+    recorded = await ReplyRecorder(db).record(None, NewUsage(**fields))
+    assert recorded.usage is not None
+    return recorded.usage
+
+
 async def record_count(db: Database) -> int:
     row = await db.fetchone("SELECT count(*) FROM usage_records")
     assert row is not None
@@ -37,8 +46,9 @@ async def record_count(db: Database) -> int:
     return count
 
 
-async def test_a_record_round_trips(ledger: UsageLedger, session: SessionRow) -> None:
-    record = await ledger.record(
+async def test_a_record_round_trips(db: Database, session: SessionRow) -> None:
+    record = await record_usage(
+        db,
         session_id=session.id,
         model="claude-sonnet-4-5",
         input_tokens=1200,
@@ -61,9 +71,9 @@ async def test_a_record_round_trips(ledger: UsageLedger, session: SessionRow) ->
     )
 
 
-async def test_cache_token_counts_default_to_zero(ledger: UsageLedger, session: SessionRow) -> None:
-    record = await ledger.record(
-        session_id=session.id, model="m", input_tokens=1, output_tokens=2, cost_nanousd=3
+async def test_cache_token_counts_default_to_zero(db: Database, session: SessionRow) -> None:
+    record = await record_usage(
+        db, session_id=session.id, model="m", input_tokens=1, output_tokens=2, cost_nanousd=3
     )
     assert (record.cache_creation_input_tokens, record.cache_read_input_tokens) == (0, 0)
 
@@ -80,7 +90,8 @@ async def test_totals_by_model_sum_exactly_and_filter_by_session(
         (other, "sonnet", 500, 50, 7, 8, 300_000_000),
     ]
     for owner, model, inp, out, created, read, cost in rows:
-        await ledger.record(
+        await record_usage(
+            db,
             session_id=owner.id,
             model=model,
             input_tokens=inp,
@@ -129,7 +140,6 @@ async def test_an_empty_ledger_has_no_totals(ledger: UsageLedger) -> None:
     ],
 )
 async def test_counts_must_be_non_negative_ints(
-    ledger: UsageLedger,
     session: SessionRow,
     db: Database,
     field: str,
@@ -146,13 +156,18 @@ async def test_counts_must_be_non_negative_ints(
     counts[field] = value
 
     with pytest.raises(error, match=field):
-        await ledger.record(session_id=session.id, model="m", **counts)
+        await record_usage(db, session_id=session.id, model="m", **counts)
     assert await record_count(db) == 0
 
 
-async def test_usage_for_an_unknown_session_is_refused(ledger: UsageLedger, db: Database) -> None:
+async def test_usage_for_an_unknown_session_is_refused(db: Database) -> None:
     with pytest.raises(sqlite3.IntegrityError, match="FOREIGN KEY"):
-        await ledger.record(
-            session_id="no-such-session", model="m", input_tokens=1, output_tokens=1, cost_nanousd=1
+        await record_usage(
+            db,
+            session_id="no-such-session",
+            model="m",
+            input_tokens=1,
+            output_tokens=1,
+            cost_nanousd=1,
         )
     assert await record_count(db) == 0

@@ -4,7 +4,6 @@ import random
 import socket
 import threading
 import time
-from collections.abc import Iterable
 from pathlib import Path
 
 import pytest
@@ -40,10 +39,6 @@ class ThreadRecordingEstimator(TokenEstimator):
     def count(self, text: str) -> int:
         self.threads.append(threading.current_thread())
         return super().count(text)
-
-    def count_many(self, texts: Iterable[str]) -> list[int]:
-        self.threads.append(threading.current_thread())
-        return super().count_many(texts)
 
     def ran_on_event_loop_thread(self) -> bool:
         return self.threads == [threading.current_thread()] * len(self.threads)
@@ -84,8 +79,9 @@ def test_empty_text_needs_no_encoding() -> None:
     assert not estimator.loaded
 
 
-def test_count_many() -> None:
-    assert TokenEstimator().count_many(["hello world", "", "<|endoftext|>"]) == [2, 0, 7]
+def test_counts_of_several_texts() -> None:
+    estimator = TokenEstimator()
+    assert [estimator.count(t) for t in ["hello world", "", "<|endoftext|>"]] == [2, 0, 7]
 
 
 def test_long_texts_are_counted_in_slices_without_changing_the_count(
@@ -252,16 +248,6 @@ async def test_threshold_is_configurable() -> None:
     await estimator.count_async("abcd")
     assert estimator.ran_on_event_loop_thread()
     await estimator.count_async("abcde")
-    assert not estimator.ran_on_event_loop_thread()
-
-
-async def test_count_many_async_weighs_the_texts_together() -> None:
-    estimator = ThreadRecordingEstimator(thread_threshold_bytes=20)
-    estimator.load()
-
-    assert await estimator.count_many_async(["hello world", "hello"]) == [2, 1]
-    assert estimator.ran_on_event_loop_thread()
-    assert await estimator.count_many_async(["hello world", "hello world"]) == [2, 2]
     assert not estimator.ran_on_event_loop_thread()
 
 

@@ -17,7 +17,6 @@ from attrs import frozen
 from agentspace_gateway.storage import HistoryVersion, MessageRepository, MessageRow, NewMessage
 from agentspace_gateway.tokens import TokenEstimator
 
-SECTION_NAMES = ("system_prompt", "history", "memory", "skills", "tools")
 # Rendered histories kept, in bytes of text; the least recently used go first.
 DEFAULT_CACHE_BYTES = 16 * 1024 * 1024
 

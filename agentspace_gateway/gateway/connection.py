@@ -97,11 +97,6 @@ class ConnectionContext:
     def closed(self) -> bool:
         return self._closing or self._socket.closed
 
-    @property
-    def pending(self) -> int:
-        """Messages queued and not written yet (each joined delta counted)."""
-        return self._pending
-
     def send(self, message: ServerMessage) -> None:
         """Queue a message for this client. Never blocks; a closed connection drops it."""
         self.send_text(self._codec.encode(message))

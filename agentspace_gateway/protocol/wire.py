@@ -121,9 +121,6 @@ class WireCodec:
         body = self.converter.unstructure(message)
         return json.dumps({"type": message.type, **body}, ensure_ascii=False, separators=(",", ":"))
 
-    def unstructure(self, value: Any) -> Any:
-        return self.converter.unstructure(value)
-
 
 class _Never(ClientMessage):
     type: typing.ClassVar[str] = "\x00never"

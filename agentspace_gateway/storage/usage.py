@@ -148,28 +148,6 @@ class UsageLedger:
     def __init__(self, db: Database) -> None:
         self._db = db
 
-    async def record(
-        self,
-        *,
-        session_id: str,
-        model: str,
-        input_tokens: int,
-        output_tokens: int,
-        cache_creation_input_tokens: int = 0,
-        cache_read_input_tokens: int = 0,
-        cost_nanousd: int,
-    ) -> UsageRecord:
-        usage = NewUsage(
-            session_id=session_id,
-            model=model,
-            input_tokens=input_tokens,
-            output_tokens=output_tokens,
-            cache_creation_input_tokens=cache_creation_input_tokens,
-            cache_read_input_tokens=cache_read_input_tokens,
-            cost_nanousd=cost_nanousd,
-        )
-        return await self._db.write(lambda connection: insert_usage(connection, usage))
-
     async def open(self, usage: NewUsage) -> UsageRecord:
         """The row of a request still streaming, with what is known so far (the input side,
         reported when the stream starts): a crash before its end leaves it in the ledger."""
