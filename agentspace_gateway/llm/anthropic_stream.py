@@ -32,6 +32,9 @@ from agentspace_gateway.pricing import TokenCounts
 # UTF-16 halves, which JSON can carry ("\ud800") but Unicode text cannot hold alone.
 _SURROGATE = re.compile("[\ud800-\udfff]")
 _REPLACEMENT = "\ufffd"
+# The longest the stream is read without giving the loop a turn (and the writer a chance to
+# send what was read so far).
+READ_SLICE_SECONDS = 0.0005
 
 
 class SurrogateMender:
@@ -71,6 +74,8 @@ async def anthropic_events(
     (``Failed``), never an exception; cancelling the consumer closes the HTTP request."""
     mender = SurrogateMender()
     counts = TokenCounts(0, 0)
+    loop = asyncio.get_running_loop()
+    due = loop.time() + READ_SLICE_SECONDS
     try:
         stream = await client.messages.create(**params, stream=True)
         async with stream:
@@ -87,10 +92,14 @@ async def anthropic_events(
                         text = mender.feed(delta.text)
                         if text:
                             yield TextStreamed(text)
-                            # One turn of the loop per delta: a burst already buffered by
-                            # the transport would otherwise be read through without a
-                            # pause, and relayed as one frame at its end.
-                            await asyncio.sleep(0)
+                            if loop.time() >= due:
+                                # aiohttp hands over a burst it has buffered without ever
+                                # suspending: without a turn of the loop now and then,
+                                # the burst would be read through and relayed as one frame
+                                # at its end. Every delta would cost a frame (a system call)
+                                # if the turn came each time instead.
+                                await asyncio.sleep(0)
+                                due = loop.time() + READ_SLICE_SECONDS
                 elif isinstance(event, RawMessageStartEvent) and event.type == "message_start":
                     counts = merge_usage(counts, event.message.usage)
                     yield UsageReported(counts)
