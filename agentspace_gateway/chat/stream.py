@@ -14,6 +14,7 @@ reply, marked incomplete, and every token Anthropic reported.
 """
 
 import asyncio
+import contextlib
 import logging
 
 from anthropic import AsyncAnthropic
@@ -24,6 +25,7 @@ from agentspace_gateway.chat.services import ChatServices
 from agentspace_gateway.chat.streams import StopReason
 from agentspace_gateway.gateway.connection import ConnectionContext
 from agentspace_gateway.llm.anthropic_stream import anthropic_events
+from agentspace_gateway.llm.errors import upstream_error
 from agentspace_gateway.metering import BilledRequest, Failed, Settlement, TextStreamed
 from agentspace_gateway.metering.meter import outlast
 from agentspace_gateway.protocol.errors import ErrorCode, GatewayError
@@ -121,6 +123,10 @@ class ChatStream:
             self.stop(StopReason.CLIENT_GONE)
         if await outlast(self._reading):  # closing the upstream request takes a moment
             self._handler_cancelled = True
+        if not self._reading.cancelled() and (failure := self._reading.exception()) is not None:
+            # Not the upstream's (that comes as a Failed event): the relay itself broke.
+            log.error("chat %s: relaying the reply failed", self.request_id, exc_info=failure)
+            billed.feed(Failed(upstream_error(failure)))
 
         finishing = asyncio.ensure_future(self._finish(billed, storing, user_message))
         if await outlast(finishing):
@@ -154,15 +160,20 @@ class ChatStream:
             "messages": assembled.messages,
         }
         feed = billed.feed
-        async for event in anthropic_events(client, params):
-            feed(event)
-            if type(event) is TextStreamed:
-                self._relay(event.text)
-            elif type(event) is Failed:
-                error = event.error
-                log.warning(
-                    "chat %s: upstream failed: %s (%s)", self.request_id, error.code, error.message
-                )
+        # Closed on any way out, so the upstream request never outlives the stream.
+        async with contextlib.aclosing(anthropic_events(client, params)) as events:
+            async for event in events:
+                feed(event)
+                if type(event) is TextStreamed:
+                    self._relay(event.text)
+                elif type(event) is Failed:
+                    error = event.error
+                    log.warning(
+                        "chat %s: upstream failed: %s (%s)",
+                        self.request_id,
+                        error.code,
+                        error.message,
+                    )
 
     def _relay(self, text: str) -> None:
         context = self.context

@@ -7,7 +7,7 @@ CPU per delta (docs/performance.md).
 
 import asyncio
 import re
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncGenerator, Mapping
 from typing import Any
 
 from anthropic import AsyncAnthropic
@@ -68,7 +68,7 @@ class SurrogateMender:
 
 async def anthropic_events(
     client: AsyncAnthropic, params: Mapping[str, Any]
-) -> AsyncIterator[StreamEvent]:
+) -> AsyncGenerator[StreamEvent, None]:
     """Send one Messages request (``params`` as the API takes them) and yield what its
     stream says. An upstream failure, before or during the stream, is the last event
     (``Failed``), never an exception; cancelling the consumer closes the HTTP request."""
