@@ -17,8 +17,6 @@ from agentspace_gateway.storage import usage_hours
 from agentspace_gateway.storage.database import Database
 from agentspace_gateway.storage.estimate_accuracy import EstimateAccuracy, EstimateAccuracyReader
 
-NANOUSD_PER_USD = 1_000_000_000
-
 _COLUMNS = """id, session_id, model, input_tokens, output_tokens, cache_creation_input_tokens,
     cache_read_input_tokens, cost_nanousd, created_at, request_id, input_cost_nanousd,
     output_cost_nanousd, cache_write_cost_nanousd, cache_read_cost_nanousd, priced, prices,
