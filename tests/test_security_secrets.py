@@ -137,7 +137,11 @@ async def test_nothing_secret_at_rest_or_in_logs_in_process(
     assert leaks(secrets, {f"{n} (running)": d for n, d in while_running.items()}) == []
     assert leaks(secrets, after) == []
     assert leaks(secrets, {"caplog": logged}) == []
-    assert len(caplog.records) > 50  # DEBUG really was captured: the SDK, httpcore, ...
+    # DEBUG really was captured, the SDK's own request and response logs included (the
+    # gateway's SDK client runs on aiohttp, so httpcore's connection traces are no more).
+    debug = [r for r in caplog.records if r.levelno == logging.DEBUG]
+    assert any(r.name.startswith("anthropic") for r in debug)
+    assert len(debug) > 10
     assert mode(home.root) == 0o700
     assert mode(home.root / "vault.enc") == 0o600
 
