@@ -1,0 +1,159 @@
+"""Sessions opened by HTTP API clients, and the attribution of their usage rows.
+
+Such a session is an ordinary one (listed, reported, inspected like any other); it also
+records which client key opened it (``origin_client``), the caller's own id for it
+(``external_id``) and the caller's agent that first used it (``origin_agent``). Its agent id
+is the client's name, so ``agent:{client}:{id}`` tells at a glance where it came from.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+
+import aiosqlite
+import attrs
+import nanoid
+
+from agentspace_gateway.clock import utc_now_iso
+from agentspace_gateway.storage.database import Database
+from agentspace_gateway.storage.sessions import session_key_for
+
+_SELECT = """
+    SELECT id, session_key, agent_id, model, created_at, last_active_at, origin_client,
+           origin_agent, external_id
+    FROM sessions
+"""
+_DEFAULT_SESSION = (
+    _SELECT + "WHERE id = (SELECT default_session_id FROM client_keys WHERE id = ?)"  # noqa: S608
+)
+_BY_ID = _SELECT + "WHERE id = ?"
+_BY_EXTERNAL_ID = _SELECT + "WHERE origin_client = ? AND external_id = ?"
+
+
+@attrs.frozen
+class OriginSession:
+    id: str
+    agent_id: str
+    model: str
+    origin_client: int | None
+    origin_agent: str | None
+    external_id: str | None
+
+
+@attrs.frozen
+class Attribution:
+    """Who a usage row is billed to, besides its session."""
+
+    client_key_id: int
+    agent_id: str | None = None
+    parent_agent_id: str | None = None
+
+
+class SessionOrigins:
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    async def session_for(
+        self,
+        *,
+        client_key_id: int,
+        client_name: str,
+        external_id: str | None,
+        agent_id: str | None,
+        model: str,
+    ) -> OriginSession:
+        """The client's session under ``external_id`` (its default one when None), created on
+        first use and marked active now; one transaction, so two requests racing for a new
+        session end up in the same one."""
+
+        async def find_or_create(connection: aiosqlite.Connection) -> sqlite3.Row:
+            now = utc_now_iso()
+            if external_id is None:
+                rows = await connection.execute_fetchall(_DEFAULT_SESSION, (client_key_id,))
+            else:
+                rows = await connection.execute_fetchall(
+                    _BY_EXTERNAL_ID, (client_key_id, external_id)
+                )
+            row = next(iter(rows), None)
+            if row is not None:
+                await connection.execute(
+                    "UPDATE sessions SET last_active_at = max(last_active_at, ?) WHERE id = ?",
+                    (now, row["id"]),
+                )
+                return row
+            session_id: str = nanoid.generate()
+            (row,) = await connection.execute_fetchall(
+                """
+                INSERT INTO sessions (id, session_key, agent_id, model, created_at,
+                                      last_active_at, origin_client, origin_agent, external_id)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+                RETURNING id, session_key, agent_id, model, created_at, last_active_at,
+                          origin_client, origin_agent, external_id
+                """,
+                (
+                    session_id,
+                    session_key_for(client_name, session_id),
+                    client_name,
+                    model,
+                    now,
+                    now,
+                    client_key_id,
+                    agent_id,
+                    external_id,
+                ),
+            )
+            if external_id is None:
+                await connection.execute(
+                    "UPDATE client_keys SET default_session_id = ? WHERE id = ?",
+                    (session_id, client_key_id),
+                )
+            return row
+
+        return _origin_session(await self._db.write(find_or_create))
+
+    async def get(self, session_id: str) -> OriginSession | None:
+        row = await self._db.fetchone(_BY_ID, (session_id,))
+        return None if row is None else _origin_session(row)
+
+    async def attribute(self, request_id: str, attribution: Attribution) -> bool:
+        """Mark the usage row of ``request_id`` with its client and agents; False if no row."""
+
+        async def update(connection: aiosqlite.Connection) -> bool:
+            cursor = await connection.execute(
+                """
+                UPDATE usage_records SET client_key_id = ?, agent_id = ?, parent_agent_id = ?
+                WHERE request_id = ?
+                """,
+                (
+                    attribution.client_key_id,
+                    attribution.agent_id,
+                    attribution.parent_agent_id,
+                    request_id,
+                ),
+            )
+            return cursor.rowcount > 0
+
+        return await self._db.write(update)
+
+    async def attribution_of(self, request_id: str) -> Attribution | None:
+        row = await self._db.fetchone(
+            """
+            SELECT client_key_id, agent_id, parent_agent_id FROM usage_records
+            WHERE request_id = ? AND client_key_id IS NOT NULL
+            """,
+            (request_id,),
+        )
+        if row is None:
+            return None
+        return Attribution(row["client_key_id"], row["agent_id"], row["parent_agent_id"])
+
+
+def _origin_session(row: sqlite3.Row) -> OriginSession:
+    return OriginSession(
+        id=row["id"],
+        agent_id=row["agent_id"],
+        model=row["model"],
+        origin_client=row["origin_client"],
+        origin_agent=row["origin_agent"],
+        external_id=row["external_id"],
+    )
