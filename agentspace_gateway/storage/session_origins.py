@@ -111,6 +111,10 @@ class SessionOrigins:
 
         return _origin_session(await self._db.write(find_or_create))
 
+    async def find(self, client_key_id: int, external_id: str) -> OriginSession | None:
+        row = await self._db.fetchone(_BY_EXTERNAL_ID, (client_key_id, external_id))
+        return None if row is None else _origin_session(row)
+
     async def get(self, session_id: str) -> OriginSession | None:
         row = await self._db.fetchone(_BY_ID, (session_id,))
         return None if row is None else _origin_session(row)
