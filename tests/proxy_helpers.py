@@ -29,6 +29,10 @@ class Proxied:
     home: Home
 
     @property
+    def fake_url(self) -> str:
+        return self.client.app[appkeys.CONFIG].anthropic.base_url
+
+    @property
     def base_url(self) -> str:
         return str(self.client.make_url("")).rstrip("/")
 
