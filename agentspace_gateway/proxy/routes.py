@@ -26,6 +26,8 @@ from agentspace_gateway.proxy.errors import (
     too_large,
     upstream_unreachable,
 )
+from agentspace_gateway.proxy.inspection import ProxiedInspector
+from agentspace_gateway.proxy.kept_requests import KeptRequests
 from agentspace_gateway.proxy.models import model_page, one_model
 from agentspace_gateway.proxy.open_streams import OpenStreams
 from agentspace_gateway.proxy.relay import UPSTREAM_FAILED, relay_stream, relay_whole
@@ -48,6 +50,8 @@ class ProxyDoor:
     models: list[dict[str, Any]]
     max_body_bytes: int
     timeout: aiohttp.ClientTimeout
+    kept: KeptRequests
+    inspector: ProxiedInspector
 
 
 PROXY = web.AppKey("proxy", ProxyDoor)
@@ -100,6 +104,7 @@ async def messages(request: web.Request) -> web.StreamResponse:
     if key is None:
         return no_provider_key()
     request_id = f"proxy_{uuid.uuid4().hex}"
+    door.kept.keep(attributed.session.id, request_id, body)
     billed = AttributedBill(
         door.metering.begin(
             session_id=attributed.session.id,

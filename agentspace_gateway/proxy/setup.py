@@ -18,6 +18,8 @@ from agentspace_gateway import appkeys
 from agentspace_gateway.llm.client import AnthropicClients
 from agentspace_gateway.proxy.auth import ClientAuth
 from agentspace_gateway.proxy.billing import Metering
+from agentspace_gateway.proxy.inspection import ProxiedInspector
+from agentspace_gateway.proxy.kept_requests import KeptRequests
 from agentspace_gateway.proxy.models import priced_models
 from agentspace_gateway.proxy.open_streams import SHUTDOWN, OpenStreams
 from agentspace_gateway.proxy.routes import PROXY, ProxyDoor, add_routes
@@ -43,14 +45,18 @@ async def proxy_context(app: web.Application) -> AsyncIterator[None]:
     )
     client_keys = ClientKeyRepository(database)
     streams = OpenStreams(client_keys, config.proxy.key_check_seconds)
+    origins = SessionOrigins(database)
+    kept = KeptRequests(app[appkeys.HOME].root / "proxy-requests", config.proxy.kept_requests)
     door = ProxyDoor(
         auth=ClientAuth(client_keys, app[appkeys.AUDIT_LOG], app[appkeys.FAILED_AUTH]),
         upstream=Upstream(session, base_url, keys.current_key, config.proxy.forward_headers),
         metering=Metering(app[appkeys.USAGE_LEDGER], ReplyRecorder(database), price_book),
-        origins=SessionOrigins(database),
+        origins=origins,
         streams=streams,
         models=await asyncio.to_thread(priced_models, price_book, config.pricing),
         max_body_bytes=config.proxy.max_body_bytes,
+        kept=kept,
+        inspector=ProxiedInspector(kept, origins, app[appkeys.CHAT].estimator, price_book),
         timeout=aiohttp.ClientTimeout(
             total=None, sock_connect=30.0, sock_read=config.anthropic.timeout_seconds
         ),
@@ -65,6 +71,7 @@ async def proxy_context(app: web.Application) -> AsyncIterator[None]:
             await watching
         streams.stop_all(SHUTDOWN)
         await door.auth.flush()
+        await kept.flush()
         await session.close()
 
 

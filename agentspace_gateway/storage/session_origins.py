@@ -139,6 +139,17 @@ class SessionOrigins:
 
         return await self._db.write(update)
 
+    async def reported_input_tokens(self, request_id: str) -> int | None:
+        """Every input-side token Anthropic reported for the request (None: no row)."""
+        row = await self._db.fetchone(
+            """
+            SELECT input_tokens + cache_creation_input_tokens + cache_read_input_tokens
+            FROM usage_records WHERE request_id = ?
+            """,
+            (request_id,),
+        )
+        return None if row is None else int(row[0])
+
     async def attribution_of(self, request_id: str) -> Attribution | None:
         row = await self._db.fetchone(
             """
