@@ -1,5 +1,6 @@
 """agentspace-gateway clients add|list|revoke against a real home, and what is stored."""
 
+import asyncio
 import hashlib
 import io
 import json
@@ -10,6 +11,9 @@ import pytest
 
 from agentspace_gateway.cli import main
 from agentspace_gateway.home import Home
+from agentspace_gateway.storage import Database, NewUsage, UsageLedger
+from agentspace_gateway.storage.client_keys import ClientKeyRepository
+from agentspace_gateway.storage.session_origins import Attribution, SessionOrigins
 
 KEY = re.compile(r"^asg_[A-Za-z0-9_-]{43}$")
 
@@ -85,3 +89,43 @@ def test_an_unreadable_expiry_is_a_usage_error(home: Home, capsys) -> None:
         run(["clients", "add", "x", "--expires", "next tuesday"], capsys)
     assert exit_.value.code == 2
     assert "is not a date" in capsys.readouterr().err
+
+
+async def bill_two_requests(home: Home) -> None:
+    database = await Database.open(home.database)
+    try:
+        clients = await ClientKeyRepository(database).list_all()
+        (laptop,) = [client for client in clients if client.name == "laptop"]
+        origins = SessionOrigins(database)
+        session = await origins.session_for(
+            client_key_id=laptop.id,
+            client_name="laptop",
+            external_id=None,
+            agent_id=None,
+            model="m",
+        )
+        ledger = UsageLedger(database)
+        for index, cost in enumerate((1_500_000_001, 250)):
+            usage = NewUsage(
+                session_id=session.id,
+                model="m",
+                input_tokens=1,
+                output_tokens=1,
+                cost_nanousd=cost,
+                request_id=f"r{index}",
+            )
+            await ledger.open(usage)
+            await origins.attribute(f"r{index}", Attribution(laptop.id))
+    finally:
+        await database.close()
+
+
+def test_the_listing_shows_each_clients_requests_and_exact_cost(home: Home, capsys) -> None:
+    run(["clients", "add", "laptop"], capsys)
+    run(["clients", "add", "idle"], capsys)
+    asyncio.run(bill_two_requests(home))
+    out = run(["clients", "list"], capsys)[1]
+    laptop_line = next(line for line in out.splitlines() if line.startswith("laptop"))
+    idle_line = next(line for line in out.splitlines() if line.startswith("idle"))
+    assert laptop_line.split()[-2:] == ["2", "$1.500000251"]
+    assert idle_line.split()[-2:] == ["0", "$0"]

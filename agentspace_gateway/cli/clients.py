@@ -13,6 +13,7 @@ from agentspace_gateway.audited_keys import Actor
 from agentspace_gateway.cli.context import CommandError, load, open_database
 from agentspace_gateway.client.tables import table
 from agentspace_gateway.clock import format_utc, utc_now_iso
+from agentspace_gateway.pricing import usd_text
 from agentspace_gateway.proxy.audit_events import ClientEvent
 from agentspace_gateway.storage import AuditLog
 from agentspace_gateway.storage.client_keys import (
@@ -79,11 +80,12 @@ def run_add(args: argparse.Namespace) -> int:
 def run_list(args: argparse.Namespace) -> int:
     home, config = load(args)
 
-    async def listing() -> list[ClientKey]:
+    async def listing() -> tuple[list[ClientKey], dict[int, tuple[int, int]]]:
         async with open_database(home, config) as database:
-            return await ClientKeyRepository(database).list_all()
+            repository = ClientKeyRepository(database)
+            return await repository.list_all(), await repository.spend()
 
-    clients = _run(listing())
+    clients, spend = _run(listing())
     if not clients:
         print("no client keys (issue one with: agentspace-gateway clients add NAME)")
         return 0
@@ -95,10 +97,13 @@ def run_list(args: argparse.Namespace) -> int:
             client.created_at,
             client.expires_at or "-",
             _state(client, now),
+            str(spend.get(client.id, (0, 0))[0]),
+            "$" + usd_text(spend.get(client.id, (0, 0))[1]),
         ]
         for client in clients
     ]
-    for line in table(("name", "key", "created", "expires", "state"), rows):
+    headers = ("name", "key", "created", "expires", "state", "requests", "cost")
+    for line in table(headers, rows, right=(5, 6)):
         print(line)
     return 0
 

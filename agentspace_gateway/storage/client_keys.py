@@ -113,6 +113,16 @@ class ClientKeyRepository:
         )
         return [_client(row) for row in rows]
 
+    async def spend(self) -> dict[int, tuple[int, int]]:
+        """Per client key id: requests billed and their cost in nano-dollars."""
+        rows = await self._db.fetchall(
+            """
+            SELECT client_key_id, count(*), sum(cost_nanousd) FROM usage_records
+            WHERE client_key_id IS NOT NULL GROUP BY client_key_id
+            """
+        )
+        return {row[0]: (row[1], row[2]) for row in rows}
+
     async def revoke(self, name: str) -> ClientKey:
         """Revoke the live key of that name; ClientKeyError when there is none."""
 
