@@ -39,6 +39,9 @@ async def proxy_context(app: web.Application) -> AsyncIterator[None]:
     base_url = keys.base_url or DEFAULT_BASE_URL
     # Anthropic's own SDK reads ANTHROPIC_BASE_URL the same way; chat and proxy agree.
     session = aiohttp.ClientSession(
+        # aiohttp's default pool caps a session at 100 connections: the 101st stream would
+        # wait for one to end. Each stream holds its own connection for as long as it runs.
+        connector=aiohttp.TCPConnector(limit=0),
         auto_decompress=True,
         timeout=aiohttp.ClientTimeout(total=None),
         trust_env=True,  # HTTPS_PROXY and friends, as the SDK honours them
