@@ -52,8 +52,54 @@ def _caller_id(request: web.Request, header: str) -> str | None:
     return value
 
 
+class SessionCache:
+    """The session of each (client, caller's session id) once found, so that only a session's
+    first request waits for the write that creates it; later ones mark it active in the
+    background. Every write is an fsync: awaited on each request it cost 5-10 ms of the
+    time to the first byte. Sessions are never deleted, so an entry never goes stale."""
+
+    MAX_ENTRIES = 4096
+
+    def __init__(self, origins: SessionOrigins) -> None:
+        self._origins = origins
+        self._known: dict[tuple[int, str | None], OriginSession] = {}
+        self._touching: set[asyncio.Task[None]] = set()
+
+    async def session_for(
+        self, client: ClientKey, external_id: str | None, agent_id: str | None, model: str
+    ) -> OriginSession:
+        key = (client.id, external_id)
+        known = self._known.get(key)
+        if known is not None:
+            task = asyncio.ensure_future(self._touch(known.id))
+            self._touching.add(task)
+            task.add_done_callback(self._touching.discard)
+            return known
+        session = await self._origins.session_for(
+            client_key_id=client.id,
+            client_name=client.name,
+            external_id=external_id,
+            agent_id=agent_id,
+            model=model,
+        )
+        if len(self._known) >= self.MAX_ENTRIES:
+            self._known.pop(next(iter(self._known)))
+        self._known[key] = session
+        return session
+
+    async def _touch(self, session_id: str) -> None:
+        try:
+            await self._origins.touch(session_id)
+        except Exception:
+            log.exception("proxy: session %s could not be marked active", session_id)
+
+    async def flush(self) -> None:
+        while self._touching:
+            await asyncio.wait(set(self._touching))
+
+
 async def attribute(
-    origins: SessionOrigins, request: web.Request, client: ClientKey, model: str
+    sessions: SessionCache, request: web.Request, client: ClientKey, model: str
 ) -> Attributed | web.Response:
     try:
         session_id = _caller_id(request, CLAUDE_CODE_SESSION) or _caller_id(
@@ -63,13 +109,7 @@ async def attribute(
         parent = _caller_id(request, CLAUDE_CODE_PARENT_AGENT)
     except BadCallerId as error:
         return invalid_request(str(error))
-    session = await origins.session_for(
-        client_key_id=client.id,
-        client_name=client.name,
-        external_id=session_id,
-        agent_id=agent,
-        model=model,
-    )
+    session = await sessions.session_for(client, session_id, agent, model)
     return Attributed(session, Attribution(client.id, agent, parent))
 
 

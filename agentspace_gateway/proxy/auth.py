@@ -1,9 +1,10 @@
 """Client keys on the HTTP API: ``x-api-key`` or ``Authorization: Bearer`` (both may come).
 
-Each check reads the key's row afresh (one indexed look-up), so a revocation made by the CLI
-in another process applies from the next request. A presented key that is wrong counts
-toward the same per-address limit as a wrong token on /keys and /gateway; a request with no
-key at all guesses nothing and is only refused (see keyserver/failed_auth.py for why).
+Each check reads the key's row afresh (one indexed look-up on a read-only connection of its
+own), so a revocation made by the CLI in another process applies from the next request. A
+presented key that is wrong counts toward the same per-address limit as a wrong token on
+/keys and /gateway; a request with no key at all guesses nothing and is only refused (see
+keyserver/failed_auth.py for why).
 Every use and every refusal is in the audit log, never the key itself.
 """
 
@@ -20,7 +21,7 @@ from agentspace_gateway.keyserver.failed_auth import FailedAuthLimiter, address_
 from agentspace_gateway.proxy.audit_events import ClientEvent
 from agentspace_gateway.proxy.errors import anthropic_error
 from agentspace_gateway.storage import AuditLog
-from agentspace_gateway.storage.client_keys import ClientKey, ClientKeyRepository
+from agentspace_gateway.storage.client_keys import ClientKey, ClientKeyReader
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +46,7 @@ def presented_keys(request: web.Request) -> list[str]:
 
 class ClientAuth:
     def __init__(
-        self, keys: ClientKeyRepository, audit_log: AuditLog, limiter: FailedAuthLimiter
+        self, keys: ClientKeyReader, audit_log: AuditLog, limiter: FailedAuthLimiter
     ) -> None:
         self._keys = keys
         self._audit_log = audit_log

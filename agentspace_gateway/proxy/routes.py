@@ -17,7 +17,7 @@ import aiohttp
 from aiohttp import web
 from attrs import frozen
 
-from agentspace_gateway.proxy.attribution import AttributedBill, attribute
+from agentspace_gateway.proxy.attribution import AttributedBill, SessionCache, attribute
 from agentspace_gateway.proxy.auth import ClientAuth
 from agentspace_gateway.proxy.billing import Metering
 from agentspace_gateway.proxy.errors import (
@@ -46,6 +46,7 @@ class ProxyDoor:
     upstream: Upstream
     metering: Metering
     origins: SessionOrigins
+    sessions: SessionCache
     streams: OpenStreams
     models: list[dict[str, Any]]
     max_body_bytes: int
@@ -97,7 +98,7 @@ async def messages(request: web.Request) -> web.StreamResponse:
     if isinstance(read, web.Response):
         return read
     body, model = read
-    attributed = await attribute(door.origins, request, client, model)
+    attributed = await attribute(door.sessions, request, client, model)
     if isinstance(attributed, web.Response):
         return attributed
     key = await door.upstream.provider_key()
@@ -121,6 +122,7 @@ async def messages(request: web.Request) -> web.StreamResponse:
             data=body,
             headers=door.upstream.request_headers(request, key),
             timeout=door.timeout,
+            proxy=door.upstream.proxy,
         ) as upstream:
             if upstream.content_type == "text/event-stream" and upstream.status < 400:
                 with door.streams.opened(client.id, request) as stream:
@@ -152,6 +154,7 @@ async def count_tokens(request: web.Request) -> web.StreamResponse:
             data=read[0],
             headers=door.upstream.request_headers(request, key),
             timeout=door.timeout,
+            proxy=door.upstream.proxy,
         ) as upstream:
             reply = await upstream.read()
             return web.Response(

@@ -9,6 +9,8 @@ credential never goes upstream.
 
 from __future__ import annotations
 
+import urllib.parse
+import urllib.request
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -51,6 +53,7 @@ class Upstream:
     ) -> None:
         self.session = session
         self.base_url = base_url.rstrip("/")
+        self.proxy = environment_proxy(self.base_url)
         self._key_source = key_source
         self._forwarded = (*ALWAYS_FORWARDED, *(name.lower() for name in forward_headers))
 
@@ -69,6 +72,15 @@ class Upstream:
         headers["content-type"] = request.headers.get("Content-Type", "application/json")
         headers["x-api-key"] = key
         return headers
+
+
+def environment_proxy(url: str) -> str | None:
+    """The proxy HTTPS_PROXY/HTTP_PROXY name for ``url`` (None under NO_PROXY), as the SDK
+    would use for chat."""
+    parts = urllib.parse.urlsplit(url)
+    if urllib.request.proxy_bypass(parts.hostname or ""):
+        return None
+    return urllib.request.getproxies().get(parts.scheme)
 
 
 def response_headers(upstream: aiohttp.ClientResponse) -> CIMultiDict[str]:

@@ -11,6 +11,7 @@ import hashlib
 import re
 import secrets
 import sqlite3
+from pathlib import Path
 
 import aiosqlite
 import attrs
@@ -157,6 +158,36 @@ class ClientKeyRepository:
             (*sorted(ids), utc_now_iso()),
         )
         return {row["id"] for row in rows}
+
+
+class ClientKeyReader:
+    """Looks keys up on a read-only connection of its own, beside the write queue.
+
+    Every proxied request checks its key afresh (a revocation made by the CLI applies from
+    the next request), so the check must not wait behind the process's queued writes, each
+    an fsync: through the shared queue it added 5-10 ms to every request's first byte. WAL
+    lets this connection read the last committed state while a write is in progress.
+    """
+
+    def __init__(self, connection: aiosqlite.Connection) -> None:
+        self._connection = connection
+
+    @classmethod
+    async def open(cls, path: Path) -> ClientKeyReader:
+        connection = await aiosqlite.connect(f"file:{path}?mode=ro", uri=True)
+        connection.row_factory = sqlite3.Row
+        return cls(connection)
+
+    async def close(self) -> None:
+        await self._connection.close()
+
+    async def find_by_secret(self, secret: str) -> ClientKey | None:
+        """The key whose hash matches, revoked and expired ones included (the caller decides)."""
+        rows = await self._connection.execute_fetchall(
+            f"SELECT {_COLUMNS} FROM client_keys WHERE key_sha256 = ?",  # noqa: S608
+            (key_sha256(secret),),
+        )
+        return next((_client(row) for row in rows), None)
 
 
 def _client(row: sqlite3.Row) -> ClientKey:

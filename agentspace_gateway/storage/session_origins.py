@@ -16,7 +16,7 @@ import nanoid
 
 from agentspace_gateway.clock import utc_now_iso
 from agentspace_gateway.storage.database import Database
-from agentspace_gateway.storage.sessions import session_key_for
+from agentspace_gateway.storage.sessions import session_key_for, touch_session
 
 _SELECT = """
     SELECT id, session_key, agent_id, model, created_at, last_active_at, origin_client,
@@ -110,6 +110,9 @@ class SessionOrigins:
             return row
 
         return _origin_session(await self._db.write(find_or_create))
+
+    async def touch(self, session_id: str) -> None:
+        await self._db.write(lambda connection: touch_session(connection, session_id))
 
     async def find(self, client_key_id: int, external_id: str) -> OriginSession | None:
         row = await self._db.fetchone(_BY_EXTERNAL_ID, (client_key_id, external_id))
