@@ -142,8 +142,9 @@ NESTED_SHAPES: dict[str, tuple[set[str], set[str]]] = {
     "GrandTotal": ({"totalCost", "totalTokens", "requestCount", "totalCostNanos"}, set()),
     "SessionSummary": (
         {"sessionId", "sessionKey", "model", "createdAt", "messageCount"},
-        set(),
+        {"origin"},
     ),
+    "SessionOrigin": ({"client"}, {"agentId", "externalId"}),
     "HistoryMessage": ({"role", "content", "createdAt", "complete"}, {"tokenCount"}),
 }
 

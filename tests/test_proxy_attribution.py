@@ -15,6 +15,7 @@ from proxy_helpers import (
     issue,
     proxy_config,
 )
+from wsclient import exchange
 
 BODY = {"model": MODEL, "max_tokens": 8, "messages": [{"role": "user", "content": "hi"}]}
 
@@ -110,3 +111,18 @@ async def test_a_malformed_session_header_is_an_invalid_request(proxied: Proxied
     assert body["error"]["type"] == "invalid_request_error"
     assert "x-claude-code-session-id" in body["error"]["message"]
     assert proxied.fake.requests == []
+
+
+async def test_session_list_shows_where_a_proxied_session_came_from(proxied: Proxied) -> None:
+    await send(
+        proxied,
+        proxied.key.secret,
+        **{"x-claude-code-session-id": "cc-42", "x-claude-code-agent-id": "main"},
+    )
+    await send(proxied, proxied.key.secret)
+    async with proxied.client.ws_connect("/gateway") as ws:
+        listing = await exchange(ws, {"type": "session.list", "id": "l1"})
+    origins = [session.get("origin") for session in listing["sessions"]]
+    assert {"client": "laptop", "agentId": "main", "externalId": "cc-42"} in origins
+    assert {"client": "laptop"} in origins
+    assert len(origins) == 2

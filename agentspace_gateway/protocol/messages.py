@@ -441,6 +441,21 @@ class SessionCreated(ServerMessage):
 
 
 @frozen(kw_only=True)
+class SessionOrigin:
+    """Where a session opened through the Anthropic HTTP API came from."""
+
+    client: str = field(metadata=about("The name of the client key that opened it."))
+    agent_id: str | None = field(
+        default=None,
+        metadata=about("The caller's agent that opened it (Claude Code's x-claude-code-agent-id)."),
+    )
+    external_id: str | None = field(
+        default=None,
+        metadata=about("The caller's own id for it (Claude Code's x-claude-code-session-id)."),
+    )
+
+
+@frozen(kw_only=True)
 class SessionSummary:
     """One session in a session.list reply."""
 
@@ -449,6 +464,10 @@ class SessionSummary:
     model: str = field(metadata=about("The model the session was started with."))
     created_at: str = field(metadata=about("When it was created: ISO 8601 UTC, milliseconds."))
     message_count: int = field(metadata=about("Messages stored in it, the user's and replies."))
+    origin: SessionOrigin | None = field(
+        default=None,
+        metadata=about("Present for a session opened through the Anthropic HTTP API."),
+    )
 
 
 @frozen(kw_only=True)

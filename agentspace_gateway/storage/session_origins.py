@@ -142,6 +142,23 @@ class SessionOrigins:
 
         return await self._db.write(update)
 
+    async def origins_of(
+        self, session_ids: list[str]
+    ) -> dict[str, tuple[str, str | None, str | None]]:
+        """Of these sessions, those opened by a client: (client name, agent, caller's id)."""
+        if not session_ids:
+            return {}
+        marks = ", ".join("?" * len(session_ids))
+        rows = await self._db.fetchall(
+            f"""
+            SELECT sessions.id, client_keys.name, sessions.origin_agent, sessions.external_id
+            FROM sessions JOIN client_keys ON client_keys.id = sessions.origin_client
+            WHERE sessions.id IN ({marks})
+            """,  # noqa: S608 - only placeholders are inlined
+            session_ids,
+        )
+        return {row[0]: (row[1], row[2], row[3]) for row in rows}
+
     async def reported_input_tokens(self, request_id: str) -> int | None:
         """Every input-side token Anthropic reported for the request (None: no row)."""
         row = await self._db.fetchone(
