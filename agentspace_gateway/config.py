@@ -171,6 +171,9 @@ class ProxyConfig:
     kept_requests: int = field(default=20, validator=_not_negative)
     # How often open streams re-check that their client key is still live.
     key_check_seconds: float = field(default=1.0, validator=_positive)
+    # A request whose credential is not a gateway client key (its own Anthropic API key or
+    # subscription token) is forwarded with that credential unchanged, still metered.
+    passthrough_credentials: bool = False
 
 
 @frozen

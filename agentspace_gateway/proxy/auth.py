@@ -21,7 +21,12 @@ from agentspace_gateway.keyserver.failed_auth import FailedAuthLimiter, address_
 from agentspace_gateway.proxy.audit_events import ClientEvent
 from agentspace_gateway.proxy.errors import anthropic_error
 from agentspace_gateway.storage import AuditLog
-from agentspace_gateway.storage.client_keys import ClientKey, ClientKeyReader
+from agentspace_gateway.storage.client_keys import (
+    ClientKey,
+    ClientKeyReader,
+    ClientKeyRepository,
+    looks_like_client_key,
+)
 
 log = logging.getLogger(__name__)
 
@@ -46,12 +51,21 @@ def presented_keys(request: web.Request) -> list[str]:
 
 class ClientAuth:
     def __init__(
-        self, keys: ClientKeyReader, audit_log: AuditLog, limiter: FailedAuthLimiter
+        self,
+        keys: ClientKeyReader,
+        audit_log: AuditLog,
+        limiter: FailedAuthLimiter,
+        passthrough: PassthroughClient | None = None,
     ) -> None:
         self._keys = keys
         self._audit_log = audit_log
         self._limiter = limiter
+        self._passthrough = passthrough
         self._audits: set[asyncio.Task[object]] = set()
+
+    def is_passthrough(self, client: ClientKey) -> bool:
+        """Does this request go upstream with the caller's own credential?"""
+        return self._passthrough is not None and self._passthrough.owns(client)
 
     async def authenticate(self, request: web.Request) -> ClientKey | web.Response:
         """The client key of a request, or the 401/429 response to give it."""
@@ -84,6 +98,10 @@ class ClientAuth:
                 return client
             await self._refuse(request, problem, counted=True)
             return _unauthorized(f"The {problem}. " + HINT)
+        if self._passthrough is not None and not any(map(looks_like_client_key, presented)):
+            client = await self._passthrough.client()
+            self.audit(ClientEvent.USE, request, "the caller's own credential, passed through")
+            return client
         await self._refuse(request, "unknown client key", counted=True)
         return _unauthorized("Invalid client key. " + HINT)
 
@@ -125,6 +143,32 @@ class ClientAuth:
                 user_agent=request.headers.get("User-Agent"),
                 detail=detail,
             )
+
+
+class PassthroughClient:
+    """The client key row that requests passing their own credential are billed to: a key
+    named ``passthrough`` issued on first use, whose secret nobody is ever shown."""
+
+    NAME = "passthrough"
+
+    def __init__(self, keys: ClientKeyRepository) -> None:
+        self._keys = keys
+        self._client: ClientKey | None = None
+        self._lock = asyncio.Lock()
+
+    def owns(self, client: ClientKey) -> bool:
+        return self._client is not None and client.id == self._client.id
+
+    async def client(self) -> ClientKey:
+        async with self._lock:
+            if self._client is None:
+                live = [
+                    key
+                    for key in await self._keys.list_all()
+                    if key.name == self.NAME and key.revoked_at is None
+                ]
+                self._client = live[0] if live else (await self._keys.issue(self.NAME)).client
+            return self._client
 
 
 def _unauthorized(message: str) -> web.Response:

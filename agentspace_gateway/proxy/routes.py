@@ -101,9 +101,11 @@ async def messages(request: web.Request) -> web.StreamResponse:
     attributed = await attribute(door.sessions, request, client, model)
     if isinstance(attributed, web.Response):
         return attributed
-    key = await door.upstream.provider_key()
-    if key is None:
-        return no_provider_key()
+    key = None
+    if not door.auth.is_passthrough(client):
+        key = await door.upstream.provider_key()
+        if key is None:
+            return no_provider_key()
     request_id = f"proxy_{uuid.uuid4().hex}"
     door.kept.keep(attributed.session.id, request_id, body)
     billed = AttributedBill(
@@ -145,9 +147,11 @@ async def count_tokens(request: web.Request) -> web.StreamResponse:
     read = await read_request(request, door)
     if isinstance(read, web.Response):
         return read
-    key = await door.upstream.provider_key()
-    if key is None:
-        return no_provider_key()
+    key = None
+    if not door.auth.is_passthrough(client):
+        key = await door.upstream.provider_key()
+        if key is None:
+            return no_provider_key()
     try:
         async with door.upstream.session.post(
             door.upstream.url(request.rel_url.path_qs),

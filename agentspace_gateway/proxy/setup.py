@@ -17,7 +17,7 @@ from aiohttp import web
 from agentspace_gateway import appkeys
 from agentspace_gateway.llm.client import AnthropicClients
 from agentspace_gateway.proxy.attribution import SessionCache
-from agentspace_gateway.proxy.auth import ClientAuth
+from agentspace_gateway.proxy.auth import ClientAuth, PassthroughClient
 from agentspace_gateway.proxy.billing import Metering
 from agentspace_gateway.proxy.inspection import ProxiedInspector
 from agentspace_gateway.proxy.kept_requests import KeptRequests
@@ -55,7 +55,12 @@ async def proxy_context(app: web.Application) -> AsyncIterator[None]:
     kept = KeptRequests(app[appkeys.HOME].root / "proxy-requests", config.proxy.kept_requests)
     reader = await ClientKeyReader.open(database.path)
     door = ProxyDoor(
-        auth=ClientAuth(reader, app[appkeys.AUDIT_LOG], app[appkeys.FAILED_AUTH]),
+        auth=ClientAuth(
+            reader,
+            app[appkeys.AUDIT_LOG],
+            app[appkeys.FAILED_AUTH],
+            PassthroughClient(client_keys) if config.proxy.passthrough_credentials else None,
+        ),
         upstream=Upstream(session, base_url, keys.current_key, config.proxy.forward_headers),
         metering=Metering(app[appkeys.USAGE_LEDGER], ReplyRecorder(database), price_book),
         origins=origins,

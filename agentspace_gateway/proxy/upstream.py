@@ -20,6 +20,8 @@ from multidict import CIMultiDict
 
 DEFAULT_BASE_URL = "https://api.anthropic.com"
 ALWAYS_FORWARDED = ("anthropic-version", "anthropic-beta")
+# Forwarded only with proxy.passthrough_credentials, for a caller bringing its own.
+CREDENTIALS = ("x-api-key", "authorization")
 
 # Response headers that describe the upstream connection or body encoding, not the reply:
 # aiohttp sets its own for the client's connection (and has already decoded the body).
@@ -64,13 +66,16 @@ class Upstream:
     def url(self, path: str) -> str:
         return self.base_url + path
 
-    def request_headers(self, request: web.Request, key: str) -> CIMultiDict[str]:
+    def request_headers(self, request: web.Request, key: str | None) -> CIMultiDict[str]:
+        """The headers to send; ``key`` None passes the caller's own credential through."""
         headers: CIMultiDict[str] = CIMultiDict()
-        for name in self._forwarded:
+        names = self._forwarded if key is not None else (*self._forwarded, *CREDENTIALS)
+        for name in names:
             for value in request.headers.getall(name, ()):
                 headers.add(name, value)
         headers["content-type"] = request.headers.get("Content-Type", "application/json")
-        headers["x-api-key"] = key
+        if key is not None:
+            headers["x-api-key"] = key
         return headers
 
 
