@@ -126,3 +126,19 @@ async def test_session_list_shows_where_a_proxied_session_came_from(proxied: Pro
     assert {"client": "laptop", "agentId": "main", "externalId": "cc-42"} in origins
     assert {"client": "laptop"} in origins
     assert len(origins) == 2
+
+
+async def test_usage_query_reports_one_clients_spend(proxied: Proxied) -> None:
+    await send(proxied, proxied.key.secret)
+    await send(proxied, proxied.key.secret)
+    other = await issue(proxied.client, "ci")
+    await send(proxied, other.secret)
+    per_request = 10 * INPUT_NANOS + 2 * OUTPUT_NANOS  # 30,000 + 30,000
+    async with proxied.client.ws_connect("/gateway") as ws:
+        laptop = await exchange(ws, {"type": "usage.query", "id": "u1", "client": "laptop"})
+        everyone = await exchange(ws, {"type": "usage.query", "id": "u2"})
+        nobody = await exchange(ws, {"type": "usage.query", "id": "u3", "client": "nobody"})
+    assert laptop["perModel"][MODEL]["requestCount"] == 2
+    assert laptop["grandTotal"]["totalCost"] == 2 * per_request / 1e9
+    assert everyone["grandTotal"]["requestCount"] == 3
+    assert nobody["perModel"] == {}

@@ -135,6 +135,14 @@ class UsageQuery(ClientMessage):
         converter=until_timestamp,
         metadata=about("Usage recorded before this ISO 8601 date or time, read as since is."),
     )
+    client: str | None = field(
+        default=None,
+        validator=optional_bounded_text(64),
+        metadata=about(
+            "Only requests made through the Anthropic HTTP API with this client key name. "
+            "Left out (or null): every request."
+        ),
+    )
 
 
 # The longest page of session.list, as session.history caps its limit: ten requests read

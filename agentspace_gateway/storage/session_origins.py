@@ -17,6 +17,7 @@ import nanoid
 from agentspace_gateway.clock import utc_now_iso
 from agentspace_gateway.storage.database import Database
 from agentspace_gateway.storage.sessions import session_key_for, touch_session
+from agentspace_gateway.storage.usage import ModelUsage
 
 _SELECT = """
     SELECT id, session_key, agent_id, model, created_at, last_active_at, origin_client,
@@ -158,6 +159,51 @@ class SessionOrigins:
             session_ids,
         )
         return {row[0]: (row[1], row[2], row[3]) for row in rows}
+
+    async def totals_for_client(
+        self,
+        client_name: str,
+        *,
+        session_id: str | None = None,
+        since: str | None = None,
+        until: str | None = None,
+    ) -> dict[str, ModelUsage]:
+        """Summed usage per model of the requests made with keys of that name (a revoked
+        key's and its reissue's alike), optionally for one session and a [since, until)."""
+        where = ["client_keys.name = ?"]
+        params: list[str] = [client_name]
+        for condition, value in (
+            ("usage_records.session_id = ?", session_id),
+            ("usage_records.created_at >= ?", since),
+            ("usage_records.created_at < ?", until),
+        ):
+            if value is not None:
+                where.append(condition)
+                params.append(value)
+        rows = await self._db.fetchall(
+            f"""
+            SELECT model, sum(input_tokens), sum(output_tokens),
+                   sum(cache_creation_input_tokens), sum(cache_read_input_tokens),
+                   sum(cost_nanousd), count(*), sum(priced = 0)
+            FROM usage_records JOIN client_keys ON client_keys.id = usage_records.client_key_id
+            WHERE {" AND ".join(where)}
+            GROUP BY model ORDER BY model
+            """,  # noqa: S608 - the conditions are constants
+            params,
+        )
+        return {
+            row[0]: ModelUsage(
+                model=row[0],
+                input_tokens=row[1],
+                output_tokens=row[2],
+                cache_creation_input_tokens=row[3],
+                cache_read_input_tokens=row[4],
+                cost_nanousd=row[5],
+                request_count=row[6],
+                priced=row[7] == 0,
+            )
+            for row in rows
+        }
 
     async def reported_input_tokens(self, request_id: str) -> int | None:
         """Every input-side token Anthropic reported for the request (None: no row)."""
