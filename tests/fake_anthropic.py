@@ -525,6 +525,7 @@ def _block_events(index: int, block: dict[str, Any]) -> list[tuple[str, dict[str
     def delta(value: dict[str, Any]) -> tuple[str, dict[str, Any]]:
         return "content_block_delta", {"index": index, "delta": value}
 
+    start: dict[str, Any]
     if block["type"] == "thinking":
         start = {"type": "thinking", "thinking": "", "signature": ""}
         deltas = [delta({"type": "thinking_delta", "thinking": t}) for t in block["thinking"]]

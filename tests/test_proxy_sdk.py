@@ -262,3 +262,11 @@ async def test_models_are_listed_in_pages_without_going_upstream(proxied: Proxie
 async def test_head_of_the_base_url_answers(proxied: Proxied) -> None:
     response = await proxied.client.head("/")
     assert response.status == 200
+
+
+async def test_other_v1_routes_are_not_forwarded(proxied: Proxied) -> None:
+    async with sdk(proxied) as client:
+        with pytest.raises(anthropic.NotFoundError) as refused:
+            await client.messages.batches.list()
+    assert "does not serve GET /v1/messages/batches" in str(refused.value)
+    assert proxied.fake.requests == []

@@ -21,6 +21,7 @@ from agentspace_gateway.proxy.attribution import AttributedBill, SessionCache, a
 from agentspace_gateway.proxy.auth import ClientAuth
 from agentspace_gateway.proxy.billing import Metering
 from agentspace_gateway.proxy.errors import (
+    anthropic_error,
     invalid_request,
     no_provider_key,
     too_large,
@@ -184,8 +185,20 @@ async def get_model(request: web.Request) -> web.Response:
     return one_model(door.models, request.match_info["model_id"])
 
 
+async def not_served(request: web.Request) -> web.Response:
+    """Any other /v1 route, in Anthropic's envelope. Not forwarded: batches and files cost
+    money the gateway would not see, and every request through it is metered."""
+    return anthropic_error(
+        404,
+        "not_found_error",
+        f"The gateway does not serve {request.method} {request.path}; it serves "
+        "POST /v1/messages, POST /v1/messages/count_tokens and GET /v1/models.",
+    )
+
+
 def add_routes(app: web.Application) -> None:
     app.router.add_post("/v1/messages", messages)
     app.router.add_post("/v1/messages/count_tokens", count_tokens)
     app.router.add_get("/v1/models", list_models)
     app.router.add_get("/v1/models/{model_id}", get_model)
+    app.router.add_route("*", "/v1/{tail:.*}", not_served)
