@@ -270,3 +270,28 @@ async def test_other_v1_routes_are_not_forwarded(proxied: Proxied) -> None:
             await client.messages.batches.list()
     assert "does not serve GET /v1/messages/batches" in str(refused.value)
     assert proxied.fake.requests == []
+
+
+async def test_one_hour_cache_writes_are_billed_at_their_own_price(proxied: Proxied) -> None:
+    # 300 cache writes, 200 of them for one hour: 100 x $3.75 + 200 x $6 per MTok.
+    proxied.fake.enqueue(
+        Scenario(
+            input_tokens=10,
+            output_tokens=1,
+            cache_creation_input_tokens=300,
+            cache_creation_1h_input_tokens=200,
+        )
+    )
+    async with (
+        sdk(proxied) as client,
+        client.messages.stream(
+            model=MODEL, max_tokens=8, messages=[{"role": "user", "content": "x"}]
+        ) as stream,
+    ):
+        await stream.get_final_message()
+        request_id = stream.response.headers["x-agentspace-request-id"]
+    row = proxied.usage_row(request_id)
+    assert (row["cache_creation_input_tokens"], row["cache_creation_1h_input_tokens"]) == (300, 200)
+    expected = 10 * INPUT_NANOS + 1 * OUTPUT_NANOS + 100 * CACHE_WRITE_NANOS + 200 * 6000
+    assert expected == 30_000 + 15_000 + 375_000 + 1_200_000
+    assert row["cost_nanousd"] == expected

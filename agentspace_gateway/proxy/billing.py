@@ -13,24 +13,16 @@ up to date once, shielded from the cancellation of a client that left.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
-from collections.abc import Mapping
 from typing import Any
 
 from attrs import frozen
 
+from agentspace_gateway.llm import anthropic_usage
 from agentspace_gateway.pricing import Cost, PriceBook, TokenCounts
 from agentspace_gateway.storage import NewUsage, ReplyRecorder, UsageLedger, UsageRecord
 
 log = logging.getLogger(__name__)
-
-_COUNT_FIELDS = (
-    "input_tokens",
-    "output_tokens",
-    "cache_creation_input_tokens",
-    "cache_read_input_tokens",
-)
 
 
 @frozen
@@ -66,17 +58,9 @@ class Settlement:
 
 
 def merge_usage(previous: TokenCounts | None, report: object) -> TokenCounts:
-    """Fold one usage report (a dict from Anthropic's JSON) into the counts so far: a field it
-    carries replaces the one before, a field it lacks (or sends as null) keeps its value."""
-    values = dict.fromkeys(_COUNT_FIELDS, 0)
-    if previous is not None:
-        values = {name: getattr(previous, name) for name in _COUNT_FIELDS}
-    if isinstance(report, Mapping):
-        for name in _COUNT_FIELDS:
-            value = report.get(name)
-            if type(value) is int and value >= 0:
-                values[name] = value
-    return TokenCounts(**values)
+    """Fold one usage report (Anthropic's JSON) into the counts so far, one-hour cache
+    writes included: the same reading chat uses (llm/anthropic_usage.py)."""
+    return anthropic_usage.merge_usage(previous or TokenCounts(0, 0), report)
 
 
 class Metering:
@@ -101,23 +85,14 @@ class Metering:
         self, request: BilledRequest, counts: TokenCounts, stop_reason: str | None
     ) -> tuple[NewUsage, Cost]:
         cost = self._prices.cost(request.model, counts)
-        usage = NewUsage(
+        usage = NewUsage.of(
+            counts,
+            cost,
             session_id=request.session_id,
             model=request.model,
-            input_tokens=counts.input_tokens,
-            output_tokens=counts.output_tokens,
-            cache_creation_input_tokens=counts.cache_creation_input_tokens,
-            cache_read_input_tokens=counts.cache_read_input_tokens,
-            cost_nanousd=cost.total_nanousd,
-            input_cost_nanousd=cost.input_nanousd,
-            output_cost_nanousd=cost.output_nanousd,
-            cache_write_cost_nanousd=cost.cache_write_nanousd,
-            cache_read_cost_nanousd=cost.cache_read_nanousd,
-            priced=cost.priced,
-            prices=_prices_json(cost),
+            request_id=request.request_id,
             estimated_input_tokens=request.estimated_input_tokens,
             stop_reason=stop_reason,
-            request_id=request.request_id,
         )
         return usage, cost
 
@@ -187,22 +162,3 @@ async def _outlast(task: asyncio.Future[Settlement]) -> Settlement:
     if cancelled:
         raise asyncio.CancelledError
     return task.result()
-
-
-def _prices_json(cost: Cost) -> str | None:
-    prices = cost.prices
-    if prices is None:
-        return None
-
-    def text(value: object) -> str | None:
-        return None if value is None else str(value)
-
-    return json.dumps(
-        {
-            "inputPerMTok": text(prices.input_mtok),
-            "outputPerMTok": text(prices.output_mtok),
-            "cacheReadPerMTok": text(prices.cache_read_mtok),
-            "cacheWritePerMTok": text(prices.cache_write_mtok),
-            "source": prices.source,
-        }
-    )

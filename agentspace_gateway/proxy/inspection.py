@@ -115,8 +115,8 @@ class ProxiedInspector:
         parts = parts_of(body)
         tokens = await self._estimator.count_many_async(part.text for part in parts)
 
-        def cost(count: int) -> float:
-            return usd(self._prices.estimate_input_nanousd(model, count) or 0)
+        def nanos(count: int) -> int:
+            return self._prices.estimate_input_nanousd(model, count) or 0
 
         total_tokens = sum(tokens)
         reported = await self._origins.reported_input_tokens(proxied_request_id)
@@ -130,14 +130,16 @@ class ProxiedInspector:
                     content=part.text[:SHOWN_CHARS],
                     byte_count=part.byte_count,
                     token_estimate=count,
-                    cost_estimate=cost(count),
+                    cost_estimate=usd(nanos(count)),
+                    cost_estimate_nanos=nanos(count),
                 )
                 for part, count in zip(parts, tokens, strict=True)
             ],
             totals=ContextTotals(
                 byte_count=len(raw),
                 token_estimate=total_tokens,
-                cost_estimate=cost(total_tokens),
+                cost_estimate=usd(nanos(total_tokens)),
+                cost_estimate_nanos=nanos(total_tokens),
             ),
             estimate_ratio=None if not reported or not total_tokens else reported / total_tokens,
             exact_input_tokens=reported,
