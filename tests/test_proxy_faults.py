@@ -9,6 +9,7 @@ import aiohttp
 import pytest
 
 from agentspace_gateway import appkeys
+from agentspace_gateway.proxy.routes import PROXY
 from agentspace_gateway.storage.client_keys import ClientKeyRepository
 
 from fake_anthropic import Scenario
@@ -157,3 +158,9 @@ async def test_revoking_a_key_closes_its_open_stream(proxied: Proxied) -> None:
     await proxied.fake.wait_for_disconnect(timeout=5.0)
     row = proxied.usage_row(request_id)
     assert (row["input_tokens"], row["stop_reason"]) == (21, "client_key_revoked")
+    await proxied.client.app[PROXY].auth.flush()
+    audit = await proxied.client.app[appkeys.AUDIT_LOG].recent()
+    closed = [entry.detail for entry in audit if entry.event == "client.stream_closed"]
+    assert closed == [
+        f"client laptop: open stream {request_id} closed, key revoked; POST /v1/messages"
+    ]

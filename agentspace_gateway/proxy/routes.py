@@ -18,6 +18,7 @@ from aiohttp import web
 from attrs import frozen
 
 from agentspace_gateway.proxy.attribution import AttributedBill, SessionCache, attribute
+from agentspace_gateway.proxy.audit_events import ClientEvent
 from agentspace_gateway.proxy.auth import ClientAuth
 from agentspace_gateway.proxy.billing import Metering
 from agentspace_gateway.proxy.errors import (
@@ -30,7 +31,7 @@ from agentspace_gateway.proxy.errors import (
 from agentspace_gateway.proxy.inspection import ProxiedInspector
 from agentspace_gateway.proxy.kept_requests import KeptRequests
 from agentspace_gateway.proxy.models import model_page, one_model
-from agentspace_gateway.proxy.open_streams import OpenStreams
+from agentspace_gateway.proxy.open_streams import REVOKED, OpenStreams
 from agentspace_gateway.proxy.relay import UPSTREAM_FAILED, relay_stream, relay_whole
 from agentspace_gateway.proxy.upstream import Upstream, error_message, response_headers
 from agentspace_gateway.storage.session_origins import SessionOrigins
@@ -129,7 +130,14 @@ async def messages(request: web.Request) -> web.StreamResponse:
         ) as upstream:
             if upstream.content_type == "text/event-stream" and upstream.status < 400:
                 with door.streams.opened(client.id, request) as stream:
-                    return await relay_stream(request, upstream, billed, stream)
+                    relayed = await relay_stream(request, upstream, billed, stream)
+                if stream.stopped.done() and stream.stopped.result() == REVOKED:
+                    door.auth.audit(
+                        ClientEvent.STREAM_CLOSED,
+                        request,
+                        f"client {client.name}: open stream {request_id} closed, key revoked",
+                    )
+                return relayed
             response, _ = await relay_whole(upstream, billed)
             return response
     except (aiohttp.ClientError, TimeoutError) as error:
