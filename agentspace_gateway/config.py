@@ -134,6 +134,48 @@ class AnthropicConfig:
     max_retries: int = field(default=2, validator=_not_negative)
 
 
+_HEADER_NAME = re.compile(r"[A-Za-z0-9!#$%&'*+.^_`|~-]+")
+# Never forwarded whatever the list says: credentials (the provider key is the gateway's
+# own) and what the HTTP client sets for the upstream connection itself.
+UNFORWARDABLE_HEADERS = frozenset(
+    {
+        "authorization",
+        "x-api-key",
+        "host",
+        "content-length",
+        "transfer-encoding",
+        "connection",
+        "cookie",
+        "proxy-authorization",
+    }
+)
+
+
+def _header_names(_: object, attribute: "attrs.Attribute[Any]", value: tuple[str, ...]) -> None:
+    for name in value:
+        if not _HEADER_NAME.fullmatch(name):
+            raise FieldValueError(attribute.name, f"{name!r} is not an HTTP header name")
+        if name.lower() in UNFORWARDABLE_HEADERS:
+            raise FieldValueError(attribute.name, f"{name!r} is never forwarded upstream")
+
+
+@frozen
+class ProxyConfig:
+    """Anthropic's HTTP API on the gateway's port (docs/claude-code.md)."""
+
+    # A request body past this is refused (413) before it is read whole.
+    max_body_bytes: int = field(default=32 * 1024 * 1024, validator=_positive)
+    # Client headers forwarded upstream besides anthropic-version and anthropic-beta.
+    forward_headers: tuple[str, ...] = field(default=(), validator=_header_names)
+    # Request bodies kept per session for inspection (0 keeps none).
+    kept_requests: int = field(default=20, validator=_not_negative)
+    # How often open streams re-check that their client key is still live.
+    key_check_seconds: float = field(default=1.0, validator=_positive)
+    # A request whose credential is not a gateway client key (its own Anthropic API key or
+    # subscription token) is forwarded with that credential unchanged, still metered.
+    passthrough_credentials: bool = False
+
+
 @frozen
 class ContextConfig:
     system_prompt: str = "You are a helpful AI assistant."
@@ -180,6 +222,7 @@ class Config:
     keyserver: KeyserverConfig = KeyserverConfig()
     anthropic: AnthropicConfig = AnthropicConfig()
     context: ContextConfig = ContextConfig()
+    proxy: ProxyConfig = ProxyConfig()
     # [pricing."claude-sonnet-4-5"] input = 3.0, output = 15.0, cache_read = 0.3, ...
     # [pricing.unknown_model] a conservative price for models nobody knows (default: none,
     # and such a model's requests are recorded unpriced).

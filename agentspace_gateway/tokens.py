@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 
 import tiktoken
 
@@ -64,11 +64,22 @@ class TokenEstimator:
         encoding = self._loaded_encoding()
         return sum(len(encoding.encode_ordinary(piece)) for piece in _slices(text, SLICE_CHARS))
 
+    def count_many(self, texts: Iterable[str]) -> list[int]:
+        return [self.count(text) for text in texts]
+
     async def count_async(self, text: str) -> int:
         """Like `count`, but large texts (and the first load) never block the event loop."""
         if not self.loaded or _utf8_size_over([text], self._thread_threshold_bytes):
             return await asyncio.to_thread(self.count, text)
         return self.count(text)
+
+    async def count_many_async(self, texts: Iterable[str]) -> list[int]:
+        """Many texts in one trip to a thread when any is large (a kept proxied request's
+        parts, say), rather than one trip per part."""
+        texts = list(texts)
+        if not self.loaded or _utf8_size_over(texts, self._thread_threshold_bytes):
+            return await asyncio.to_thread(self.count_many, texts)
+        return self.count_many(texts)
 
     def _loaded_encoding(self) -> tiktoken.Encoding:
         encoding = self._encoding

@@ -3,7 +3,13 @@ or a page of them with the place the next page starts."""
 
 from agentspace_gateway import appkeys
 from agentspace_gateway.plugin_api import ConnectionContext, GatewayError, handles
-from agentspace_gateway.protocol.messages import SessionList, SessionListing, SessionSummary
+from agentspace_gateway.protocol.messages import (
+    SessionList,
+    SessionListing,
+    SessionOrigin,
+    SessionSummary,
+)
+from agentspace_gateway.proxy.routes import PROXY
 from agentspace_gateway.storage import SessionRow
 
 from .sessions import find_session
@@ -22,6 +28,8 @@ async def session_list(context: ConnectionContext, message: SessionList) -> None
     if message.limit is not None and len(rows) > message.limit:
         rows = rows[: message.limit]
         next_after = rows[-1][0].id
+    door = context.app.get(PROXY)
+    origins = {} if door is None else await door.origins.origins_of([row[0].id for row in rows])
     context.send(
         SessionListing(
             request_id=message.id,
@@ -32,12 +40,20 @@ async def session_list(context: ConnectionContext, message: SessionList) -> None
                     model=session.model,
                     created_at=session.created_at,
                     message_count=count,
+                    origin=_origin(origins.get(session.id)),
                 )
                 for session, count in rows
             ],
             next_after=next_after,
         )
     )
+
+
+def _origin(found: tuple[str, str | None, str | None] | None) -> SessionOrigin | None:
+    if found is None:
+        return None
+    client, agent_id, external_id = found
+    return SessionOrigin(client=client, agent_id=agent_id, external_id=external_id)
 
 
 async def _session_named_by_after(context: ConnectionContext, after: str) -> SessionRow:

@@ -10,6 +10,7 @@ from agentspace_gateway.protocol.messages import (
     UsageQuery,
     UsageReport,
 )
+from agentspace_gateway.proxy.routes import PROXY
 
 from .sessions import find_session
 
@@ -19,9 +20,15 @@ async def usage_query(context: ConnectionContext, message: UsageQuery) -> None:
     session_id = None
     if message.session_id is not None:
         session_id = (await find_session(context, message.session_id)).id
-    totals = await context.app[appkeys.USAGE_LEDGER].totals_by_model(
-        session_id=session_id, since=message.since, until=message.until
-    )
+    proxy = context.app.get(PROXY)
+    if message.client is not None and proxy is not None:
+        totals = await proxy.origins.totals_for_client(
+            message.client, session_id=session_id, since=message.since, until=message.until
+        )
+    else:
+        totals = await context.app[appkeys.USAGE_LEDGER].totals_by_model(
+            session_id=session_id, since=message.since, until=message.until
+        )
     per_model = {}
     for model, usage in sorted(totals.items()):
         total_tokens = (

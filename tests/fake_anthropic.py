@@ -83,6 +83,10 @@ class Scenario:
     unknown_event_after: int | None = None
     message_start_without_usage: bool = False
     endless: bool = False
+    # Content blocks sent before the text one, each {"type": "thinking", "thinking": [chunks],
+    # "signature": str} or {"type": "tool_use", "id", "name", "input_json": [chunks]}:
+    # streamed as thinking_delta + signature_delta and input_json_delta, as the API does.
+    blocks: list[dict[str, Any]] = field(default_factory=list)
 
     @classmethod
     def error(cls, status: int, message: str | None = None, **knobs: Any) -> Scenario:
@@ -116,6 +120,8 @@ class RecordedRequest:
     headers: dict[str, str]  # names lowercased
     json: Any  # None when the body was not JSON
     received_at: float  # time.monotonic()
+    body: bytes = b""  # exactly as received
+    query: str = ""  # the query string, as received
 
     @property
     def api_key(self) -> str | None:
@@ -253,6 +259,8 @@ class FakeAnthropic:
             headers={name.lower(): value for name, value in request.headers.items()},
             json=body,
             received_at=time.monotonic(),
+            body=raw,
+            query=request.query_string,
         )
         self.requests.append(recorded)
         self._news.set()
@@ -337,7 +345,10 @@ class FakeAnthropic:
         if output_tokens is None:
             output_tokens = len(scenario.text_chunks)
         message = self._message(scenario, body, self._usage(scenario, body, output_tokens))
-        message["content"] = [{"type": "text", "text": "".join(scenario.text_chunks)}]
+        message["content"] = [
+            *(_whole_block(block) for block in scenario.blocks),
+            {"type": "text", "text": "".join(scenario.text_chunks)},
+        ]
         message["stop_reason"] = scenario.stop_reason
         reply.outcome = "completed"
         return web.json_response(
@@ -380,8 +391,13 @@ class FakeAnthropic:
         else:
             usage = self._usage(scenario, body, 1)
         await send("message_start", {"message": self._message(scenario, body, usage)})
+        for index, block in enumerate(scenario.blocks):
+            for event, data in _block_events(index, block):
+                await send(event, data)
+        text_index = len(scenario.blocks)
         await send(
-            "content_block_start", {"index": 0, "content_block": {"type": "text", "text": ""}}
+            "content_block_start",
+            {"index": text_index, "content_block": {"type": "text", "text": ""}},
         )
         await send("ping", {})
         chunks: Iterable[str] = scenario.text_chunks
@@ -392,14 +408,15 @@ class FakeAnthropic:
                 await self._pause(scenario.delay_between_chunks)
             await self._interrupt(request, response, reply)
             await send(
-                "content_block_delta", {"index": 0, "delta": {"type": "text_delta", "text": text}}
+                "content_block_delta",
+                {"index": text_index, "delta": {"type": "text_delta", "text": text}},
             )
             reply.chunks_sent += 1
             reply.last_chunk_at = time.monotonic()
             if scenario.ping_every and reply.chunks_sent % scenario.ping_every == 0:
                 await send("ping", {})
         await self._interrupt(request, response, reply)
-        await send("content_block_stop", {"index": 0})
+        await send("content_block_stop", {"index": text_index})
         output_tokens = scenario.output_tokens
         if output_tokens is None:
             output_tokens = reply.chunks_sent
@@ -482,13 +499,48 @@ class FakeAnthropic:
         return web.json_response({"queued": len(self.scenarios)})
 
     async def _control_requests(self, request: web.Request) -> web.Response:
-        return web.json_response([dataclasses.asdict(r) for r in self.requests])
+        recorded = []
+        for request_ in self.requests:
+            fields = dataclasses.asdict(request_)
+            fields["body"] = request_.body.decode("utf-8", "replace")
+            recorded.append(fields)
+        return web.json_response(recorded)
 
     async def _control_replies(self, request: web.Request) -> web.Response:
         fields = ("outcome", "chunks_sent", "started_at", "last_chunk_at", "ended_at")
         return web.json_response(
             [{name: getattr(reply, name) for name in fields} for reply in self.replies]
         )
+
+
+def _whole_block(block: dict[str, Any]) -> dict[str, Any]:
+    if block["type"] == "thinking":
+        thinking = "".join(block["thinking"])
+        return {"type": "thinking", "thinking": thinking, "signature": block["signature"]}
+    whole_input = json.loads("".join(block["input_json"]) or "{}")
+    return {"type": "tool_use", "id": block["id"], "name": block["name"], "input": whole_input}
+
+
+def _block_events(index: int, block: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    def delta(value: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+        return "content_block_delta", {"index": index, "delta": value}
+
+    start: dict[str, Any]
+    if block["type"] == "thinking":
+        start = {"type": "thinking", "thinking": "", "signature": ""}
+        deltas = [delta({"type": "thinking_delta", "thinking": t}) for t in block["thinking"]]
+        deltas.append(delta({"type": "signature_delta", "signature": block["signature"]}))
+    else:
+        start = {"type": "tool_use", "id": block["id"], "name": block["name"], "input": {}}
+        deltas = [
+            delta({"type": "input_json_delta", "partial_json": part})
+            for part in block["input_json"]
+        ]
+    return [
+        ("content_block_start", {"index": index, "content_block": start}),
+        *deltas,
+        ("content_block_stop", {"index": index}),
+    ]
 
 
 def new_request_id() -> str:

@@ -45,6 +45,19 @@ EXPECTED_COLUMNS: dict[str, list[tuple[str, str, int, str | None, int]]] = {
         ("model", "TEXT", 1, None, 0),
         ("created_at", "TEXT", 1, None, 0),
         ("last_active_at", "TEXT", 1, None, 0),
+        ("origin_client", "INTEGER", 0, None, 0),
+        ("origin_agent", "TEXT", 0, None, 0),
+        ("external_id", "TEXT", 0, None, 0),
+    ],
+    "client_keys": [
+        ("id", "INTEGER", 0, None, 1),
+        ("name", "TEXT", 1, None, 0),
+        ("key_sha256", "TEXT", 1, None, 0),
+        ("key_prefix", "TEXT", 1, None, 0),
+        ("created_at", "TEXT", 1, None, 0),
+        ("expires_at", "TEXT", 0, None, 0),
+        ("revoked_at", "TEXT", 0, None, 0),
+        ("default_session_id", "TEXT", 0, None, 0),
     ],
     "messages": [
         ("id", "INTEGER", 0, None, 1),
@@ -79,6 +92,9 @@ EXPECTED_COLUMNS: dict[str, list[tuple[str, str, int, str | None, int]]] = {
         ("cache_creation_1h_input_tokens", "INTEGER", 1, "0", 0),
         ("cache_write_1h_cost_nanousd", "INTEGER", 1, "0", 0),
         ("output_estimated", "INTEGER", 1, "0", 0),
+        ("client_key_id", "INTEGER", 0, None, 0),
+        ("agent_id", "TEXT", 0, None, 0),
+        ("parent_agent_id", "TEXT", 0, None, 0),
     ],
     "usage_hourly": [
         ("hour", "TEXT", 1, None, 1),
@@ -100,15 +116,20 @@ SHIPPED = [
     "0002_stream_outcomes",
     "0003_usage_hourly",
     "0004_one_hour_cache_writes",
+    "0005_client_keys",
 ]
 
 # (referenced table, from column, to column, on update, on delete)
 EXPECTED_FOREIGN_KEYS: dict[str, list[tuple[str, str, str, str, str]]] = {
     "schema_migrations": [],
     "audit_log": [],
-    "sessions": [],
+    "sessions": [("client_keys", "origin_client", "id", "NO ACTION", "NO ACTION")],
+    "client_keys": [("sessions", "default_session_id", "id", "NO ACTION", "NO ACTION")],
     "messages": [("sessions", "session_id", "id", "NO ACTION", "NO ACTION")],
-    "usage_records": [("sessions", "session_id", "id", "NO ACTION", "NO ACTION")],
+    "usage_records": [
+        ("client_keys", "client_key_id", "id", "NO ACTION", "NO ACTION"),
+        ("sessions", "session_id", "id", "NO ACTION", "NO ACTION"),
+    ],
     "usage_hourly": [],
 }
 
@@ -123,6 +144,11 @@ EXPECTED_INDEXES: dict[str, dict[str, tuple[int, str, list[str]]]] = {
         "sqlite_autoindex_sessions_1": (1, "pk", ["id"]),
         "sqlite_autoindex_sessions_2": (1, "u", ["session_key"]),
         "sessions_last_active_at": (0, "c", ["last_active_at", "id"]),
+        "sessions_origin_external_id": (1, "c", ["origin_client", "external_id"]),
+    },
+    "client_keys": {
+        "sqlite_autoindex_client_keys_1": (1, "u", ["key_sha256"]),
+        "client_keys_live_name": (1, "c", ["name"]),
     },
     "messages": {"messages_session_id": (0, "c", ["session_id", "id"])},
     "usage_records": {
@@ -131,6 +157,7 @@ EXPECTED_INDEXES: dict[str, dict[str, tuple[int, str, list[str]]]] = {
         "usage_records_created_at": (0, "c", ["created_at"]),
         "usage_records_request_id": (1, "c", ["request_id"]),
         "usage_records_session_id_created_at": (0, "c", ["session_id", "created_at"]),
+        "usage_records_client_key_id_created_at": (0, "c", ["client_key_id", "created_at"]),
     },
     "usage_hourly": {"sqlite_autoindex_usage_hourly_1": (1, "pk", ["hour", "model"])},
 }
@@ -301,7 +328,8 @@ async def test_constraints_reject_bad_rows(db: Database, sql: str, params: tuple
     await apply_migrations(db)
     await db.write(
         lambda connection: connection.execute(
-            "INSERT INTO sessions VALUES ('s1', 'agent:main:s1', 'main', 'm',"
+            "INSERT INTO sessions (id, session_key, agent_id, model, created_at, last_active_at)"
+            " VALUES ('s1', 'agent:main:s1', 'main', 'm',"
             " '2026-11-28T09:00:00.000Z', '2026-11-28T09:00:00.000Z')"
         )
     )

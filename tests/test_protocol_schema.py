@@ -83,7 +83,7 @@ CLIENT_SHAPES = {
     "chat.send": ({"type", "id", "content"}, {"sessionId", "model"}),
     "chat.cancel": ({"type", "id"}, {"requestId"}),
     "context.inspect": ({"type", "id", "sessionId"}, {"exact"}),
-    "usage.query": ({"type", "id"}, {"sessionId", "since", "until"}),
+    "usage.query": ({"type", "id"}, {"sessionId", "since", "until", "client"}),
     "session.list": ({"type", "id"}, {"limit", "after"}),
     "ping": ({"type", "id"}, set()),
     "auth": ({"type", "token"}, {"id"}),
@@ -142,8 +142,9 @@ NESTED_SHAPES: dict[str, tuple[set[str], set[str]]] = {
     "GrandTotal": ({"totalCost", "totalTokens", "requestCount", "totalCostNanos"}, set()),
     "SessionSummary": (
         {"sessionId", "sessionKey", "model", "createdAt", "messageCount"},
-        set(),
+        {"origin"},
     ),
+    "SessionOrigin": ({"client"}, {"agentId", "externalId"}),
     "HistoryMessage": ({"role", "content", "createdAt", "complete"}, {"tokenCount"}),
 }
 

@@ -13,6 +13,7 @@ from agentspace_gateway import __version__
 from agentspace_gateway.cli import (
     audit,
     chat,
+    clients,
     keys,
     migrate,
     protocol,
@@ -25,7 +26,7 @@ from agentspace_gateway.cli.context import CommandError
 from agentspace_gateway.cli.session_option import attach_session_ids
 from agentspace_gateway.config import ConfigError
 
-COMMANDS = (serve, chat, usage, sessions, keys, token, audit, migrate, protocol)
+COMMANDS = (serve, chat, usage, sessions, keys, clients, token, audit, migrate, protocol)
 
 
 HOME_HELP = "data directory (default: $AGENTSPACE_HOME, else ~/.config/agentspace)"

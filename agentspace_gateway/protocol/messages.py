@@ -135,6 +135,14 @@ class UsageQuery(ClientMessage):
         converter=until_timestamp,
         metadata=about("Usage recorded before this ISO 8601 date or time, read as since is."),
     )
+    client: str | None = field(
+        default=None,
+        validator=optional_bounded_text(64),
+        metadata=about(
+            "Only requests made through the Anthropic HTTP API with this client key name. "
+            "Left out (or null): every request."
+        ),
+    )
 
 
 # The longest page of session.list, as session.history caps its limit: ten requests read
@@ -441,6 +449,21 @@ class SessionCreated(ServerMessage):
 
 
 @frozen(kw_only=True)
+class SessionOrigin:
+    """Where a session opened through the Anthropic HTTP API came from."""
+
+    client: str = field(metadata=about("The name of the client key that opened it."))
+    agent_id: str | None = field(
+        default=None,
+        metadata=about("The caller's agent that opened it (Claude Code's x-claude-code-agent-id)."),
+    )
+    external_id: str | None = field(
+        default=None,
+        metadata=about("The caller's own id for it (Claude Code's x-claude-code-session-id)."),
+    )
+
+
+@frozen(kw_only=True)
 class SessionSummary:
     """One session in a session.list reply."""
 
@@ -449,6 +472,10 @@ class SessionSummary:
     model: str = field(metadata=about("The model the session was started with."))
     created_at: str = field(metadata=about("When it was created: ISO 8601 UTC, milliseconds."))
     message_count: int = field(metadata=about("Messages stored in it, the user's and replies."))
+    origin: SessionOrigin | None = field(
+        default=None,
+        metadata=about("Present for a session opened through the Anthropic HTTP API."),
+    )
 
 
 @frozen(kw_only=True)

@@ -1,0 +1,175 @@
+"""Client keys on the HTTP API: ``x-api-key`` or ``Authorization: Bearer`` (both may come).
+
+Each check reads the key's row afresh (one indexed look-up on a read-only connection of its
+own), so a revocation made by the CLI in another process applies from the next request. A
+presented key that is wrong counts toward the same per-address limit as a wrong token on
+/keys and /gateway; a request with no key at all guesses nothing and is only refused (see
+failed_auth.py for why).
+Every use and every refusal is in the audit log, never the key itself.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+
+from aiohttp import web
+
+from agentspace_gateway.clock import utc_now_iso
+from agentspace_gateway.failed_auth import FailedAuthLimiter, address_key
+from agentspace_gateway.proxy.audit_events import ClientEvent
+from agentspace_gateway.proxy.errors import anthropic_error
+from agentspace_gateway.storage import AuditLog
+from agentspace_gateway.storage.client_keys import (
+    ClientKey,
+    ClientKeyReader,
+    ClientKeyRepository,
+    looks_like_client_key,
+)
+
+log = logging.getLogger(__name__)
+
+HINT = (
+    "Send a gateway client key in x-api-key or 'Authorization: Bearer' "
+    "(issue one with: agentspace-gateway clients add NAME)."
+)
+
+
+def presented_keys(request: web.Request) -> list[str]:
+    """The credentials presented, x-api-key first, without repeats."""
+    found = []
+    api_key = request.headers.get("x-api-key", "").strip()
+    if api_key:
+        found.append(api_key)
+    scheme, _, token = request.headers.get("Authorization", "").strip().partition(" ")
+    token = token.strip()
+    if scheme.lower() == "bearer" and token and token not in found:
+        found.append(token)
+    return found
+
+
+class ClientAuth:
+    def __init__(
+        self,
+        keys: ClientKeyReader,
+        audit_log: AuditLog,
+        limiter: FailedAuthLimiter,
+        passthrough: PassthroughClient | None = None,
+    ) -> None:
+        self._keys = keys
+        self._audit_log = audit_log
+        self._limiter = limiter
+        self._passthrough = passthrough
+        self._audits: set[asyncio.Task[object]] = set()
+
+    def is_passthrough(self, client: ClientKey) -> bool:
+        """Does this request go upstream with the caller's own credential?"""
+        return self._passthrough is not None and self._passthrough.owns(client)
+
+    async def authenticate(self, request: web.Request) -> ClientKey | web.Response:
+        """The client key of a request, or the 401/429 response to give it."""
+        remote = request.remote
+        wait = self._limiter.retry_after(remote)
+        if wait is not None:
+            # Refused without looking at the key: a guesser learns nothing meanwhile.
+            return anthropic_error(
+                429,
+                "rate_limit_error",
+                f"Too many wrong client keys from {remote or 'this address'}; try again in "
+                f"{max(1, math.ceil(wait))} s with a valid one.",
+                headers={"Retry-After": str(max(1, math.ceil(wait)))},
+            )
+        presented = presented_keys(request)
+        if not presented:
+            await self._refuse(request, "no client key presented")
+            return _unauthorized("No client key was presented. " + HINT)
+        now = utc_now_iso()
+        for secret in presented:
+            client = await self._keys.find_by_secret(secret)
+            if client is None:
+                continue
+            if client.revoked_at is not None:
+                problem = f"client key of {client.name} was revoked at {client.revoked_at}"
+            elif not client.usable_at(now):
+                problem = f"client key of {client.name} expired at {client.expires_at}"
+            else:
+                self.audit(ClientEvent.USE, request, f"client {client.name}")
+                return client
+            await self._refuse(request, problem, counted=True)
+            return _unauthorized(f"The {problem}. " + HINT)
+        if self._passthrough is not None and not any(map(looks_like_client_key, presented)):
+            client = await self._passthrough.client()
+            self.audit(ClientEvent.USE, request, "the caller's own credential, passed through")
+            return client
+        await self._refuse(request, "unknown client key", counted=True)
+        return _unauthorized("Invalid client key. " + HINT)
+
+    def audit(self, event: ClientEvent, request: web.Request, detail: str) -> None:
+        """Record an event without holding up the request it is about."""
+        detail = f"{detail}; {request.method} {request.path}"
+        task = asyncio.ensure_future(
+            self._audit_log.record(
+                event.value,
+                remote_addr=request.remote,
+                user_agent=request.headers.get("User-Agent"),
+                detail=detail,
+            )
+        )
+        self._audits.add(task)
+        task.add_done_callback(self._audited)
+
+    def _audited(self, task: asyncio.Task[object]) -> None:
+        self._audits.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("a client key audit row could not be written: %s", task.exception())
+
+    async def flush(self) -> None:
+        """Wait for audit rows still being written (at shutdown, and in tests)."""
+        while self._audits:
+            await asyncio.wait(set(self._audits))
+
+    async def _refuse(self, request: web.Request, reason: str, *, counted: bool = False) -> None:
+        self.audit(ClientEvent.REFUSED, request, reason)
+        if counted and self._limiter.failed(request.remote):
+            detail = (
+                f"{request.path}: {self._limiter.limit} wrong client keys within "
+                f"{self._limiter.window:g} s; refusing {address_key(request.remote)}"
+            )
+            log.warning("rate limiting client key attempts: %s", detail)
+            await self._audit_log.record(
+                "access.rate_limited",
+                remote_addr=request.remote,
+                user_agent=request.headers.get("User-Agent"),
+                detail=detail,
+            )
+
+
+class PassthroughClient:
+    """The client key row that requests passing their own credential are billed to: a key
+    named ``passthrough`` issued on first use, whose secret nobody is ever shown."""
+
+    NAME = "passthrough"
+
+    def __init__(self, keys: ClientKeyRepository) -> None:
+        self._keys = keys
+        self._client: ClientKey | None = None
+        self._lock = asyncio.Lock()
+
+    def owns(self, client: ClientKey) -> bool:
+        return self._client is not None and client.id == self._client.id
+
+    async def client(self) -> ClientKey:
+        async with self._lock:
+            if self._client is None:
+                live = [
+                    key
+                    for key in await self._keys.list_all()
+                    if key.name == self.NAME and key.revoked_at is None
+                ]
+                self._client = live[0] if live else (await self._keys.issue(self.NAME)).client
+            return self._client
+
+
+def _unauthorized(message: str) -> web.Response:
+    return anthropic_error(401, "authentication_error", message)

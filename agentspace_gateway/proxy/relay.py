@@ -1,0 +1,171 @@
+"""One proxied ``POST /v1/messages``: sent upstream as received, relayed back as it comes.
+
+A streamed reply's bytes go to the client as each chunk arrives, unchanged; an SSE scanner
+looks over the same bytes for the usage billing needs. A reply that is not a stream (a JSON
+message, or an upstream error) is relayed whole with its status, body and ``request-id``
+untouched; a message's cost rides along in ``x-agentspace-cost-*`` headers.
+
+However the stream ends (its end, an upstream error or drop, the client leaving, its key
+revoked, the gateway stopping), the tokens Anthropic reported by then are settled into the
+ledger; the upstream request is closed at once when the client is no longer there.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from typing import Any
+
+import aiohttp
+from aiohttp import web
+
+from agentspace_gateway.pricing import usd_text
+from agentspace_gateway.proxy.attribution import AttributedBill as BilledRequest
+from agentspace_gateway.proxy.billing import (
+    Failed,
+    Settlement,
+    Stopped,
+    UsageReported,
+    merge_usage,
+)
+from agentspace_gateway.proxy.open_streams import CLIENT_GONE, OpenStream
+from agentspace_gateway.proxy.sse import SseEvent, SseScanner
+from agentspace_gateway.proxy.upstream import error_message, json_object, response_headers
+
+log = logging.getLogger(__name__)
+
+BILLED_EVENTS = ("message_start", "message_delta", "error")
+# Stop reasons of the gateway's own, for a stream Anthropic did not end.
+UPSTREAM_FAILED = "upstream_error"
+UPSTREAM_DROPPED = "upstream_dropped"
+INCOMPLETE = "incomplete"
+
+COST_USD = "x-agentspace-cost-usd"
+COST_NANOS = "x-agentspace-cost-nanos"
+REQUEST_ID = "x-agentspace-request-id"
+
+
+def billing_events(billed: BilledRequest, event: SseEvent) -> None:
+    data = json_object(event.data)
+    if data is None:
+        return
+    if event.name == "message_start":
+        message = json_object(data.get("message")) or {}
+        billed.feed(UsageReported(merge_usage(None, message.get("usage"))))
+    elif event.name == "message_delta":
+        billed.feed(UsageReported(merge_usage(billed.counts, data.get("usage"))))
+        delta = json_object(data.get("delta")) or {}
+        if isinstance(delta.get("stop_reason"), str):
+            billed.feed(Stopped(delta["stop_reason"]))
+    elif event.name == "error":
+        error = json_object(data.get("error")) or {}
+        billed.feed(Failed(str(error.get("type", "error"))))
+
+
+async def relay_stream(
+    request: web.Request,
+    upstream: aiohttp.ClientResponse,
+    billed: BilledRequest,
+    stream: OpenStream,
+) -> web.StreamResponse:
+    response = web.StreamResponse(status=upstream.status, headers=response_headers(upstream))
+    response.headers[REQUEST_ID] = billed.request_id
+    scanner = SseScanner(BILLED_EVENTS)
+    failure: str | None = None
+    ended = False
+
+    async def pump() -> None:
+        nonlocal failure, ended
+        try:
+            async for chunk in upstream.content.iter_any():
+                for event in scanner.feed(chunk):
+                    billing_events(billed, event)
+                    if event.name == "error":
+                        failure = UPSTREAM_FAILED
+                await response.write(chunk)
+            ended = True
+        except (aiohttp.ClientError, TimeoutError) as error:
+            # The client's SDK reads an SSE error event as the API's own mid-stream error.
+            failure = UPSTREAM_DROPPED
+            log.warning("proxy %s: upstream stream failed: %s", billed.request_id, error)
+            await response.write(_error_event(f"upstream stream failed: {error_message(error)}"))
+
+    try:
+        await response.prepare(request)
+    except ConnectionResetError:
+        upstream.close()
+        await billed.settle(stop_reason=CLIENT_GONE)
+        return response
+    pumping = asyncio.ensure_future(pump())
+    try:
+        waiting: set[asyncio.Future[Any]] = {pumping, stream.stopped}
+        done, _ = await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
+    except asyncio.CancelledError:
+        # The client left (a test server cancels the handler): close upstream, keep the bill.
+        await _close(pumping, upstream)
+        await billed.settle(stop_reason=CLIENT_GONE)
+        raise
+    if pumping not in done:
+        await _close(pumping, upstream)
+        stop_reason = stream.stopped.result()
+        await billed.settle(stop_reason=stop_reason)
+        if stop_reason != CLIENT_GONE:
+            # Stopped by the gateway (revoked key, shutdown): say why in the stream's terms.
+            await _finish(response, _error_event(f"stream closed by the gateway: {stop_reason}"))
+        return response
+    error = pumping.exception()
+    if isinstance(error, ConnectionResetError):
+        upstream.close()
+        await billed.settle(stop_reason=CLIENT_GONE)
+        return response
+    if error is not None:
+        await billed.settle(stop_reason=UPSTREAM_FAILED)
+        raise error
+    stop_reason = failure or (billed.stop_reason if ended else None) or INCOMPLETE
+    await billed.settle(stop_reason=stop_reason)
+    await _finish(response, b"")
+    return response
+
+
+async def _finish(response: web.StreamResponse, last: bytes) -> None:
+    try:
+        if last:
+            await response.write(last)
+        await response.write_eof()
+    except ConnectionResetError:
+        pass  # the client left meanwhile; nothing is owed to it
+
+
+async def _close(pumping: asyncio.Future[None], upstream: aiohttp.ClientResponse) -> None:
+    pumping.cancel()
+    upstream.close()  # the upstream connection is dropped now, not drained
+    await asyncio.wait({pumping})
+
+
+async def relay_whole(
+    upstream: aiohttp.ClientResponse, billed: BilledRequest
+) -> tuple[web.Response, Settlement]:
+    body = await upstream.read()
+    headers = response_headers(upstream)
+    headers[REQUEST_ID] = billed.request_id
+    stop_reason = UPSTREAM_FAILED if upstream.status >= 400 else INCOMPLETE
+    if upstream.status < 400:
+        try:
+            message = json_object(json.loads(body))
+        except ValueError:
+            message = None
+        if message is not None and message.get("type") == "message":
+            billed.feed(UsageReported(merge_usage(None, message.get("usage"))))
+            if isinstance(message.get("stop_reason"), str):
+                stop_reason = message["stop_reason"]
+    settlement = await billed.settle(stop_reason=stop_reason)
+    if settlement.counts is not None:
+        headers[COST_NANOS] = str(settlement.cost.total_nanousd)
+        headers[COST_USD] = usd_text(settlement.cost.total_nanousd)
+    return web.Response(status=upstream.status, body=body, headers=headers), settlement
+
+
+def _error_event(message: str) -> bytes:
+    data = {"type": "error", "error": {"type": "api_error", "message": message}}
+    return b"event: error\ndata: " + json.dumps(data).encode() + b"\n\n"

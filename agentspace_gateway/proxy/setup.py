@@ -1,0 +1,104 @@
+"""Wires the proxy into the app: its routes now, its resources in ``cleanup_ctx``.
+
+One ``aiohttp.ClientSession`` per app carries every proxied request (its connection pool is
+shared; the SDK is not on this path), and one loop watches the open streams. Both close with
+the app, after the streams still open are stopped and billed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+
+import aiohttp
+from aiohttp import web
+
+from agentspace_gateway import appkeys
+from agentspace_gateway.chat.setup import CHAT
+from agentspace_gateway.llm.client import AnthropicClients
+from agentspace_gateway.proxy.attribution import SessionCache
+from agentspace_gateway.proxy.auth import ClientAuth, PassthroughClient
+from agentspace_gateway.proxy.billing import Metering
+from agentspace_gateway.proxy.inspection import ProxiedInspector
+from agentspace_gateway.proxy.kept_requests import KeptRequests
+from agentspace_gateway.proxy.models import priced_models
+from agentspace_gateway.proxy.open_streams import SHUTDOWN, OpenStreams
+from agentspace_gateway.proxy.routes import PROXY, ProxyDoor, add_routes
+from agentspace_gateway.proxy.upstream import DEFAULT_BASE_URL, Upstream
+from agentspace_gateway.storage import ReplyRecorder
+from agentspace_gateway.storage.client_keys import ClientKeyReader, ClientKeyRepository
+from agentspace_gateway.storage.session_origins import SessionOrigins
+
+
+async def proxy_context(app: web.Application) -> AsyncIterator[None]:
+    config = app[appkeys.CONFIG]
+    database = app[appkeys.DATABASE]
+    price_book = app[CHAT].price_book
+    # Only its key look-up is used (vault, else ANTHROPIC_API_KEY, cached for a second):
+    # it builds no SDK client unless asked to.
+    keys = AnthropicClients(app[appkeys.VAULT].keys, config.anthropic)
+    base_url = keys.base_url or DEFAULT_BASE_URL
+    # Anthropic's own SDK reads ANTHROPIC_BASE_URL the same way; chat and proxy agree.
+    session = aiohttp.ClientSession(
+        # aiohttp's default pool caps a session at 100 connections: the 101st stream would
+        # wait for one to end. Each stream holds its own connection for as long as it runs.
+        connector=aiohttp.TCPConnector(limit=0),
+        auto_decompress=True,
+        timeout=aiohttp.ClientTimeout(total=None),
+        # Not trust_env: it reads ~/.netrc on every request (2 ms of each first byte here).
+        # The proxy the environment names, if any, is looked up once instead (Upstream).
+        trust_env=False,
+    )
+    client_keys = ClientKeyRepository(database)
+    streams = OpenStreams(client_keys, config.proxy.key_check_seconds)
+    origins = SessionOrigins(database)
+    kept = KeptRequests(app[appkeys.HOME].root / "proxy-requests", config.proxy.kept_requests)
+    reader = await ClientKeyReader.open(database.path)
+    door = ProxyDoor(
+        auth=ClientAuth(
+            reader,
+            app[appkeys.AUDIT_LOG],
+            app[appkeys.FAILED_AUTH],
+            PassthroughClient(client_keys) if config.proxy.passthrough_credentials else None,
+        ),
+        upstream=Upstream(session, base_url, keys.current_key, config.proxy.forward_headers),
+        metering=Metering(app[appkeys.USAGE_LEDGER], ReplyRecorder(database), price_book),
+        origins=origins,
+        sessions=SessionCache(origins),
+        streams=streams,
+        models=await asyncio.to_thread(priced_models, price_book, config.pricing),
+        max_body_bytes=config.proxy.max_body_bytes,
+        kept=kept,
+        inspector=ProxiedInspector(kept, origins, app[CHAT].estimator, price_book),
+        timeout=aiohttp.ClientTimeout(
+            total=None, sock_connect=30.0, sock_read=config.anthropic.timeout_seconds
+        ),
+    )
+    app[PROXY] = door
+    watching = asyncio.create_task(streams.watch())
+    try:
+        yield
+    finally:
+        watching.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await watching
+        streams.stop_all(SHUTDOWN)
+        await door.auth.flush()
+        await kept.flush()
+        await door.sessions.flush()
+        await session.close()
+        await reader.close()
+
+
+async def stop_streams(app: web.Application) -> None:
+    """At shutdown, before handlers are waited for: open streams end now, billed."""
+    door = app.get(PROXY)
+    if door is not None:
+        door.streams.stop_all(SHUTDOWN)
+
+
+def setup_proxy(app: web.Application) -> None:
+    add_routes(app)
+    app.cleanup_ctx.append(proxy_context)
+    app.on_shutdown.append(stop_streams)

@@ -1,0 +1,202 @@
+"""Client keys for the Anthropic-compatible HTTP API: only a hash of each key is stored.
+
+A key is ``asg_`` and 256 random bits in base64url (43 characters). Being that random, a
+plain sha256 is the right hash: there is nothing for a slow hash to protect against, and the
+key is found by its hash through an index instead of being compared against every row.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import secrets
+import sqlite3
+from pathlib import Path
+
+import aiosqlite
+import attrs
+
+from agentspace_gateway.clock import utc_now_iso
+from agentspace_gateway.storage.database import Database
+
+KEY_PREFIX = "asg_"
+_KEY_BYTES = 32
+# The prefix and the first characters after it: enough to tell keys apart in a listing.
+_SHOWN_CHARS = len(KEY_PREFIX) + 6
+# A client name is also the agent id of the sessions it opens (see sessions.py).
+_NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")
+
+_COLUMNS = "id, name, key_prefix, created_at, expires_at, revoked_at, default_session_id"
+
+
+class ClientKeyError(ValueError):
+    """A client key operation the caller can correct (bad name, name taken, unknown name)."""
+
+
+@attrs.frozen
+class ClientKey:
+    id: int
+    name: str
+    key_prefix: str
+    created_at: str
+    expires_at: str | None
+    revoked_at: str | None
+    default_session_id: str | None
+
+    def usable_at(self, now: str) -> bool:
+        # ISO 8601 UTC text with milliseconds sorts in time order.
+        return self.revoked_at is None and (self.expires_at is None or now < self.expires_at)
+
+
+@attrs.frozen
+class IssuedKey:
+    """A new key: ``secret`` is shown once and never stored."""
+
+    client: ClientKey
+    secret: str
+
+
+def key_sha256(secret: str) -> str:
+    return hashlib.sha256(secret.encode("utf-8")).hexdigest()
+
+
+def looks_like_client_key(text: str) -> bool:
+    return text.startswith(KEY_PREFIX)
+
+
+def check_client_name(name: str) -> str:
+    if not _NAME.fullmatch(name):
+        raise ClientKeyError(
+            f"Invalid client name {name!r}: use 1 to 64 characters from A-Z, a-z, 0-9, '_' and '-'."
+        )
+    return name
+
+
+class ClientKeyRepository:
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    async def issue(self, name: str, *, expires_at: str | None = None) -> IssuedKey:
+        check_client_name(name)
+        secret = KEY_PREFIX + secrets.token_urlsafe(_KEY_BYTES)
+        values = (name, key_sha256(secret), secret[:_SHOWN_CHARS], utc_now_iso(), expires_at)
+
+        async def insert(connection: aiosqlite.Connection) -> sqlite3.Row:
+            try:
+                (row,) = await connection.execute_fetchall(
+                    f"""
+                    INSERT INTO client_keys (name, key_sha256, key_prefix, created_at, expires_at)
+                    VALUES (?, ?, ?, ?, ?)
+                    RETURNING {_COLUMNS}
+                    """,  # noqa: S608 - the column list is a constant
+                    values,
+                )
+            except sqlite3.IntegrityError:
+                raise ClientKeyError(
+                    f"A client named {name!r} already has a key. Revoke it first "
+                    f"(agentspace-gateway clients revoke {name}) or choose another name."
+                ) from None
+            return row
+
+        return IssuedKey(_client(await self._db.write(insert)), secret)
+
+    async def find_by_secret(self, secret: str) -> ClientKey | None:
+        """The key whose hash matches, revoked and expired ones included (the caller decides)."""
+        row = await self._db.fetchone(
+            f"SELECT {_COLUMNS} FROM client_keys WHERE key_sha256 = ?",  # noqa: S608
+            (key_sha256(secret),),
+        )
+        return None if row is None else _client(row)
+
+    async def list_all(self) -> list[ClientKey]:
+        rows = await self._db.fetchall(
+            f"SELECT {_COLUMNS} FROM client_keys ORDER BY name, id"  # noqa: S608
+        )
+        return [_client(row) for row in rows]
+
+    async def spend(self) -> dict[int, tuple[int, int]]:
+        """Per client key id: requests billed and their cost in nano-dollars."""
+        rows = await self._db.fetchall(
+            """
+            SELECT client_key_id, count(*), sum(cost_nanousd) FROM usage_records
+            WHERE client_key_id IS NOT NULL GROUP BY client_key_id
+            """
+        )
+        return {row[0]: (row[1], row[2]) for row in rows}
+
+    async def revoke(self, name: str) -> ClientKey:
+        """Revoke the live key of that name; ClientKeyError when there is none."""
+
+        async def update(connection: aiosqlite.Connection) -> sqlite3.Row | None:
+            rows = await connection.execute_fetchall(
+                f"""
+                UPDATE client_keys SET revoked_at = ?
+                WHERE name = ? AND revoked_at IS NULL
+                RETURNING {_COLUMNS}
+                """,  # noqa: S608 - the column list is a constant
+                (utc_now_iso(), name),
+            )
+            return next(iter(rows), None)
+
+        row = await self._db.write(update)
+        if row is None:
+            raise ClientKeyError(
+                f"No live client key named {name!r}. See them with: agentspace-gateway clients list"
+            )
+        return _client(row)
+
+    async def revoked_among(self, ids: set[int]) -> set[int]:
+        """Which of these keys are no longer usable now (revoked, or expired meanwhile)."""
+        if not ids:
+            return set()
+        marks = ", ".join("?" * len(ids))
+        rows = await self._db.fetchall(
+            f"""
+            SELECT id FROM client_keys
+            WHERE id IN ({marks}) AND (revoked_at IS NOT NULL OR expires_at <= ?)
+            """,  # noqa: S608 - only placeholders are inlined
+            (*sorted(ids), utc_now_iso()),
+        )
+        return {row["id"] for row in rows}
+
+
+class ClientKeyReader:
+    """Looks keys up on a read-only connection of its own, beside the write queue.
+
+    Every proxied request checks its key afresh (a revocation made by the CLI applies from
+    the next request), so the check must not wait behind the process's queued writes, each
+    an fsync: through the shared queue it added 5-10 ms to every request's first byte. WAL
+    lets this connection read the last committed state while a write is in progress.
+    """
+
+    def __init__(self, connection: aiosqlite.Connection) -> None:
+        self._connection = connection
+
+    @classmethod
+    async def open(cls, path: Path) -> ClientKeyReader:
+        connection = await aiosqlite.connect(f"file:{path}?mode=ro", uri=True)
+        connection.row_factory = sqlite3.Row
+        return cls(connection)
+
+    async def close(self) -> None:
+        await self._connection.close()
+
+    async def find_by_secret(self, secret: str) -> ClientKey | None:
+        """The key whose hash matches, revoked and expired ones included (the caller decides)."""
+        rows = await self._connection.execute_fetchall(
+            f"SELECT {_COLUMNS} FROM client_keys WHERE key_sha256 = ?",  # noqa: S608
+            (key_sha256(secret),),
+        )
+        return next((_client(row) for row in rows), None)
+
+
+def _client(row: sqlite3.Row) -> ClientKey:
+    return ClientKey(
+        id=row["id"],
+        name=row["name"],
+        key_prefix=row["key_prefix"],
+        created_at=row["created_at"],
+        expires_at=row["expires_at"],
+        revoked_at=row["revoked_at"],
+        default_session_id=row["default_session_id"],
+    )

@@ -1,0 +1,134 @@
+"""Kept request bodies of proxied sessions, and context.inspect over them."""
+
+import gzip
+import json
+import stat
+
+import pytest
+
+from agentspace_gateway.proxy.routes import PROXY
+from agentspace_gateway.tokens import TokenEstimator
+
+from fake_anthropic import Scenario
+from proxy_helpers import PROVIDER_KEY, Proxied, issue, proxy_config
+from wsclient import exchange
+
+SYSTEM = [
+    {"type": "text", "text": "You are Claude Code."},
+    {"type": "text", "text": "Project rules: " + "be careful. " * 20},
+]
+TOOLS = [
+    {"name": "Bash", "description": "Run a command", "input_schema": {"type": "object"}},
+    {"name": "Read", "description": "Read a file", "input_schema": {"type": "object"}},
+]
+MESSAGES = [
+    {"role": "user", "content": "List the files."},
+    {
+        "role": "assistant",
+        "content": [
+            {"type": "thinking", "thinking": "I should run ls.", "signature": "c2ln"},
+            {"type": "tool_use", "id": "t1", "name": "Bash", "input": {"command": "ls"}},
+        ],
+    },
+    {
+        "role": "user",
+        "content": [
+            {"type": "tool_result", "tool_use_id": "t1", "content": "a.py\nb.py"},
+            {
+                "type": "image",
+                "source": {"type": "base64", "media_type": "image/png", "data": "iVBOR" * 400},
+            },
+        ],
+    },
+]
+BODY = {"model": "claude-sonnet-4-5", "max_tokens": 64, "system": SYSTEM, "tools": TOOLS}
+
+
+async def proxied_with(make_client, fake_anthropic, home, monkeypatch, kept: int) -> Proxied:  # type: ignore[no-untyped-def]
+    monkeypatch.setenv("ANTHROPIC_API_KEY", PROVIDER_KEY)
+    fake, base_url = fake_anthropic
+    client = await make_client(proxy_config(base_url, kept_requests=kept))
+    return Proxied(client, fake, await issue(client, "laptop"), home)
+
+
+async def send(proxied: Proxied, messages: list[object]) -> str:
+    proxied.fake.enqueue(Scenario(input_tokens=900, cache_read_input_tokens=100))
+    response = await proxied.client.post(
+        "/v1/messages",
+        json={**BODY, "messages": messages},
+        headers={
+            "x-api-key": proxied.key.secret,
+            "anthropic-version": "2023-06-01",
+            "x-claude-code-session-id": "s-1",
+        },
+    )
+    assert response.status == 200
+    return response.headers["x-agentspace-request-id"]
+
+
+async def test_context_inspect_shows_what_the_latest_request_carried(
+    make_client, fake_anthropic, home, monkeypatch
+) -> None:  # type: ignore[no-untyped-def]
+    proxied = await proxied_with(make_client, fake_anthropic, home, monkeypatch, 20)
+    await send(proxied, MESSAGES[:1])
+    await send(proxied, MESSAGES)
+    door = proxied.client.app[PROXY]
+    await door.kept.flush()
+    session = await door.origins.find(proxied.key.client.id, "s-1")
+    assert session is not None
+
+    async with proxied.client.ws_connect("/gateway") as ws:
+        reply = await exchange(ws, {"type": "context.inspect", "id": "i1", "sessionId": session.id})
+    assert reply["type"] == "context.inspection"
+    sections = {section["name"]: section for section in reply["sections"]}
+    assert list(sections) == [
+        "system[0]",
+        "system[1]",
+        "tool:Bash",
+        "tool:Read",
+        "messages.user.text",
+        "messages.assistant.thinking",
+        "messages.assistant.tool_use",
+        "messages.user.tool_result",
+        "messages.user.image",
+    ]
+    assert sections["system[0]"]["content"] == "You are Claude Code."
+    assert sections["messages.assistant.tool_use"]["content"] == '{"command":"ls"}'
+    assert sections["messages.user.tool_result"]["content"] == "a.py\nb.py"
+    # Bytes are the block's own JSON; the image is measured whole, its payload included.
+    image = MESSAGES[2]["content"][1]  # type: ignore[index]
+    assert sections["messages.user.image"]["byteCount"] == len(
+        json.dumps(image, separators=(",", ":")).encode()
+    )
+    estimator = TokenEstimator()
+    estimator.load()
+    assert sections["system[0]"]["tokenEstimate"] == estimator.count("You are Claude Code.")
+    # Anthropic's own count for that request: input 900 + cache read 100.
+    assert reply["exactInputTokens"] == 1000
+    assert reply["totals"]["tokenEstimate"] == sum(s["tokenEstimate"] for s in reply["sections"])
+
+
+async def test_only_the_last_n_bodies_are_kept_compressed_and_private(
+    make_client, fake_anthropic, home, monkeypatch
+) -> None:  # type: ignore[no-untyped-def]
+    proxied = await proxied_with(make_client, fake_anthropic, home, monkeypatch, 2)
+    ids = [await send(proxied, [{"role": "user", "content": f"turn {n}"}]) for n in range(4)]
+    await proxied.client.app[PROXY].kept.flush()
+    (directory,) = (home.root / "proxy-requests").iterdir()
+    files = sorted(directory.iterdir())
+    assert [path.name.split("-", 2)[2] for path in files] == [f"{i}.json.gz" for i in ids[2:]]
+    assert json.loads(gzip.decompress(files[-1].read_bytes()))["messages"][0]["content"] == "turn 3"
+    assert stat.S_IMODE(files[-1].stat().st_mode) == 0o600
+    assert stat.S_IMODE(directory.stat().st_mode) == 0o700
+    # The ledger keeps every request whatever is pruned.
+    assert len(proxied.rows("SELECT * FROM usage_records")) == 4
+
+
+@pytest.mark.parametrize("kept", [0])
+async def test_kept_requests_0_keeps_none(
+    make_client, fake_anthropic, home, monkeypatch, kept: int
+) -> None:  # type: ignore[no-untyped-def]
+    proxied = await proxied_with(make_client, fake_anthropic, home, monkeypatch, kept)
+    await send(proxied, MESSAGES[:1])
+    await proxied.client.app[PROXY].kept.flush()
+    assert not (home.root / "proxy-requests").exists()
