@@ -63,9 +63,10 @@ def create_app(
     setup_vault(app)
     setup_first_run(app)
     setup_keyserver(app)
-    setup_proxy(app)
     setup_gateway(app, handler_entry_points)
     setup_chat(app)
+    # After chat: the door prices and estimates with chat's price book and estimator.
+    setup_proxy(app)
     setup_console(app)
     setup_loop_monitor(app)
     if dev_server:
