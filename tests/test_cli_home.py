@@ -24,6 +24,9 @@ INVOCATIONS = [
     ["audit"],
     ["migrate", "--status"],
     ["protocol"],
+    ["clients", "add", "laptop"],
+    ["clients", "list"],
+    ["clients", "revoke", "laptop"],
 ]
 
 
