@@ -90,6 +90,9 @@ async def test_nothing_secret_at_rest_or_in_logs_in_process(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     caplog.set_level(logging.DEBUG)
+    # The SDK's own DEBUG too, although serve holds it at INFO (logging_setup): an earlier
+    # test may have run configure_logging, and the scan must see the SDK's request logs.
+    caplog.set_level(logging.DEBUG, logger="anthropic")
     fake, base_url = fake_anthropic
     (home.root / "config.toml").write_text('[context]\nsystem_prompt = "Be brief."\n')
     vault.add_key("anthropic", ANTHROPIC_KEY)
