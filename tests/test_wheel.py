@@ -47,3 +47,20 @@ def test_no_generic_top_level_names_are_claimed() -> None:
     assert "../../../bin/agentspace-gateway" in installed_files() or any(
         file.endswith("bin/agentspace-gateway") for file in installed_files()
     )
+
+
+def test_every_module_of_the_checkout_is_in_the_wheel() -> None:
+    """setup.cfg lists its packages by hand (handlers/ and migrations/ are mapped into the
+    package): a new subpackage left off that list would install without its modules."""
+    checkout = Path(__file__).resolve().parents[1]
+    source = {
+        str(path.relative_to(checkout))
+        for path in (checkout / "agentspace_gateway").rglob("*.py")
+        if "__pycache__" not in path.parts
+    }
+    source |= {
+        f"agentspace_gateway/{path.relative_to(checkout)}"
+        for folder in ("handlers", "migrations")
+        for path in (checkout / folder).glob("*.py")
+    }
+    assert source - set(installed_files()) == set()
