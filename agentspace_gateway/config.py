@@ -22,6 +22,7 @@ from agentspace_gateway.strict_converter import (
     make_strict_converter,
     validation_problems,
 )
+from agentspace_gateway.vault.providers import PROVIDERS
 
 ENV_PREFIX = "AGENTSPACE_"
 # Environment variables of ours that are not configuration keys.
@@ -199,6 +200,45 @@ class PriceOverride:
     cache_write_1h: float | None = None
 
 
+_KEY_SOURCE = re.compile(r"none|vault:[A-Za-z0-9_.-]{1,64}|env:[A-Za-z_][A-Za-z0-9_]{0,127}")
+_BASE_URL = re.compile(r"https?://[^\s?#]+")
+
+
+def _key_source(_: object, attribute: "attrs.Attribute[str]", value: str) -> None:
+    if not _KEY_SOURCE.fullmatch(value):
+        raise FieldValueError(
+            attribute.name, 'must be "vault:NAME", "env:VARIABLE" or "none" (a keyless server)'
+        )
+    kind, _, name = value.partition(":")
+    if kind == "vault" and name not in PROVIDERS:
+        raise FieldValueError(
+            attribute.name,
+            f"the vault holds keys for {', '.join(PROVIDERS)} only; use env:VARIABLE for others",
+        )
+
+
+def _base_url(_: object, attribute: "attrs.Attribute[str]", value: str) -> None:
+    if not _BASE_URL.fullmatch(value):
+        raise FieldValueError(attribute.name, "must be an http(s) URL such as http://host:8000/v1")
+
+
+@frozen
+class ProviderConfig:
+    """An upstream (docs/openai-and-local-models.md): ``[providers.NAME]``.
+
+    ``prices``: "local" prices its models at local_input/local_output USD per million
+    tokens (default 0, shown as "local"); any other value is the genai-prices provider id
+    its models are looked up under. Left empty: "local" for a keyless provider, else NAME.
+    """
+
+    kind: Literal["anthropic", "openai"]
+    base_url: str = field(validator=_base_url)
+    key: str = field(default="none", validator=_key_source)
+    prices: str = ""
+    local_input: float = field(default=0.0, validator=_not_negative)
+    local_output: float = field(default=0.0, validator=_not_negative)
+
+
 @frozen
 class VaultConfig:
     backend: VaultBackendName = "auto"
@@ -227,6 +267,10 @@ class Config:
     # [pricing.unknown_model] a conservative price for models nobody knows (default: none,
     # and such a model's requests are recorded unpriced).
     pricing: dict[str, PriceOverride] = field(factory=dict)
+    # [providers.NAME] beside (or replacing) the built-in anthropic, openai and ollama.
+    providers: dict[str, ProviderConfig] = field(factory=dict)
+    # [models] alias = "provider/model": names a client may use for a provider's model.
+    models: dict[str, str] = field(factory=dict)
     vault: VaultConfig = VaultConfig()
     database: DatabaseConfig = DatabaseConfig()
     logging: LoggingConfig = LoggingConfig()

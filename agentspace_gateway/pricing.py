@@ -83,7 +83,7 @@ class ModelPrices:
     cache_read_mtok: Decimal | None = attrs.field(validator=_price_validator)
     # Five-minute cache writes.
     cache_write_mtok: Decimal | None = attrs.field(validator=_price_validator)
-    source: str  # "genai-prices", "config" or "unknown_model"
+    source: str  # "genai-prices", "config", "unknown_model" or "local"
     # One-hour cache writes; see `one_hour_write_rate` for when it is derived.
     cache_write_1h_mtok: Decimal | None = attrs.field(
         default=None, kw_only=True, validator=_price_validator
@@ -101,6 +101,22 @@ class ModelPrices:
                 "source": self.source,
             }
         )
+
+
+LOCAL = "local"
+
+
+def local_prices(input_mtok: Decimal, output_mtok: Decimal) -> ModelPrices:
+    """A local server's one configured price (default zero), its cached input at the input
+    price: shown as "local", never as unpriced."""
+    return ModelPrices(
+        input_mtok=input_mtok,
+        output_mtok=output_mtok,
+        cache_read_mtok=input_mtok,
+        cache_write_mtok=input_mtok,
+        cache_write_1h_mtok=input_mtok,
+        source=LOCAL,
+    )
 
 
 def one_hour_write_rate(
@@ -212,8 +228,12 @@ class PriceBook:
         overrides: Mapping[str, ModelPrices] = _NO_OVERRIDES,
         *,
         provider_id: str = "anthropic",
+        providers: Mapping[str, PriceBook | ModelPrices] | None = None,
     ) -> None:
         self._overrides = dict(overrides)
+        # Ledger ids "provider/model": priced by that provider's book (genai-prices under
+        # its id), or at one flat price for every model of a local provider.
+        self._providers = dict(providers or {})
         fallback = self._overrides.pop(UNKNOWN_MODEL, None)
         self._unknown_model = (
             None if fallback is None else attrs.evolve(fallback, source=UNKNOWN_MODEL)
@@ -232,6 +252,12 @@ class PriceBook:
         for key in (model, _DATE_SUFFIX.sub("", model)):
             if (override := self._overrides.get(key)) is not None:
                 return override
+        provider, slash, provider_model = model.partition("/")
+        if slash and (route := self._providers.get(provider)) is not None:
+            if isinstance(route, ModelPrices):
+                return route
+            routed = route.prices_for(provider_model, total_input_tokens, at=at)
+            return self._unknown_model if routed is None else routed
         info = self._model_info(model)
         if info is None:
             return self._unknown_model
