@@ -16,6 +16,7 @@ from agentspace_gateway.cli import (
     clients,
     keys,
     migrate,
+    models,
     protocol,
     serve,
     sessions,
@@ -26,7 +27,7 @@ from agentspace_gateway.cli.context import CommandError
 from agentspace_gateway.cli.session_option import attach_session_ids
 from agentspace_gateway.config import ConfigError
 
-COMMANDS = (serve, chat, usage, sessions, keys, clients, token, audit, migrate, protocol)
+COMMANDS = (serve, chat, usage, sessions, keys, clients, models, token, audit, migrate, protocol)
 
 
 HOME_HELP = "data directory (default: $AGENTSPACE_HOME, else ~/.config/agentspace)"

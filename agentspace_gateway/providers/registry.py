@@ -87,10 +87,16 @@ def from_config(name: str, config: ProviderConfig) -> Provider:
         base_url=config.base_url.rstrip("/"),
         key_sources=() if keyless else (config.key,),
         prices=config.prices or (LOCAL if keyless else name),
-        # Through str: Decimal(0.3) would carry the float's binary error into every cost.
-        local_input_mtok=Decimal(str(config.local_input)),
-        local_output_mtok=Decimal(str(config.local_output)),
+        local_input_mtok=_usd(config.local_input),
+        local_output_mtok=_usd(config.local_output),
     )
+
+
+def _usd(value: float) -> Decimal:
+    # Through str: Decimal(0.3) would carry the float's binary error into every cost.
+    exact = Decimal(str(value))
+    # 0.0 and 2.0 as 0 and 2, as genai-prices writes them; normalize() alone makes 1E+1 of 10.
+    return exact.quantize(Decimal(1)) if exact == exact.to_integral_value() else exact.normalize()
 
 
 class Providers:
