@@ -23,6 +23,7 @@ INVOCATIONS = [
     ["token", "rotate"],
     ["audit"],
     ["migrate", "--status"],
+    ["models"],
     ["protocol"],
     ["clients", "add", "laptop"],
     ["clients", "list"],
