@@ -31,4 +31,5 @@ def test_models_lists_providers_prices_aliases_and_local_models(
 def test_models_for_one_provider(home: Home, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["models", "--provider", "ollama"]) == 0
     listed = capsys.readouterr().out.split("models:\n")[1].split()
-    assert listed[0] == "ollama/*" and "claude-sonnet-4-5" not in listed
+    assert listed[0] == "ollama/*"
+    assert "claude-sonnet-4-5" not in listed

@@ -55,8 +55,10 @@ async def test_a_reply_that_is_not_streamed(fake) -> None:  # type: ignore[no-un
     reply = await client.chat.completions.create(model="m", messages=MESSAGES)
     assert reply.choices[0].message.content == "Hello, world!"
     calls = reply.choices[0].message.tool_calls
-    assert calls is not None and calls[0].function.arguments == '{"city": "Oslo"}'
-    assert reply.usage is not None and reply.usage.completion_tokens == 5
+    assert calls is not None
+    assert calls[0].function.arguments == '{"city": "Oslo"}'
+    assert reply.usage is not None
+    assert reply.usage.completion_tokens == 5
 
 
 async def test_errors_are_in_openais_envelope(fake) -> None:  # type: ignore[no-untyped-def]
@@ -78,9 +80,13 @@ async def test_a_cut_stream_breaks_the_sdks_read(fake) -> None:  # type: ignore[
     server.enqueue(Scenario(cut_after=2))
     stream = await client.chat.completions.create(model="m", messages=MESSAGES, stream=True)
     received = []
-    # Mid-stream, the SDK lets its transport's error through unwrapped.
-    with pytest.raises(httpx.RemoteProtocolError):
+
+    async def read_all() -> None:
         async for chunk in stream:
             received.append(chunk)
+
+    # Mid-stream, the SDK lets its transport's error through unwrapped.
+    with pytest.raises(httpx.RemoteProtocolError):
+        await read_all()
     assert server.outcomes == ["cut"]
     assert "".join(c.choices[0].delta.content or "" for c in received) == "Hello, "

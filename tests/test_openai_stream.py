@@ -18,9 +18,11 @@ BODY = {"model": "gpt-4.1", "messages": [{"role": "user", "content": "Say hello 
 
 @pytest.fixture
 async def upstream() -> AsyncIterator[tuple[FakeOpenAI, str, aiohttp.ClientSession]]:
-    async with running_fake_openai(FakeOpenAI({"sk-test"})) as (fake, base_url):
-        async with aiohttp.ClientSession() as session:
-            yield fake, base_url, session
+    async with (
+        running_fake_openai(FakeOpenAI({"sk-test"})) as (fake, base_url),
+        aiohttp.ClientSession() as session,
+    ):
+        yield fake, base_url, session
 
 
 async def events(upstream, key: str | None = "sk-test") -> list[StreamEvent]:  # type: ignore[no-untyped-def]
@@ -57,7 +59,8 @@ async def test_a_cut_stream_keeps_its_text_and_fails(upstream) -> None:  # type:
     fake.enqueue(Scenario(cut_after=2))
     got = await events(upstream)
     assert got[:2] == [TextStreamed("Hello"), TextStreamed(", ")]
-    assert len(got) == 3 and isinstance(got[2], Failed)
+    assert len(got) == 3
+    assert isinstance(got[2], Failed)
     assert got[2].error.code == ErrorCode.LLM_ERROR
     assert got[2].error.retryable
 
@@ -80,7 +83,8 @@ async def test_statuses_map_to_the_gateways_codes(upstream, status: int, code: E
     fake, _, _ = upstream
     fake.enqueue(Scenario.error(status))
     [failed] = await events(upstream)
-    assert isinstance(failed, Failed) and failed.error.code == code
+    assert isinstance(failed, Failed)
+    assert failed.error.code == code
 
 
 async def test_a_wrong_key_is_an_authentication_failure(upstream) -> None:  # type: ignore[no-untyped-def]

@@ -29,7 +29,8 @@ def test_the_built_in_providers_route_explicit_names_and_claude_ids() -> None:
         "ollama/llama3.2:1b",
     )
     assert route.provider.base_url == "http://127.0.0.1:11434/v1"
-    assert route.provider.keyless and route.provider.local
+    assert route.provider.keyless
+    assert route.provider.local
     claude = providers.route("claude-sonnet-4-5")
     assert (claude.provider.name, claude.ledger_model) == ("anthropic", "claude-sonnet-4-5")
     openai = providers.route("openai/gpt-4.1")
@@ -45,7 +46,8 @@ def test_a_model_no_provider_serves_is_a_clear_error(model: str) -> None:
     message = raised.value.message
     assert repr(model) in message
     assert "anthropic, ollama, openai" in message
-    assert "[providers.NAME]" in message and "[models]" in message
+    assert "[providers.NAME]" in message
+    assert "[models]" in message
 
 
 def test_config_adds_providers_and_aliases(tmp_path: Path) -> None:
@@ -73,7 +75,8 @@ big = "vllm/meta-llama/Llama-3.1-70B"
     assert big.provider.prices == "vllm"  # keyed: genai-prices under its own name
     ollama = providers.by_name["ollama"]
     assert ollama.base_url == "http://10.0.0.2:11434/v1"
-    assert ollama.local and ollama.local_input_mtok == Decimal("0.1")
+    assert ollama.local
+    assert ollama.local_input_mtok == Decimal("0.1")
 
 
 @pytest.mark.parametrize(
@@ -99,15 +102,19 @@ def test_openai_models_are_priced_from_genai_prices_and_local_ones_as_local() ->
     counts = TokenCounts(input_tokens=1000, output_tokens=100, cache_read_input_tokens=2000)
     cost = book.cost("openai/gpt-4.1", counts)
     # gpt-4.1: $2 input, $8 output, $0.5 cached input per MTok.
-    assert cost.priced and cost.prices is not None and cost.prices.source == "genai-prices"
+    assert cost.priced
+    assert cost.prices is not None
+    assert cost.prices.source == "genai-prices"
     assert (cost.input_nanousd, cost.cache_read_nanousd, cost.output_nanousd) == (
         2_000_000,
         1_000_000,
         800_000,
     )
     local = book.cost("ollama/llama3.2", counts)
-    assert local.priced and local.total_nanousd == 0
-    assert local.prices is not None and local.prices.source == "local"
+    assert local.priced
+    assert local.total_nanousd == 0
+    assert local.prices is not None
+    assert local.prices.source == "local"
     # Claude ids stay Anthropic's; an unknown OpenAI id is unpriced, not someone else's.
     assert book.cost("claude-sonnet-4-5", counts).priced
     assert not book.cost("openai/gpt-4.1-invented", counts).priced

@@ -4,6 +4,7 @@ from attrs import frozen
 
 from agentspace_gateway.chat.context_assembly import ContextAssembler
 from agentspace_gateway.chat.streams import ChatStreams
+from agentspace_gateway.chat.upstreams import ChatUpstreams
 from agentspace_gateway.gateway.shutdown import ShutdownSignal
 from agentspace_gateway.llm.client import AnthropicClients
 from agentspace_gateway.metering import Metering
@@ -15,6 +16,7 @@ from agentspace_gateway.tokens import TokenEstimator
 @frozen
 class ChatServices:
     clients: AnthropicClients
+    upstreams: ChatUpstreams
     assembler: ContextAssembler
     estimator: TokenEstimator
     price_book: PriceBook

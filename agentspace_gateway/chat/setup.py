@@ -10,11 +10,16 @@ from agentspace_gateway import appkeys
 from agentspace_gateway.chat.context_assembly import ContextAssembler
 from agentspace_gateway.chat.services import ChatServices
 from agentspace_gateway.chat.streams import ChatStreams, StopReason
+from agentspace_gateway.chat.upstreams import ChatUpstreams
 from agentspace_gateway.config import Config, PriceOverride
 from agentspace_gateway.gateway.keys import SHUTDOWN
 from agentspace_gateway.llm.client import AnthropicClients
+from agentspace_gateway.llm.openai_client import OpenAIClients
 from agentspace_gateway.metering import Metering
-from agentspace_gateway.pricing import UNKNOWN_MODEL, ModelPrices, PriceBook, one_hour_write_rate
+from agentspace_gateway.pricing import UNKNOWN_MODEL, ModelPrices, one_hour_write_rate
+from agentspace_gateway.providers import Providers
+from agentspace_gateway.providers.keys import ProviderKeys
+from agentspace_gateway.providers.prices import provider_price_book
 from agentspace_gateway.storage import ReplyRecorder
 from agentspace_gateway.tokens import TokenEstimator
 
@@ -48,10 +53,18 @@ async def chat_context(app: web.Application) -> AsyncIterator[None]:
     estimator = TokenEstimator()
     # Loading the encoding reads and checks a 1.7 MB file: not on the event loop.
     await asyncio.to_thread(estimator.load)
-    price_book = PriceBook(price_overrides(config))
+    providers = Providers.of(config)
+    price_book = provider_price_book(price_overrides(config), providers)
     # The first look-up reads genai-prices' snapshot (tens of ms): not on the event loop.
     await asyncio.to_thread(price_book.prices_for, config.gateway.default_model)
-    clients = AnthropicClients(app[appkeys.VAULT].keys, config.anthropic)
+    keys = app[appkeys.VAULT].keys
+    clients = AnthropicClients(keys, config.anthropic)
+    upstreams = ChatUpstreams(
+        providers,
+        clients,
+        OpenAIClients(ProviderKeys(keys), timeout_seconds=config.anthropic.timeout_seconds),
+        max_tokens=config.anthropic.max_tokens,
+    )
     streams = ChatStreams()
     shutdown = app[SHUTDOWN]
     # Running streams end first at shutdown (their replies stored, their clients told),
@@ -59,6 +72,7 @@ async def chat_context(app: web.Application) -> AsyncIterator[None]:
     shutdown.before_closing(lambda within: streams.stop_all(StopReason.SHUTDOWN, within))
     app[CHAT] = ChatServices(
         clients=clients,
+        upstreams=upstreams,
         assembler=ContextAssembler(
             app[appkeys.MESSAGES],
             estimator,
@@ -78,7 +92,7 @@ async def chat_context(app: web.Application) -> AsyncIterator[None]:
     try:
         yield
     finally:
-        await clients.close()
+        await asyncio.gather(clients.close(), upstreams.close())
 
 
 def setup_chat(app: web.Application) -> None:

@@ -16,17 +16,15 @@ reply, marked incomplete, and every token Anthropic reported.
 import asyncio
 import contextlib
 import logging
+from collections.abc import AsyncGenerator
 
-from anthropic import AsyncAnthropic
-
-from agentspace_gateway.chat.context_assembly import AssembledContext
 from agentspace_gateway.chat.frames import delta_frame
 from agentspace_gateway.chat.services import ChatServices
 from agentspace_gateway.chat.streams import StopReason
 from agentspace_gateway.gateway.connection import ConnectionContext
-from agentspace_gateway.llm.anthropic_stream import anthropic_events
 from agentspace_gateway.llm.errors import upstream_error
 from agentspace_gateway.metering import BilledRequest, Failed, Settlement, TextStreamed
+from agentspace_gateway.metering.events import StreamEvent
 from agentspace_gateway.metering.meter import outlast
 from agentspace_gateway.protocol.errors import ErrorCode, GatewayError
 from agentspace_gateway.protocol.messages import ChatStreamEnd, ChatStreamStart
@@ -82,9 +80,11 @@ class ChatStream:
         try:
             if services.shutdown.begun:
                 raise shutting_down()
-            client = await services.clients.client()
+            upstream = await services.upstreams.open(model)
             # Whether or not the read sees the message yet, it is sent once, last.
-            assembled = await services.assembler.assemble(session.id, model, pending=user_message)
+            assembled = await services.assembler.assemble(
+                session.id, upstream.route.model, pending=user_message
+            )
         except asyncio.CancelledError:
             await _settled(storing)
             raise
@@ -103,7 +103,7 @@ class ChatStream:
 
         billed = services.metering.begin(
             session_id=session.id,
-            model=model,
+            model=upstream.route.ledger_model,
             request_id=user_message.request_id,
             estimated_input_tokens=assembled.estimated_input_tokens,
         )
@@ -114,7 +114,7 @@ class ChatStream:
             self._stored(storing)  # stored already (it did not fail: checked above)
         else:
             storing.add_done_callback(self._stored)
-        self._reading = asyncio.create_task(self._read(client, assembled, billed))
+        self._reading = asyncio.create_task(self._read(upstream.events(assembled), billed))
         try:
             await asyncio.wait([self._reading])
         except asyncio.CancelledError:
@@ -151,17 +151,11 @@ class ChatStream:
         )
 
     async def _read(
-        self, client: AsyncAnthropic, assembled: AssembledContext, billed: BilledRequest
+        self, upstream: AsyncGenerator[StreamEvent, None], billed: BilledRequest
     ) -> None:
-        params = {
-            "model": assembled.model,
-            "max_tokens": self._services.max_tokens,
-            "system": assembled.system_prompt,
-            "messages": assembled.messages,
-        }
         feed = billed.feed
         # Closed on any way out, so the upstream request never outlives the stream.
-        async with contextlib.aclosing(anthropic_events(client, params)) as events:
+        async with contextlib.aclosing(upstream) as events:
             async for event in events:
                 feed(event)
                 if type(event) is TextStreamed:

@@ -95,18 +95,26 @@ def int_between(low: int, high: int) -> IntRange:
 
 # Model ids --------------------------------------------------------------------------------
 
-MODEL_ID = whole("[A-Za-z0-9][A-Za-z0-9._:-]{0,99}")
+# A slash names the provider: ollama/llama3.2 (docs/openai-and-local-models.md).
+MODEL_ID = whole("[A-Za-z0-9][A-Za-z0-9._:/-]{0,99}")
 _MODEL_ID = re.compile(MODEL_ID)
 # Anthropic's ids spell versions with hyphens (claude-sonnet-4-5); people often type dots.
 _DOTTED_VERSION = re.compile(r"(?<=\d)\.(?=\d)")
 
 
 def normalise_model(model: str) -> str:
-    """claude-sonnet-4.5 -> claude-sonnet-4-5; anything not shaped like a model id is refused."""
+    """claude-sonnet-4.5 -> claude-sonnet-4-5; anything not shaped like a model id is refused.
+
+    Only Claude ids: other providers spell versions with dots themselves (gpt-4.1,
+    ollama/llama3.2), so theirs are kept as written."""
     if not _MODEL_ID.search(model):
         raise FieldValueError(
-            "model", "must be a model id such as claude-sonnet-4-5 (letters, digits, . _ : -)"
+            "model",
+            "must be a model id such as claude-sonnet-4-5 or ollama/llama3.2 "
+            "(letters, digits, . _ : / -)",
         )
+    if not model.startswith("claude"):
+        return model
     return _DOTTED_VERSION.sub("-", model)
 
 

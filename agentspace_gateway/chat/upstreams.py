@@ -1,0 +1,85 @@
+"""Which upstream a chat.send goes to: the model is routed to its provider
+(``providers``), whose key or client is made ready before anything is sent, and the
+assembled context is put in that provider's request shape.
+
+Both kinds yield the same metering events, so ``ChatStream`` reads one stream whichever
+provider it came from.
+"""
+
+from collections.abc import AsyncGenerator, Callable
+from typing import Any
+
+from attrs import frozen
+
+from agentspace_gateway.chat.context_assembly import AssembledContext
+from agentspace_gateway.llm.anthropic_stream import anthropic_events
+from agentspace_gateway.llm.client import AnthropicClients
+from agentspace_gateway.llm.openai_client import OpenAIClients
+from agentspace_gateway.llm.openai_stream import openai_events
+from agentspace_gateway.metering.events import StreamEvent
+from agentspace_gateway.providers import Providers, Route
+
+Events = Callable[[AssembledContext], AsyncGenerator[StreamEvent, None]]
+OPENAI_URL = "https://api.openai.com/v1"
+
+
+@frozen
+class Upstream:
+    route: Route
+    events: Events
+
+
+class ChatUpstreams:
+    def __init__(
+        self,
+        providers: Providers,
+        anthropic: AnthropicClients,
+        openai: OpenAIClients,
+        *,
+        max_tokens: int,
+    ) -> None:
+        self.providers = providers
+        self._anthropic = anthropic
+        self._openai = openai
+        self._max_tokens = max_tokens
+
+    async def open(self, model: str) -> Upstream:
+        """Route ``model`` and get its key; UNKNOWN_PROVIDER or NO_API_KEY when it cannot go."""
+        route = self.providers.route(model)
+        max_tokens = self._max_tokens
+        if route.provider.kind == "anthropic":
+            client = await self._anthropic.client()
+
+            def anthropic(assembled: AssembledContext) -> AsyncGenerator[StreamEvent, None]:
+                params = {
+                    "model": assembled.model,
+                    "max_tokens": max_tokens,
+                    "system": assembled.system_prompt,
+                    "messages": assembled.messages,
+                }
+                return anthropic_events(client, params)
+
+            return Upstream(route, anthropic)
+        provider = route.provider
+        key = await self._openai.key(provider)
+        session = self._openai.session()
+        # OpenAI's own API refuses max_tokens for its reasoning models and takes
+        # max_completion_tokens for all; compatible servers (Ollama, llama.cpp, vLLM) know
+        # max_tokens for certain.
+        limit = "max_completion_tokens" if provider.base_url == OPENAI_URL else "max_tokens"
+
+        def openai(assembled: AssembledContext) -> AsyncGenerator[StreamEvent, None]:
+            body: dict[str, Any] = {
+                "model": assembled.model,
+                "messages": [
+                    {"role": "system", "content": assembled.system_prompt},
+                    *assembled.messages,
+                ],
+                limit: max_tokens,
+            }
+            return openai_events(session, provider.base_url, key, body, provider=provider.name)
+
+        return Upstream(route, openai)
+
+    async def close(self) -> None:
+        await self._openai.close()
