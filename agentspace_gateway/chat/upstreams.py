@@ -40,7 +40,7 @@ class ChatUpstreams:
     ) -> None:
         self.providers = providers
         self._anthropic = anthropic
-        self._openai = openai
+        self.openai = openai
         self._max_tokens = max_tokens
 
     async def open(self, model: str) -> Upstream:
@@ -61,8 +61,8 @@ class ChatUpstreams:
 
             return Upstream(route, anthropic)
         provider = route.provider
-        key = await self._openai.key(provider)
-        session = self._openai.session()
+        key = await self.openai.key(provider)
+        session = self.openai.session()
         # OpenAI's own API refuses max_tokens for its reasoning models and takes
         # max_completion_tokens for all; compatible servers (Ollama, llama.cpp, vLLM) know
         # max_tokens for certain.
@@ -82,4 +82,4 @@ class ChatUpstreams:
         return Upstream(route, openai)
 
     async def close(self) -> None:
-        await self._openai.close()
+        await self.openai.close()

@@ -178,6 +178,11 @@ async def count_tokens(request: web.Request) -> web.StreamResponse:
 
 
 async def list_models(request: web.Request) -> web.Response:
+    # The one route both APIs share; the OpenAI door imports this module, hence here.
+    from agentspace_gateway.openai_api import routes as openai_api
+
+    if openai_api.wants_openai_models(request):
+        return await openai_api.list_models(request)
     door = request.app[PROXY]
     client = await door.auth.authenticate(request)
     if isinstance(client, web.Response):

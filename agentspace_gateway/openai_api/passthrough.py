@@ -1,0 +1,159 @@
+"""A chat completion to an OpenAI-kind provider: the body forwarded as an open object, the
+reply relayed as it arrives, only its usage (and, for the cut-stream estimate, its text)
+read on the way.
+
+Streaming, the gateway always asks for the usage chunk (``stream_options.include_usage``);
+a client that did not ask for it does not get it: that one chunk (empty ``choices``, the
+usage) is left out of the relay. Events are relayed whole, as each one's blank line
+arrives, never re-encoded.
+"""
+
+import json
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+import aiohttp
+from aiohttp import web
+
+from agentspace_gateway.llm.openai_errors import status_error, transport_error
+from agentspace_gateway.llm.openai_stream import DONE, FINISH_REASONS, usage_counts
+from agentspace_gateway.metering import BilledRequest, Failed, Stopped, TextStreamed, UsageReported
+from agentspace_gateway.openai_api.errors import openai_error
+
+log = logging.getLogger(__name__)
+
+CLIENT_GONE = "client_gone"
+UPSTREAM_FAILED = "upstream_failed"
+_HOP_BY_HOP = frozenset({"content-length", "transfer-encoding", "connection", "content-encoding"})
+
+
+def read_chunk(billed: BilledRequest, data: str) -> bool:
+    """Feed what one chunk says; True when it is the usage-only chunk."""
+    try:
+        chunk = json.loads(data)
+    except ValueError:
+        return False
+    if not isinstance(chunk, dict):
+        return False
+    for choice in chunk.get("choices") or ():
+        delta = choice.get("delta") if isinstance(choice, dict) else None
+        if isinstance(delta, dict) and isinstance(delta.get("content"), str):
+            billed.feed(TextStreamed(delta["content"]))
+        reason = choice.get("finish_reason") if isinstance(choice, dict) else None
+        if isinstance(reason, str) and reason:
+            billed.feed(Stopped(FINISH_REASONS.get(reason, reason)))
+    usage = chunk.get("usage")
+    if isinstance(usage, Mapping):
+        billed.feed(UsageReported(usage_counts(usage)))
+        return not chunk.get("choices")
+    return False
+
+
+async def forward(
+    request: web.Request,
+    session: aiohttp.ClientSession,
+    url: str,
+    key: str | None,
+    body: dict[str, Any],
+    billed: BilledRequest,
+    provider: str,
+) -> web.StreamResponse:
+    streaming = body.get("stream") is True
+    wants_usage = False
+    if streaming:
+        options = body.get("stream_options")
+        options = dict(options) if isinstance(options, Mapping) else {}
+        wants_usage = options.get("include_usage") is True
+        body["stream_options"] = {**options, "include_usage": True}
+    headers = {"Content-Type": "application/json"}
+    if key is not None:
+        headers["Authorization"] = f"Bearer {key}"
+    stop_reason = UPSTREAM_FAILED
+    try:
+        async with session.post(url, data=json.dumps(body), headers=headers) as upstream:
+            if not streaming or upstream.status >= 400:
+                reply = await upstream.read()
+                if upstream.status >= 400:
+                    billed.feed(
+                        Failed(status_error(provider, upstream.status, reply, upstream.headers))
+                    )
+                else:
+                    stop_reason = _read_whole(billed, reply)
+                return web.Response(
+                    status=upstream.status,
+                    body=reply,
+                    headers={
+                        k: v for k, v in upstream.headers.items() if k.lower() not in _HOP_BY_HOP
+                    },
+                )
+            response = web.StreamResponse(
+                headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"}
+            )
+            await response.prepare(request)
+            stop_reason = CLIENT_GONE
+            finished = await _relay(upstream, response, billed, wants_usage)
+            stop_reason = billed.stop_reason or ("end_turn" if finished else UPSTREAM_FAILED)
+            await response.write_eof()
+            return response
+    except (aiohttp.ClientError, TimeoutError) as error:
+        billed.feed(Failed(transport_error(provider, url, error)))
+        if stop_reason == CLIENT_GONE:
+            raise  # the stream had begun: nothing more can be said to the client
+        return openai_error(502, f"The gateway could not reach {provider}: {error}", "server_error")
+    except ConnectionResetError:
+        stop_reason = CLIENT_GONE
+        raise
+    finally:
+        await billed.settle(stop_reason=stop_reason)
+
+
+def _read_whole(billed: BilledRequest, reply: bytes) -> str:
+    try:
+        parsed = json.loads(reply)
+    except ValueError:
+        return UPSTREAM_FAILED
+    if not isinstance(parsed, dict):
+        return UPSTREAM_FAILED
+    for choice in parsed.get("choices") or ():
+        message = choice.get("message") if isinstance(choice, dict) else None
+        if isinstance(message, dict) and isinstance(message.get("content"), str):
+            billed.feed(TextStreamed(message["content"]))
+        reason = choice.get("finish_reason") if isinstance(choice, dict) else None
+        if isinstance(reason, str):
+            billed.feed(Stopped(FINISH_REASONS.get(reason, reason)))
+    usage = parsed.get("usage")
+    if isinstance(usage, Mapping):
+        billed.feed(UsageReported(usage_counts(usage)))
+    return billed.stop_reason or "end_turn"
+
+
+async def _relay(
+    upstream: aiohttp.ClientResponse,
+    response: web.StreamResponse,
+    billed: BilledRequest,
+    wants_usage: bool,
+) -> bool:
+    """Relay each event as its end arrives; True when the upstream sent [DONE]."""
+    event = bytearray()
+    data: list[str] = []
+    async for line in upstream.content:
+        event += line
+        text = line.decode("utf-8", "replace").rstrip("\r\n")
+        if text.startswith("data:"):
+            value = text[5:]
+            data.append(value[1:] if value.startswith(" ") else value)
+            continue
+        if text:
+            continue
+        payload = "\n".join(data)
+        usage_only = bool(data) and payload != DONE and read_chunk(billed, payload)
+        if not (usage_only and not wants_usage):
+            await response.write(bytes(event))
+        event.clear()
+        data.clear()
+        if payload == DONE:
+            return True
+    if event:
+        await response.write(bytes(event))
+    return False

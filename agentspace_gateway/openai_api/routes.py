@@ -1,0 +1,107 @@
+"""``POST /v1/chat/completions`` and the OpenAI shape of ``GET /v1/models``.
+
+The client key, its attribution to a session and the billing are the Anthropic door's
+(``proxy``): the same keys work on both doors, and every request is one usage row through
+the metering pipeline. Routing is the chat's: ``provider/model``, an alias, or a Claude id.
+"""
+
+import json
+import time
+import uuid
+from typing import Any
+
+from aiohttp import web
+
+from agentspace_gateway.chat.setup import CHAT
+from agentspace_gateway.openai_api.errors import (
+    from_anthropic_response,
+    from_gateway_error,
+    invalid_request,
+    openai_error,
+)
+from agentspace_gateway.openai_api.passthrough import forward
+from agentspace_gateway.protocol.errors import GatewayError
+from agentspace_gateway.providers.catalog import catalog
+from agentspace_gateway.proxy.attribution import attribute
+from agentspace_gateway.proxy.routes import PROXY, read_body
+
+
+async def chat_completions(request: web.Request) -> web.StreamResponse:
+    door = request.app[PROXY]
+    chat = request.app[CHAT]
+    client = await door.auth.authenticate(request)
+    if isinstance(client, web.Response):
+        return from_anthropic_response(client)
+    raw = await read_body(request, door.max_body_bytes)
+    if isinstance(raw, web.Response):
+        return from_anthropic_response(raw)
+    try:
+        body: Any = json.loads(raw)
+    except ValueError as error:
+        return invalid_request(f"The request body is not valid JSON: {error}")
+    if not isinstance(body, dict):
+        return invalid_request("The request body must be a JSON object.")
+    model = body.get("model")
+    if not isinstance(model, str) or not model:
+        return invalid_request("you must provide a model parameter", "model")
+    upstreams = chat.upstreams
+    try:
+        route = upstreams.providers.route(model)
+        if route.provider.kind == "anthropic":
+            return openai_error(
+                400,
+                f"{model} is an Anthropic model: the OpenAI door does not translate to "
+                "Anthropic's API yet; use the Anthropic door (POST /v1/messages) for it.",
+                param="model",
+                code="model_not_supported",
+            )
+        key = await upstreams.openai.key(route.provider)
+    except GatewayError as error:
+        return from_gateway_error(error)
+    attributed = await attribute(door.sessions, request, client, route.ledger_model)
+    if isinstance(attributed, web.Response):
+        return from_anthropic_response(attributed)
+    billed = chat.metering.begin(
+        session_id=attributed.session.id,
+        model=route.ledger_model,
+        request_id=f"openai_{uuid.uuid4().hex}",
+        estimated_input_tokens=None,
+    )
+    body["model"] = route.model
+    return await forward(
+        request,
+        upstreams.openai.session(),
+        f"{route.provider.base_url}/chat/completions",
+        key,
+        body,
+        billed,
+        route.provider.name,
+    )
+
+
+async def list_models(request: web.Request) -> web.Response:
+    """OpenAI's list shape: ``{"object": "list", "data": [{"id", "object", "created",
+    "owned_by"}]}``; the ids are the names this gateway routes."""
+    door = request.app[PROXY]
+    client = await door.auth.authenticate(request)
+    if isinstance(client, web.Response):
+        return from_anthropic_response(client)
+    chat = request.app[CHAT]
+    created = int(time.time())
+    entries = catalog(chat.upstreams.providers, chat.price_book)
+    data = [
+        {"id": entry.id, "object": "model", "created": created, "owned_by": entry.provider}
+        for entry in entries
+        if not entry.id.endswith("/*")
+    ]
+    return web.json_response({"object": "list", "data": data})
+
+
+def wants_openai_models(request: web.Request) -> bool:
+    """Anthropic's clients send anthropic-version (and x-api-key); OpenAI's never do."""
+    return "anthropic-version" not in request.headers and "x-api-key" not in request.headers
+
+
+def setup_openai_api(app: web.Application) -> None:
+    # Before the Anthropic door's routes, whose /v1/{tail} would answer this path first.
+    app.router.add_post("/v1/chat/completions", chat_completions)
