@@ -2,7 +2,8 @@
 
 The client key, its attribution to a session and the billing are the Anthropic door's
 (``proxy``): the same keys work on both doors, and every request is one usage row through
-the metering pipeline. Routing is the chat's: ``provider/model``, an alias, or a Claude id.
+the metering pipeline. Routing is the chat's: ``provider/model``, an alias, or a Claude id;
+an Anthropic model's request and reply are translated (``translate``, ``from_anthropic``).
 """
 
 import json
@@ -12,14 +13,16 @@ from typing import Any
 
 from aiohttp import web
 
+from agentspace_gateway import appkeys
 from agentspace_gateway.chat.setup import CHAT
 from agentspace_gateway.openai_api.errors import (
     from_anthropic_response,
     from_gateway_error,
     invalid_request,
-    openai_error,
 )
 from agentspace_gateway.openai_api.passthrough import forward
+from agentspace_gateway.openai_api.to_anthropic import send_to_anthropic
+from agentspace_gateway.openai_api.translate import TranslationError, to_anthropic
 from agentspace_gateway.protocol.errors import GatewayError
 from agentspace_gateway.providers.catalog import catalog
 from agentspace_gateway.proxy.attribution import attribute
@@ -47,15 +50,15 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
     upstreams = chat.upstreams
     try:
         route = upstreams.providers.route(model)
+        anthropic_params = None
         if route.provider.kind == "anthropic":
-            return openai_error(
-                400,
-                f"{model} is an Anthropic model: the OpenAI door does not translate to "
-                "Anthropic's API yet; use the Anthropic door (POST /v1/messages) for it.",
-                param="model",
-                code="model_not_supported",
-            )
-        key = await upstreams.openai.key(route.provider)
+            max_tokens = request.app[appkeys.CONFIG].anthropic.max_tokens
+            anthropic_params = to_anthropic(body, route.model, max_tokens)
+            anthropic_client = await chat.clients.client()
+        else:
+            key = await upstreams.openai.key(route.provider)
+    except TranslationError as error:
+        return invalid_request(str(error), error.param)
     except GatewayError as error:
         return from_gateway_error(error)
     attributed = await attribute(door.sessions, request, client, route.ledger_model)
@@ -67,6 +70,10 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
         request_id=f"openai_{uuid.uuid4().hex}",
         estimated_input_tokens=None,
     )
+    if anthropic_params is not None:
+        return await send_to_anthropic(
+            request, anthropic_client, anthropic_params, body, billed, model
+        )
     body["model"] = route.model
     return await forward(
         request,
