@@ -176,3 +176,22 @@ async def test_models_in_openais_shape_and_anthropics(door: Door) -> None:
         anthropic_shape = await response.json()
     assert "has_more" in anthropic_shape
     assert anthropic_shape["data"][0]["type"] == "model"
+
+
+async def test_a_cut_stream_ends_with_an_error_the_sdk_raises(door: Door, fake: Fake) -> None:
+    upstream, _ = fake
+    upstream.enqueue(Scenario(cut_after=2))
+    received: list[str] = []
+
+    async def read_all() -> None:
+        async with door.sdk() as client:
+            stream = await client.chat.completions.create(
+                model="openai/gpt-4.1", messages=MESSAGES, stream=True
+            )
+            async for chunk in stream:
+                received.append(chunk.choices[0].delta.content or "")
+
+    with pytest.raises(openai.APIError) as raised:
+        await read_all()
+    assert "ended before it was complete" in raised.value.message
+    assert "".join(received) == "Hello, "

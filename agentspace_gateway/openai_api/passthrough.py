@@ -10,13 +10,13 @@ arrives, never re-encoded.
 
 import json
 import logging
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
 import aiohttp
 from aiohttp import web
 
-from agentspace_gateway.llm.openai_errors import status_error, transport_error
+from agentspace_gateway.llm.openai_errors import broken_stream, status_error, transport_error
 from agentspace_gateway.llm.openai_stream import DONE, FINISH_REASONS, usage_counts
 from agentspace_gateway.metering import BilledRequest, Failed, Stopped, TextStreamed, UsageReported
 from agentspace_gateway.openai_api.errors import openai_error
@@ -93,6 +93,13 @@ async def forward(
             await response.prepare(request)
             stop_reason = CLIENT_GONE
             finished = await _relay(upstream, response, billed, wants_usage)
+            if not finished:
+                # Cut before [DONE]: said in the stream, as OpenAI's clients read errors
+                # there, rather than an end that looks like a whole reply.
+                failure = broken_stream(provider)
+                billed.feed(Failed(failure))
+                error = {"message": failure.message, "type": "server_error", "param": None}
+                await response.write(f"data: {json.dumps({'error': error})}\n\n".encode())
             stop_reason = billed.stop_reason or ("end_turn" if finished else UPSTREAM_FAILED)
             await response.write_eof()
             return response
@@ -137,7 +144,7 @@ async def _relay(
     """Relay each event as its end arrives; True when the upstream sent [DONE]."""
     event = bytearray()
     data: list[str] = []
-    async for line in upstream.content:
+    async for line in _lines(upstream):
         event += line
         text = line.decode("utf-8", "replace").rstrip("\r\n")
         if text.startswith("data:"):
@@ -157,3 +164,13 @@ async def _relay(
     if event:
         await response.write(bytes(event))
     return False
+
+
+async def _lines(upstream: aiohttp.ClientResponse) -> AsyncIterator[bytes]:
+    """The upstream's lines until it ends or breaks (a cut connection, a read that timed out):
+    either way the caller sees the end, and whether [DONE] came says which."""
+    try:
+        async for line in upstream.content:
+            yield line
+    except (aiohttp.ClientError, TimeoutError) as error:
+        log.warning("the stream from %s broke: %s", upstream.url.host, error)
