@@ -13,9 +13,10 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient
 from fake_openai import FakeOpenAI, Scenario, running_fake_openai
 
-from agentspace_gateway.config import Config, ProviderConfig
+from agentspace_gateway import appkeys
+from agentspace_gateway.config import Config, ProviderConfig, ProxyConfig
 from agentspace_gateway.home import Home
-from agentspace_gateway.storage.client_keys import IssuedKey
+from agentspace_gateway.storage.client_keys import ClientKeyRepository, IssuedKey
 
 from chat_helpers import eventually
 from proxy_helpers import issue
@@ -195,3 +196,32 @@ async def test_a_cut_stream_ends_with_an_error_the_sdk_raises(door: Door, fake: 
         await read_all()
     assert "ended before it was complete" in raised.value.message
     assert "".join(received) == "Hello, "
+
+
+async def test_revoking_the_client_key_closes_its_open_stream(  # type: ignore[no-untyped-def]
+    make_client, fake: Fake, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("OPENAI_API_KEY", PROVIDER_KEY)
+    upstream, base_url = fake
+    provider = ProviderConfig(kind="openai", base_url=base_url, key="env:OPENAI_API_KEY")
+    config = Config(providers={"openai": provider}, proxy=ProxyConfig(key_check_seconds=0.05))
+    client = await make_client(config)
+    door = Door(client, await issue(client, "aider"))
+    upstream.enqueue(Scenario(text_chunks=["a"] * 200, chunk_delay=0.02))
+    received: list[str] = []
+
+    async def read_all() -> None:
+        async with door.sdk() as sdk:
+            stream = await sdk.chat.completions.create(
+                model="openai/gpt-4.1", messages=MESSAGES, stream=True
+            )
+            async for chunk in stream:
+                received.append(chunk.choices[0].delta.content or "")
+                if len(received) == 3:
+                    await ClientKeyRepository(client.app[appkeys.DATABASE]).revoke("aider")
+
+    with pytest.raises(openai.APIError) as raised:
+        await read_all()
+    assert "client_key_revoked" in raised.value.message
+    assert 3 <= len(received) < 200
+    assert upstream.outcomes == []  # the upstream request was closed before its end

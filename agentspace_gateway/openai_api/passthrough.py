@@ -8,6 +8,8 @@ usage) is left out of the relay. Events are relayed whole, as each one's blank l
 arrives, never re-encoded.
 """
 
+import asyncio
+import contextlib
 import json
 import logging
 from collections.abc import AsyncIterator, Mapping
@@ -26,6 +28,14 @@ log = logging.getLogger(__name__)
 CLIENT_GONE = "client_gone"
 UPSTREAM_FAILED = "upstream_failed"
 _HOP_BY_HOP = frozenset({"content-length", "transfer-encoding", "connection", "content-encoding"})
+
+
+async def end_stopped(response: web.StreamResponse, reason: str) -> None:
+    """A stream the gateway stopped ends with an error chunk saying why."""
+    error = {"message": f"stream closed by the gateway: {reason}", "type": "server_error"}
+    with contextlib.suppress(ConnectionResetError):
+        await response.write(f"data: {json.dumps({'error': error})}\n\n".encode())
+        await response.write_eof()
 
 
 def read_chunk(billed: BilledRequest, data: str) -> bool:
@@ -58,7 +68,10 @@ async def forward(
     body: dict[str, Any],
     billed: BilledRequest,
     provider: str,
+    stopped: "asyncio.Future[str] | None" = None,
 ) -> web.StreamResponse:
+    """``stopped``: set (and this task cancelled) when the gateway ends the stream itself,
+    for a revoked client key or shutdown; the reason is the usage row's stop reason."""
     streaming = body.get("stream") is True
     wants_usage = False
     if streaming:
@@ -92,7 +105,14 @@ async def forward(
             )
             await response.prepare(request)
             stop_reason = CLIENT_GONE
-            finished = await _relay(upstream, response, billed, wants_usage)
+            try:
+                finished = await _relay(upstream, response, billed, wants_usage)
+            except asyncio.CancelledError:
+                if stopped is None or not stopped.done():
+                    raise
+                stop_reason = stopped.result()
+                await end_stopped(response, stop_reason)
+                return response
             if not finished:
                 # Cut before [DONE]: said in the stream, as OpenAI's clients read errors
                 # there, rather than an end that looks like a whole reply.

@@ -6,6 +6,7 @@ the metering pipeline. Routing is the chat's: ``provider/model``, an alias, or a
 an Anthropic model's request and reply are translated (``translate``, ``from_anthropic``).
 """
 
+import asyncio
 import json
 import time
 import uuid
@@ -19,6 +20,7 @@ from agentspace_gateway.openai_api.errors import (
     from_anthropic_response,
     from_gateway_error,
     invalid_request,
+    openai_error,
 )
 from agentspace_gateway.openai_api.passthrough import forward
 from agentspace_gateway.openai_api.to_anthropic import send_to_anthropic
@@ -75,15 +77,40 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
             request, anthropic_client, anthropic_params, body, billed, model
         )
     body["model"] = route.model
-    return await forward(
-        request,
-        upstreams.openai.session(),
-        f"{route.provider.base_url}/chat/completions",
-        key,
-        body,
-        billed,
-        route.provider.name,
-    )
+    with door.streams.opened(client.id, request) as stream:
+        serving = asyncio.ensure_future(
+            forward(
+                request,
+                upstreams.openai.session(),
+                f"{route.provider.base_url}/chat/completions",
+                key,
+                body,
+                billed,
+                route.provider.name,
+                stream.stopped,
+            )
+        )
+        return await _watched(serving, stream.stopped)
+
+
+async def _watched(
+    serving: "asyncio.Future[web.StreamResponse]", stopped: "asyncio.Future[str]"
+) -> web.StreamResponse:
+    """The reply, unless the gateway stops the stream first (a revoked key, shutdown): then
+    the relay is cancelled, ends the stream saying why, and settles."""
+    waiting: set[asyncio.Future[Any]] = {serving, stopped}
+    try:
+        await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
+    except asyncio.CancelledError:
+        serving.cancel()
+        await asyncio.wait({serving})  # its settle lands before the cancellation goes on
+        raise
+    if not serving.done():
+        serving.cancel()
+        await asyncio.wait({serving})
+    if serving.cancelled():  # stopped before its reply began: nothing was relayed yet
+        return openai_error(503, f"Closed by the gateway: {stopped.result()}.", "server_error")
+    return serving.result()
 
 
 async def list_models(request: web.Request) -> web.Response:
