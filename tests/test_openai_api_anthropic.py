@@ -11,8 +11,9 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient
 
+from agentspace_gateway import appkeys
 from agentspace_gateway.home import Home
-from agentspace_gateway.storage.client_keys import IssuedKey
+from agentspace_gateway.storage.client_keys import ClientKeyRepository, IssuedKey
 
 from chat_helpers import eventually
 from fake_anthropic import FakeAnthropic, Scenario
@@ -55,7 +56,8 @@ class Door:
                 connection.row_factory = sqlite3.Row
                 return list(connection.execute("SELECT * FROM usage_records ORDER BY id"))
 
-        await eventually(rows)
+        # Opened (in_progress) at the first usage report; settled as the reply ends.
+        await eventually(lambda: [r for r in rows() if r["stop_reason"] != "in_progress"])
         [row] = rows()
         return row
 
@@ -230,3 +232,35 @@ async def test_what_cannot_be_translated_is_refused_naming_the_field(
     assert raised.value.param == param
     assert param in raised.value.message
     assert door.fake.message_requests == []
+
+
+async def test_revoking_the_client_key_closes_a_translated_stream_billed(  # type: ignore[no-untyped-def]
+    make_client, fake_anthropic, home: Home, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("ANTHROPIC_API_KEY", PROVIDER_KEY)
+    fake, base_url = fake_anthropic
+    client = await make_client(proxy_config(base_url, key_check_seconds=0.05))
+    door = Door(client, await issue(client, "tool"), fake, home)
+    fake.enqueue(Scenario(text_chunks=["a"] * 200, delay_between_chunks=0.02, input_tokens=100))
+    received: list[str] = []
+
+    async def read_all() -> None:
+        async with door.sdk() as sdk:
+            stream = await sdk.chat.completions.create(
+                model=MODEL, messages=[{"role": "user", "content": "Hi"}], stream=True
+            )
+            async for chunk in stream:
+                received.append(chunk.choices[0].delta.content or "")
+                if len(received) == 3:
+                    await ClientKeyRepository(client.app[appkeys.DATABASE]).revoke("tool")
+
+    with pytest.raises(openai.APIError) as raised:
+        await read_all()
+    assert "client_key_revoked" in raised.value.message
+    assert len(received) < 200
+    row = await door.row()
+    assert row["stop_reason"] == "client_key_revoked"
+    assert row["input_tokens"] == 100
+    # Every token Anthropic reported before the close is billed: 100 input at $3 per MTok,
+    # plus the output counted so far at $15.
+    assert row["cost_nanousd"] == 100 * 3000 + row["output_tokens"] * 15000

@@ -72,24 +72,27 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
         request_id=f"openai_{uuid.uuid4().hex}",
         estimated_input_tokens=None,
     )
-    if anthropic_params is not None:
-        return await send_to_anthropic(
-            request, anthropic_client, anthropic_params, body, billed, model
-        )
-    body["model"] = route.model
     with door.streams.opened(client.id, request) as stream:
-        serving = asyncio.ensure_future(
-            forward(
-                request,
-                upstreams.openai.session(),
-                f"{route.provider.base_url}/chat/completions",
-                key,
-                body,
-                billed,
-                route.provider.name,
-                stream.stopped,
+        if anthropic_params is not None:
+            serving = asyncio.ensure_future(
+                send_to_anthropic(
+                    request, anthropic_client, anthropic_params, body, billed, model, stream.stopped
+                )
             )
-        )
+        else:
+            body["model"] = route.model
+            serving = asyncio.ensure_future(
+                forward(
+                    request,
+                    upstreams.openai.session(),
+                    f"{route.provider.base_url}/chat/completions",
+                    key,
+                    body,
+                    billed,
+                    route.provider.name,
+                    stream.stopped,
+                )
+            )
         return await _watched(serving, stream.stopped)
 
 

@@ -2,6 +2,7 @@
 chat's Anthropic client, its reply translated back (``from_anthropic``), billed through
 the metering pipeline under the Claude id."""
 
+import asyncio
 from collections.abc import Mapping
 from typing import Any
 
@@ -15,6 +16,7 @@ from agentspace_gateway.openai_api.from_anthropic import (
     relay_chunks,
     stream_failed,
 )
+from agentspace_gateway.openai_api.passthrough import end_stopped
 
 _SAMPLING = ("temperature", "top_p")
 CLIENT_GONE = "client_gone"
@@ -28,7 +30,9 @@ async def send_to_anthropic(
     body: Mapping[str, Any],
     billed: BilledRequest,
     model: str,
+    stopped: "asyncio.Future[str] | None" = None,
 ) -> web.StreamResponse:
+    """``stopped`` as for ``passthrough.forward``: the gateway ending the stream itself."""
     stop_reason = UPSTREAM_FAILED
     # The SDK's create() no longer names sampling parameters; the API still takes them.
     params = dict(params)
@@ -58,6 +62,12 @@ async def send_to_anthropic(
         async with stream:
             try:
                 await relay_chunks(stream, response, billed, model, wants_usage=wants_usage)
+            except asyncio.CancelledError:
+                if stopped is None or not stopped.done():
+                    raise
+                stop_reason = stopped.result()
+                await end_stopped(response, stop_reason)
+                return response
             except ConnectionResetError:
                 raise  # the client left: nothing more to tell it
             except Exception as error:  # the SDK's errors, and the transport's under it
