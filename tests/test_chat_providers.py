@@ -3,6 +3,7 @@ upstream (a keyed "openai" and a keyless local one), then the database."""
 
 import json
 from collections.abc import AsyncIterator
+from typing import Any
 
 import pytest
 from aiohttp import web
@@ -12,7 +13,8 @@ from fake_openai import FakeOpenAI, Scenario, running_fake_openai
 from agentspace_gateway.config import Config, ProviderConfig
 from agentspace_gateway.home import Home
 
-from chat_helpers import deltas, messages, send_chat, shape, usage_rows
+from chat_helpers import deltas, messages, send_chat, shape, until_end, usage_rows
+from wsclient import exchange, receive, request
 
 Fakes = tuple[FakeOpenAI, str, FakeOpenAI, str]
 Client = TestClient[web.Request, web.Application]
@@ -147,3 +149,27 @@ async def test_a_missing_key_says_how_to_set_it(
         frames = await send_chat(ws, "t1", "hello", model="openai/gpt-4.1")
     assert frames[-1]["code"] == "NO_API_KEY"
     assert "TEST_OPENAI_KEY" in frames[-1]["message"]
+
+
+async def test_chat_cancel_closes_the_upstream_request_and_keeps_the_reply(
+    gateway: Client, fakes: Fakes, home: Home
+) -> None:
+    keyed, _, _, _ = fakes
+    keyed.enqueue(Scenario(text_chunks=["tick "] * 500, chunk_delay=0.01))
+    async with gateway.ws_connect("/gateway") as ws:
+        await request(
+            ws, {"type": "chat.send", "id": "s", "content": "count", "model": "openai/gpt-4.1"}
+        )
+        before: list[dict[str, Any]] = []
+        while sum(1 for f in before if f["type"] == "chat.stream.delta") < 2:
+            before.append(await receive(ws))
+        await request(ws, {"type": "chat.cancel", "id": "c", "requestId": "s"})
+        after = await until_end(ws, "s")
+        assert (await exchange(ws, {"type": "ping", "id": "p"}))["type"] == "pong"
+    assert after[-1]["type"] == "chat.stream.end"
+    assert after[-1]["stopReason"] == "cancelled"
+    streamed = deltas(before + after)
+    assert streamed.startswith("tick tick ")
+    assert len(streamed) < 500 * len("tick ")
+    assert messages(home)[-1] == ("assistant", streamed, 0)
+    assert keyed.outcomes == []  # the upstream request was closed before its end

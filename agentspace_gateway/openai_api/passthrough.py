@@ -27,7 +27,10 @@ log = logging.getLogger(__name__)
 
 CLIENT_GONE = "client_gone"
 UPSTREAM_FAILED = "upstream_failed"
-_HOP_BY_HOP = frozenset({"content-length", "transfer-encoding", "connection", "content-encoding"})
+# Never relayed: framing the gateway sets itself, and cookies the client must not keep.
+_HOP_BY_HOP = frozenset(
+    {"content-length", "transfer-encoding", "connection", "content-encoding", "set-cookie"}
+)
 
 
 async def end_stopped(response: web.StreamResponse, reason: str) -> None:
