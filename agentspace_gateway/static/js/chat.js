@@ -362,9 +362,13 @@ function usageLine(end) {
     cost.priced
       ? h("span", { class: "cost", dataset: { value: nanoText(cost.totalCostNanos), nanos: cost.totalCostNanos },
           title: cost.priceSource === "unknown_model"
-            ? "priced at the configured price for unknown models ([pricing.unknown_model])" : null },
+            ? "priced at the configured price for unknown models ([pricing.unknown_model])"
+            : cost.priceSource === "local"
+              ? "a local model, at its provider's configured price (default free)" : null },
           cost.priceSource === "unknown_model"
-            ? `${nanoUsd(cost.totalCostNanos)} (unknown-model price)` : nanoUsd(cost.totalCostNanos))
+            ? `${nanoUsd(cost.totalCostNanos)} (unknown-model price)`
+            : cost.priceSource === "local"
+              ? `${nanoUsd(cost.totalCostNanos)} (local)` : nanoUsd(cost.totalCostNanos))
       : h("span", { class: "cost unpriced", dataset: { value: 0 } },
           "cost unknown: no price for this model (add one under [pricing] in config.toml)"),
   ];
