@@ -225,3 +225,19 @@ async def test_revoking_the_client_key_closes_its_open_stream(  # type: ignore[n
     assert "client_key_revoked" in raised.value.message
     assert 3 <= len(received) < 200
     assert upstream.outcomes == []  # the upstream request was closed before its end
+
+
+async def test_models_include_what_a_local_server_has(  # type: ignore[no-untyped-def]
+    make_client, fake: Fake
+) -> None:
+    _, base_url = fake
+    lab = ProviderConfig(kind="openai", base_url=base_url, key="none")
+    client = await make_client(Config(providers={"lab": lab}, models={"fast": "lab/fake-model"}))
+    door = Door(client, await issue(client, "webui"))
+    async with door.sdk() as sdk:
+        page = await sdk.models.list()
+    ids = [model.id for model in page.data]
+    assert "lab/fake-model" in ids  # from the local server's own list
+    assert "fast" in ids  # the alias
+    # Ollama (built in) is not running here: it adds nothing, and holds nothing up.
+    assert not any(model_id.startswith("ollama/") for model_id in ids)

@@ -12,6 +12,7 @@ import time
 import uuid
 from typing import Any
 
+import aiohttp
 from aiohttp import web
 
 from agentspace_gateway import appkeys
@@ -26,6 +27,7 @@ from agentspace_gateway.openai_api.passthrough import forward
 from agentspace_gateway.openai_api.to_anthropic import send_to_anthropic
 from agentspace_gateway.openai_api.translate import TranslationError, to_anthropic
 from agentspace_gateway.protocol.errors import GatewayError
+from agentspace_gateway.providers import Provider
 from agentspace_gateway.providers.catalog import catalog
 from agentspace_gateway.proxy.attribution import attribute
 from agentspace_gateway.proxy.routes import PROXY, read_body
@@ -125,13 +127,45 @@ async def list_models(request: web.Request) -> web.Response:
         return from_anthropic_response(client)
     chat = request.app[CHAT]
     created = int(time.time())
-    entries = catalog(chat.upstreams.providers, chat.price_book)
+    providers = chat.upstreams.providers
+    entries = catalog(providers, chat.price_book)
     data = [
         {"id": entry.id, "object": "model", "created": created, "owned_by": entry.provider}
         for entry in entries
         if not entry.id.endswith("/*")
     ]
+    local = [p for p in providers.by_name.values() if p.local]
+    session = chat.upstreams.openai.session()
+    found = await asyncio.gather(*(local_models(session, p) for p in local))
+    for provider, models in zip(local, found, strict=True):
+        data += [
+            {
+                "id": f"{provider.name}/{model}",
+                "object": "model",
+                "created": created,
+                "owned_by": provider.name,
+            }
+            for model in models
+        ]
     return web.json_response({"object": "list", "data": data})
+
+
+# A local server that is not running must not hold up the list (tools ask for it at start).
+LOCAL_LIST_SECONDS = 1.0
+
+
+async def local_models(session: aiohttp.ClientSession, provider: Provider) -> list[str]:
+    """The models a local server has (its own GET /models); none when it does not answer."""
+    try:
+        async with session.get(
+            f"{provider.base_url}/models",
+            timeout=aiohttp.ClientTimeout(total=LOCAL_LIST_SECONDS),
+        ) as response:
+            listed = await response.json() if response.status == 200 else {}
+    except (aiohttp.ClientError, TimeoutError, ValueError):
+        return []
+    data = listed.get("data") if isinstance(listed, dict) else None
+    return [m["id"] for m in data or () if isinstance(m, dict) and isinstance(m.get("id"), str)]
 
 
 def wants_openai_models(request: web.Request) -> bool:
