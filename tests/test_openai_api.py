@@ -132,6 +132,8 @@ async def test_a_reply_that_is_not_streamed_is_billed(door: Door, fake: Fake, ho
         4,
         12_000 + 32_000,
     )
+    # The gateway's own estimate of the prompt ("Say hello to the world": five words).
+    assert 4 <= row["estimated_input_tokens"] <= 8
 
 
 async def test_a_wrong_client_key_is_refused_in_openais_envelope(door: Door, fake: Fake) -> None:

@@ -72,7 +72,9 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
         session_id=attributed.session.id,
         model=route.ledger_model,
         request_id=f"openai_{uuid.uuid4().hex}",
-        estimated_input_tokens=None,
+        # What a stream cut before its usage chunk (OpenAI reports usage only at the end)
+        # is billed on, beside the text that came.
+        estimated_input_tokens=await chat.estimator.count_async(_prompt_text(body)),
     )
     with door.streams.opened(client.id, request) as stream:
         if anthropic_params is not None:
@@ -96,6 +98,17 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
                 )
             )
         return await _watched(serving, stream.stopped)
+
+
+def _prompt_text(body: dict[str, Any]) -> str:
+    parts: list[str] = []
+    for message in body.get("messages") or ():
+        content = message.get("content") if isinstance(message, dict) else None
+        if isinstance(content, str):
+            parts.append(content)
+        elif isinstance(content, list):
+            parts += [str(p.get("text", "")) for p in content if isinstance(p, dict)]
+    return "\n".join(parts)
 
 
 async def _watched(
