@@ -6,7 +6,7 @@ from agentspace_gateway.pricing import Cost, TokenCounts, usd
 from agentspace_gateway.protocol import messages
 
 
-def wire_usage(counts: TokenCounts) -> messages.TokenUsage:
+def wire_usage(counts: TokenCounts, *, estimated: bool = False) -> messages.TokenUsage:
     return messages.TokenUsage(
         input_tokens=counts.input_tokens,
         output_tokens=counts.output_tokens,
@@ -14,6 +14,7 @@ def wire_usage(counts: TokenCounts) -> messages.TokenUsage:
         cache_read_input_tokens=counts.cache_read_input_tokens,
         total_tokens=counts.total,
         cache_creation_1h_input_tokens=counts.cache_creation_1h_input_tokens,
+        estimated=estimated,
     )
 
 

@@ -48,6 +48,7 @@ async def usage_query(context: ConnectionContext, message: UsageQuery) -> None:
             priced=usage.priced,
             total_cost_nanos=usage.cost_nanousd,
             cache_creation_1h_input_tokens=usage.cache_creation_1h_input_tokens,
+            estimated_count=usage.estimated_count,
         )
     # Summed in nano-dollars first, so the total is exact before it is a float.
     total_nanos = sum(usage.cost_nanousd for usage in totals.values())

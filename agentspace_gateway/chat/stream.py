@@ -27,7 +27,7 @@ from agentspace_gateway.metering import BilledRequest, Failed, Settlement, TextS
 from agentspace_gateway.metering.events import StreamEvent
 from agentspace_gateway.metering.meter import outlast
 from agentspace_gateway.protocol.errors import ErrorCode, GatewayError
-from agentspace_gateway.protocol.messages import ChatStreamEnd, ChatStreamStart
+from agentspace_gateway.protocol.messages import ChatStreamEnd, ChatStreamStart, ErrorMessage
 from agentspace_gateway.storage import MessageRepository, MessageRow, NewMessage, SessionRow
 from agentspace_gateway.wire_costs import wire_cost, wire_usage
 
@@ -138,13 +138,18 @@ class ChatStream:
             raise message_not_stored()
         # The stream may have ended before its message was stored: the client still gets it.
         self._announce()
+        usage = wire_usage(settlement.counts, estimated=settlement.output_estimated)
         if error is not None:
-            raise error
+            if settlement.usage is None:
+                raise error
+            # The tokens billed for the failed request go with its error.
+            self.context.send(_error_frame(error, self.request_id, settlement))
+            return
         self.context.send(
             ChatStreamEnd(
                 request_id=self.request_id,
                 session_id=session.id,
-                usage=wire_usage(settlement.counts),
+                usage=usage,
                 cost=wire_cost(settlement.cost),
                 stop_reason=self._stop_reason(billed),
             )
@@ -264,6 +269,19 @@ async def _settled(storing: "asyncio.Future[MessageRow | None]") -> MessageRow |
         if not storing.done():
             await asyncio.wait({storing})
         raise
+
+
+def _error_frame(error: GatewayError, request_id: str, settlement: Settlement) -> ErrorMessage:
+    return ErrorMessage(
+        code=error.code,
+        message=error.message,
+        request_id=request_id,
+        details=error.details,
+        retryable=error.retryable,
+        retry_after_ms=error.retry_after_ms,
+        usage=wire_usage(settlement.counts, estimated=settlement.output_estimated),
+        cost=wire_cost(settlement.cost),
+    )
 
 
 def message_not_stored() -> GatewayError:

@@ -6,10 +6,18 @@ start marks the row interrupted. ``settle`` prices the final counts once and wri
 (updating the opened one) together with the reply in one transaction. Whatever ended the
 stream (its end, a cancel, a lost client, an upstream fault, shutdown), every token reported
 is billed: the settle lands whole even if its caller is cancelled meanwhile, twice.
+
+A reply cut off before the upstream's final output count (Anthropic's message_start says
+``output_tokens: 1`` as a placeholder) is billed ``max(reported, estimate)``: the estimate is
+the cl100k count of the text streamed, and the row is flagged ``output_estimated``. A final
+count that does arrive (message_delta, with the stop reason) is billed as reported. While the
+stream runs, the open row is brought up to the running estimate at most once a second
+(``PROGRESS_SECONDS``), so a crash leaves an estimate of all but the last second of text.
 """
 
 import asyncio
 import logging
+import time
 from typing import Any
 
 import attrs
@@ -31,11 +39,15 @@ from agentspace_gateway.storage import (
     UsageLedger,
     UsageRecord,
 )
+from agentspace_gateway.storage.usage import IN_PROGRESS
 from agentspace_gateway.tokens import TokenEstimator
 
 log = logging.getLogger(__name__)
 
 _NOTHING = TokenCounts(0, 0)
+
+# How often, at most, an open row is brought up to the running estimate of the output.
+PROGRESS_SECONDS = 1.0
 
 
 @frozen
@@ -44,6 +56,8 @@ class Settlement:
     cost: Cost
     # None when nothing was reported (the request failed before its stream started).
     usage: UsageRecord | None
+    # True when counts.output_tokens is the estimate of a cut-off reply's streamed text.
+    output_estimated: bool = False
 
 
 class Metering:
@@ -101,6 +115,8 @@ class BilledRequest:
         self._error: GatewayError | None = None
         self._opening: asyncio.Future[UsageRecord | None] | None = None
         self._settling: asyncio.Future[Settlement] | None = None
+        self._progress: asyncio.Handle | asyncio.Future[None] | None = None
+        self._progressed_at = 0.0
 
     @property
     def counts(self) -> TokenCounts:
@@ -129,6 +145,8 @@ class BilledRequest:
         """Take one event; cheap and synchronous, for the hot path."""
         if type(event) is TextStreamed:
             self._parts.append(event.text)
+            if self._progress is None and self._opening is not None:
+                self._schedule_progress()
         elif type(event) is UsageReported:
             self._counts = event.counts
             if self._opening is None:
@@ -152,9 +170,11 @@ class BilledRequest:
             raise asyncio.CancelledError
         return self._settling.result()
 
-    def _usage(self, cost: Cost, stop_reason: str | None) -> NewUsage:
-        return NewUsage.of(
-            self._counts,
+    def _usage(
+        self, counts: TokenCounts, cost: Cost, stop_reason: str | None, *, estimated: bool
+    ) -> NewUsage:
+        usage = NewUsage.of(
+            counts,
             cost,
             session_id=self._session_id,
             model=self._model,
@@ -162,12 +182,54 @@ class BilledRequest:
             estimated_input_tokens=self._estimated_input_tokens,
             stop_reason=stop_reason,
         )
+        return attrs.evolve(usage, output_estimated=estimated) if estimated else usage
+
+    async def _billed_counts(self) -> tuple[TokenCounts, bool]:
+        """The counts to bill, and whether the output is the estimate of the streamed text.
+
+        Once the upstream has stopped (its final message_delta carries the stop reason and
+        the final count), its figure is billed as is: a complete reply is never
+        re-estimated. Before that, the larger of its figure and the estimate wins."""
+        counts = self._counts
+        if self._stop_reason is not None or not self._parts:
+            return counts, False
+        estimate = await self._metering.estimator.count_async(self.text)
+        if estimate <= counts.output_tokens:
+            return counts, False
+        return attrs.evolve(counts, output_tokens=estimate), True
+
+    def _schedule_progress(self) -> None:
+        delay = self._progressed_at + PROGRESS_SECONDS - time.monotonic()
+        loop = asyncio.get_running_loop()
+        self._progress = loop.call_later(max(delay, 0.0), self._start_progress)
+
+    def _start_progress(self) -> None:
+        if self._settling is not None:
+            return
+        self._progress = asyncio.ensure_future(self._bring_up_to_date())
+
+    async def _bring_up_to_date(self) -> None:
+        """Write the running estimate into the open row, so a crash leaves it billed."""
+        try:
+            opened = None if self._opening is None else await self._opening
+            if opened is not None and self._settling is None:
+                counts, estimated = await self._billed_counts()
+                if estimated:
+                    cost = self._metering.price_book.cost(self._model, counts)
+                    usage = self._usage(counts, cost, IN_PROGRESS, estimated=True)
+                    await self._metering.ledger.progress(opened.id, usage)
+        except Exception:
+            log.exception("request %s: the open usage row was not updated", self._request_id)
+        finally:
+            self._progressed_at = time.monotonic()
+            self._progress = None
 
     async def _open(self) -> UsageRecord | None:
         """The row as reported so far; None if it could not be opened (logged: settling
         inserts it then)."""
         # Priced too: what a crash leaves in the ledger must carry its cost.
-        usage = self._usage(self._metering.price_book.cost(self._model, self._counts), None)
+        cost = self._metering.price_book.cost(self._model, self._counts)
+        usage = self._usage(self._counts, cost, None, estimated=False)
         try:
             return await self._metering.ledger.open(usage)
         except Exception:
@@ -176,18 +238,29 @@ class BilledRequest:
 
     async def _settle(self, stop_reason: str, reply: NewMessage | None) -> Settlement:
         opened = None if self._opening is None else await self._opening
-        cost = self._metering.price_book.cost(self._model, self._counts)
-        usage = self._usage(cost, stop_reason) if self.reported else None
+        progress = self._progress
+        if isinstance(progress, asyncio.Handle):
+            progress.cancel()
+        elif progress is not None:
+            await asyncio.wait([progress])  # its write first, so the final one comes last
+        counts, estimated = await self._billed_counts()
+        cost = self._metering.price_book.cost(self._model, counts)
+        usage = (
+            self._usage(counts, cost, stop_reason, estimated=estimated) if self.reported else None
+        )
         if reply is not None and reply.token_estimate is None:
             estimate = await self._metering.estimator.count_async(reply.content)
             reply = attrs.evolve(reply, token_estimate=estimate)
+        if reply is not None and estimated:
+            # The reply's count is the one billed, not message_start's placeholder.
+            reply = attrs.evolve(reply, token_count=counts.output_tokens)
         record = None
         if reply is not None or usage is not None:
             recorded = await self._metering.recorder.record(
                 reply, usage, open_usage_id=None if opened is None else opened.id
             )
             record = recorded.usage
-        return Settlement(self._counts, cost, record)
+        return Settlement(counts, cost, record, estimated)
 
 
 async def outlast(task: "asyncio.Future[Any]") -> bool:

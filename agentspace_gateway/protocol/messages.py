@@ -227,6 +227,14 @@ class TokenUsage:
             "not 1.25x); not added again to totalTokens."
         )
     )
+    estimated: bool = field(
+        default=False,
+        metadata=about(
+            "True when outputTokens is the gateway's estimate (cl100k tokens of the text "
+            "streamed) of a reply cut off before Anthropic gave its final count: the larger "
+            "of that estimate and Anthropic's last figure is billed. Left out when false."
+        ),
+    )
 
 
 @frozen(kw_only=True)
@@ -413,6 +421,13 @@ class ModelUsageReport:
     cache_creation_1h_input_tokens: int = field(
         metadata=about("The one-hour part of cacheCreationInputTokens.")
     )
+    estimated_count: int = field(
+        default=0,
+        metadata=about(
+            "Requests among requestCount whose output is billed on the gateway's estimate: "
+            "replies cut off before Anthropic's final count (see TokenUsage.estimated)."
+        ),
+    )
 
 
 @frozen(kw_only=True)
@@ -542,6 +557,17 @@ class ErrorMessage(ServerMessage):
     )
     retry_after_ms: int | None = field(
         default=None, metadata=about("Milliseconds to wait before retrying, when known.")
+    )
+    usage: TokenUsage | None = field(
+        default=None,
+        metadata=about(
+            "For a chat.send whose request failed after Anthropic had reported tokens: the "
+            "tokens billed for it (they are in the usage ledger too). Left out otherwise."
+        ),
+    )
+    cost: Cost | None = field(
+        default=None,
+        metadata=about("What those billed tokens cost; present exactly when usage is."),
     )
 
 

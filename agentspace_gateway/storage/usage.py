@@ -152,6 +152,14 @@ class UsageLedger:
         opened = attrs.evolve(usage, stop_reason=IN_PROGRESS)
         return await self._db.write(lambda connection: insert_usage(connection, opened))
 
+    async def progress(self, usage_id: int, usage: NewUsage) -> UsageRecord | None:
+        """Bring a row still open up to date (the running estimate of a reply's output), so
+        a crash leaves it billed; None once it has been settled."""
+        still_open = attrs.evolve(usage, stop_reason=IN_PROGRESS)
+        return await self._db.write(
+            lambda connection: update_usage(connection, usage_id, still_open)
+        )
+
     async def close_interrupted(self) -> int:
         """At startup: rows left open by a gateway that died mid-stream are interrupted.
         Their figures stay what was known (the tokens reported by then); returns how many."""
