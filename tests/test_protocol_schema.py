@@ -106,7 +106,7 @@ SERVER_SHAPES = {
     "session.list": ({"type", "requestId", "sessions"}, {"nextAfter"}),
     "error": (
         {"type", "code", "message"},
-        {"requestId", "details", "retryable", "retryAfterMs"},
+        {"requestId", "details", "retryable", "retryAfterMs", "usage", "cost"},
     ),
     "auth.ok": ({"type"}, set()),
     "session.messages": ({"type", "requestId", "sessionId", "messages"}, set()),
@@ -114,7 +114,7 @@ SERVER_SHAPES = {
 # The values nested inside server messages: $defs name -> (required keys, optional keys).
 TOKEN_COUNTS = {"inputTokens", "outputTokens", "cacheCreationInputTokens", "cacheReadInputTokens"}
 NESTED_SHAPES: dict[str, tuple[set[str], set[str]]] = {
-    "TokenUsage": (TOKEN_COUNTS | {"totalTokens", "cacheCreation1hInputTokens"}, set()),
+    "TokenUsage": (TOKEN_COUNTS | {"totalTokens", "cacheCreation1hInputTokens"}, {"estimated"}),
     "Cost": (
         {"inputCost", "outputCost", "totalCost", "priced"}
         | {"inputCostNanos", "outputCostNanos", "totalCostNanos"},
@@ -137,7 +137,7 @@ NESTED_SHAPES: dict[str, tuple[set[str], set[str]]] = {
         TOKEN_COUNTS
         | {"totalTokens", "totalCost", "requestCount", "priced"}
         | {"totalCostNanos", "cacheCreation1hInputTokens"},
-        set(),
+        {"estimatedCount"},
     ),
     "GrandTotal": ({"totalCost", "totalTokens", "requestCount", "totalCostNanos"}, set()),
     "SessionSummary": (
@@ -408,6 +408,7 @@ MIXED_PRICING_REPORT = messages.UsageReport(
             priced=True,
             total_cost_nanos=100_000_000,
             cache_creation_1h_input_tokens=3,
+            estimated_count=1,
         ),
         "my-local-model": messages.ModelUsageReport(
             input_tokens=26,
@@ -521,6 +522,24 @@ SERVER_EXAMPLES = [
     ),
     NOT_RETRYABLE,
     NO_API_KEY,
+    # An upstream drop after tokens were billed: the error carries them, output estimated.
+    messages.ErrorMessage(
+        code="LLM_ERROR",
+        message="Anthropic closed the connection mid-reply.",
+        request_id="t7",
+        retryable=True,
+        usage=attrs.evolve(_usage(19, 42, 0, 0), estimated=True),
+        cost=messages.Cost(
+            input_cost=0.000057,
+            output_cost=0.00063,
+            total_cost=0.000687,
+            priced=True,
+            input_cost_nanos=57_000,
+            output_cost_nanos=630_000,
+            total_cost_nanos=687_000,
+            price_source="genai-prices",
+        ),
+    ),
     messages.ErrorMessage(
         code="UNKNOWN_TYPE",
         message="Unknown message type 'x'.",
