@@ -260,6 +260,8 @@ async def test_stop_cancels_the_reply_and_keeps_what_had_arrived(
     await expect(reply.locator(".badge")).to_have_text("cancelled: the partial reply is kept")
     await expect(reply.locator(".text")).to_have_text("Counting: 1, 2, ")
     assert await reply.locator(".meta .tokens").get_attribute("data-value")
+    # Cut off before Anthropic's final count: the output billed is the streamed estimate.
+    await expect(reply.locator(".meta .tokens")).to_contain_text("out (estimated)")
     await fake.wait_for_disconnect(timeout=WAIT_SECONDS)  # the gateway closed it upstream
     assert await page.locator("#send").is_enabled()
 
@@ -270,6 +272,20 @@ async def test_stop_cancels_the_reply_and_keeps_what_had_arrived(
     stored = page.locator("#messages li.message.assistant")
     await expect(stored.locator(".text")).to_have_text("Counting: 1, 2, ")
     await expect(stored.locator(".badge")).to_contain_text("incomplete")
+
+
+async def test_a_reply_the_upstream_drops_shows_its_estimated_bill(
+    page: Page, upstream: tuple[FakeAnthropic, str]
+) -> None:
+    fake, _ = upstream
+    fake.enqueue(Scenario(text_chunks=["Counting: ", "one, ", "two, ", "three"], drop_after=3))
+    await send(page, "count again")
+    reply = last_reply(page)
+    await expect(reply).to_have_class(re.compile(r"\bfailed\b"))
+    await expect(reply.locator(".text")).to_have_text("Counting: one, two, ")
+    # The error says what the failed request cost, its output estimated.
+    await expect(reply.locator(".meta .tokens")).to_contain_text("out (estimated)")
+    assert number(await reply.locator(".meta .cost").inner_text()) > 0
 
 
 async def test_switching_sessions_shows_each_conversation(page: Page) -> None:

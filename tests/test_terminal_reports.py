@@ -39,6 +39,12 @@ def test_reply_summary_names_cache_tokens_and_an_unusual_stop() -> None:
     )
 
 
+def test_an_estimated_output_says_so() -> None:
+    end = {**END, "usage": {**END["usage"], "estimated": True}, "stopReason": "cancelled"}
+    assert "300 out (estimated)" in reply_summary(end, "claude-sonnet-4-5")
+    assert "(estimated)" not in reply_summary(END, "claude-sonnet-4-5")
+
+
 def test_an_unknown_price_is_not_shown_as_free() -> None:
     end = {**END, "cost": {**END["cost"], "totalCost": 0.0, "priced": False}, "stopReason": "x"}
     summary = reply_summary(end, "my-model")

@@ -87,6 +87,10 @@ async def _one_message(
         if reply.end is not None:
             summary = reply_summary(reply.end.data, reply.model, reply.session_id)
             print(summary, file=sys.stderr, flush=True)
+        elif reply.error is not None and "usage" in reply.error.event.data:
+            # The failed request was billed: its tokens and cost still count.
+            summary = reply_summary(reply.error.event.data, reply.model, reply.session_id)
+            print(summary, file=sys.stderr, flush=True)
     if reply.error is not None:
         raise reply.error
     return 0

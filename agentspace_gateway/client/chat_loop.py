@@ -236,6 +236,9 @@ class ChatLoop:
             self._say(reply_summary(reply.end.data, reply.model))
         if reply.error is not None:
             self._complain(f"error: {error_line(reply.error)}")
+            if "usage" in reply.error.event.data:
+                # The failed request was billed: its tokens and cost still count.
+                self._say(reply_summary(reply.error.event.data, reply.model))
 
     def _on_event(self, event: Event, reply: Reply) -> None:
         self._streaming = reply

@@ -8,10 +8,15 @@ from agentspace_gateway.client.tables import count, money, table
 
 
 def reply_summary(end: Mapping[str, Any], model: str | None, session: str | None = None) -> str:
-    """One line after a reply: tokens, cost, model, and why it stopped if not the usual way."""
+    """One line after a reply (its chat.stream.end, or an error that carries the tokens
+    billed): tokens, cost, model, and why it stopped if not the usual way."""
     usage = _mapping(end.get("usage"))
     cost = _mapping(end.get("cost"))
-    parts = [f"{count(usage.get('inputTokens'))} in", f"{count(usage.get('outputTokens'))} out"]
+    out = f"{count(usage.get('outputTokens'))} out"
+    if usage.get("estimated"):
+        # A cut-off reply: the cl100k count of the text streamed, not Anthropic's.
+        out += " (estimated)"
+    parts = [f"{count(usage.get('inputTokens'))} in", out]
     if usage.get("cacheReadInputTokens"):
         parts.append(f"{count(usage['cacheReadInputTokens'])} cache read")
     if usage.get("cacheCreationInputTokens"):

@@ -340,6 +340,9 @@ class ReplyItem {
     this.item.classList.remove("streaming");
     this.item.classList.add("failed");
     this.meta.replaceChildren(errorBox(error));
+    // A failed request that was billed says what it cost.
+    const billed = error.frame || {};
+    if (billed.usage && billed.cost) this.meta.append(h("div", { class: "usage" }, ...usageLine(billed)));
     if (started && this.text.textContent) {
       markIncomplete(this.item, "incomplete: the partial reply is kept");
     }
@@ -348,7 +351,9 @@ class ReplyItem {
 
 function usageLine(end) {
   const { usage, cost } = end;
-  const parts = [`${count(usage.inputTokens)} in · ${count(usage.outputTokens)} out`];
+  // estimated: a cut-off reply billed on the cl100k count of the text streamed.
+  const out = usage.estimated ? " out (estimated)" : " out";
+  const parts = [`${count(usage.inputTokens)} in · ${count(usage.outputTokens)}${out}`];
   if (usage.cacheCreationInputTokens) {
     const oneHour = usage.cacheCreation1hInputTokens
       ? ` (${count(usage.cacheCreation1hInputTokens)} for 1 h)` : "";
@@ -372,7 +377,7 @@ function usageLine(end) {
       : h("span", { class: "cost unpriced", dataset: { value: 0 } },
           "cost unknown: no price for this model (add one under [pricing] in config.toml)"),
   ];
-  if (!["end_turn", "cancelled"].includes(end.stopReason)) {
+  if (end.stopReason && !["end_turn", "cancelled"].includes(end.stopReason)) {
     const why = end.stopReason === "max_tokens" ? "max_tokens (the reply hit anthropic.max_tokens)"
       : end.stopReason;
     line.push(" · ", h("span", { class: "stop-reason", text: `stopped: ${why}` }));
