@@ -12,6 +12,7 @@ import pytest
 from agentspace_gateway.gateway import close_all
 from agentspace_gateway.gateway.keys import SHUTDOWN
 from agentspace_gateway.home import Home
+from agentspace_gateway.tokens import TokenEstimator
 
 from chat_helpers import kinds, messages, send_chat, usage_rows
 from fake_anthropic import Scenario, count_input_tokens
@@ -101,8 +102,17 @@ async def test_stopping_ends_streams_with_a_clear_error_and_keeps_their_data(
         [reply] = stored["replies"]
         assert (reply["content"], reply["complete"]) == (record.text, 0)
         [usage] = stored["usage"]
-        # Every token Anthropic reported (message_start's counts) is billed.
-        assert (usage["input_tokens"], usage["output_tokens"]) == (sent[record.content], 1)
+        # Every token Anthropic reported (message_start's counts) is billed, and as output
+        # the larger of its placeholder 1 and the estimate of the text streamed.
+        streamed = TokenEstimator().count(record.text)
+        billed = max(1, streamed)
+        assert (usage["input_tokens"], usage["output_tokens"]) == (sent[record.content], billed)
+        assert usage["output_estimated"] == int(streamed > 1)
+        assert reply["token_count"] == billed
+        # The error frame carries what the stopped request was billed.
+        assert error["usage"]["outputTokens"] == billed
+        assert error["usage"].get("estimated", False) is (streamed > 1)
+        assert error["cost"]["totalCostNanos"] == usage["cost_nanousd"]
         assert usage["cost_nanousd"] > 0
         assert usage["stop_reason"] == "shutdown"
     assert len(fake.replies) == CLIENTS

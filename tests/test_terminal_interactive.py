@@ -161,7 +161,8 @@ async def test_chat_stream_cancel_inspect_usage_sessions_new(
         terminal.type(CTRL_C)
         stopped = await terminal.expect(r"\n> ")
         assert re.search(
-            r"\[\d+ tokens: \d+ in, \d+ out \| \$0\.\d{6,9} \| \S+ \| cancelled\]", stopped
+            r"\[\d+ tokens: \d+ in, \d+ out \(estimated\) \| \$0\.\d{6,9} \| \S+ \| cancelled\]",
+            stopped,
         )
         await fake.wait_for_disconnect(timeout=15)
         assert fake.replies[1].outcome == "disconnected"
