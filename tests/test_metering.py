@@ -69,7 +69,7 @@ def begin(metering: Metering, session_id: str, request_id: str = "x1"):  # type:
 async def usage_rows(db: Database) -> list[dict[str, object]]:
     rows = await db.fetchall(
         "SELECT id, input_tokens, output_tokens, cost_nanousd, stop_reason, request_id, "
-        "estimated_input_tokens FROM usage_records ORDER BY id"
+        "estimated_input_tokens, output_estimated FROM usage_records ORDER BY id"
     )
     return [dict(row) for row in rows]
 
@@ -181,3 +181,26 @@ async def test_a_request_that_failed_before_any_report_bills_nothing(
     assert billed.error is failure
     assert (settlement.usage, settlement.counts) == (None, TokenCounts(0, 0))
     assert await usage_rows(db) == []
+
+
+async def test_text_without_any_report_is_billed_on_the_estimates(
+    db: Database, metering: Metering, session_id: str
+) -> None:
+    # An upstream that reports usage only at its end (OpenAI), cut before it.
+    billed = metering.begin(
+        session_id=session_id, model="claude-sonnet-4-5", request_id="r", estimated_input_tokens=30
+    )
+    billed.feed(TextStreamed("The quick brown fox jumps over the lazy dog."))
+    billed.feed(Failed(GatewayError(ErrorCode.LLM_ERROR, "connection lost")))
+
+    settlement = await billed.settle(stop_reason="error")
+
+    assert settlement.output_estimated
+    assert settlement.counts.input_tokens == 30
+    assert settlement.counts.output_tokens == metering.estimator.count(billed.text)
+    [row] = await usage_rows(db)
+    assert (row["input_tokens"], row["output_tokens"], row["output_estimated"]) == (
+        30,
+        settlement.counts.output_tokens,
+        1,
+    )

@@ -13,6 +13,8 @@ the cl100k count of the text streamed, and the row is flagged ``output_estimated
 count that does arrive (message_delta, with the stop reason) is billed as reported. While the
 stream runs, the open row is brought up to the running estimate at most once a second
 (``PROGRESS_SECONDS``), so a crash leaves an estimate of all but the last second of text.
+An upstream that reports usage only at its end (OpenAI) and is cut before it is billed the
+same way, its input side being the request's ``estimated_input_tokens``.
 """
 
 import asyncio
@@ -117,6 +119,7 @@ class BilledRequest:
         self._settling: asyncio.Future[Settlement] | None = None
         self._progress: asyncio.Handle | asyncio.Future[None] | None = None
         self._progressed_at = 0.0
+        self._usage_reported = False
 
     @property
     def counts(self) -> TokenCounts:
@@ -138,17 +141,24 @@ class BilledRequest:
 
     @property
     def reported(self) -> bool:
-        """Whether any usage was reported: a request with none was never billed."""
+        """Whether the request has a usage row: usage was reported, or text streamed (billed
+        on estimates when the upstream never reported). A request with neither was never
+        billed."""
         return self._opening is not None
 
     def feed(self, event: StreamEvent) -> None:
         """Take one event; cheap and synchronous, for the hot path."""
         if type(event) is TextStreamed:
             self._parts.append(event.text)
-            if self._progress is None and self._opening is not None:
+            if self._opening is None:
+                # Text before any usage (OpenAI reports usage only at the end): the row is
+                # opened on the gateway's estimates, so a cut or a crash still bills it.
+                self._opening = asyncio.ensure_future(self._open())
+            if self._progress is None:
                 self._schedule_progress()
         elif type(event) is UsageReported:
             self._counts = event.counts
+            self._usage_reported = True
             if self._opening is None:
                 self._opening = asyncio.ensure_future(self._open())
         elif type(event) is Stopped:
@@ -191,7 +201,12 @@ class BilledRequest:
         the final count), its figure is billed as is: a complete reply is never
         re-estimated. Before that, the larger of its figure and the estimate wins."""
         counts = self._counts
-        if self._stop_reason is not None or not self._parts:
+        if not self._parts:
+            return counts, False
+        if not self._usage_reported:
+            # Text but no report: the input side is the gateway's estimate of the prompt.
+            counts = TokenCounts(self._estimated_input_tokens or 0, 0)
+        elif self._stop_reason is not None:
             return counts, False
         estimate = await self._metering.estimator.count_async(self.text)
         if estimate <= counts.output_tokens:
@@ -228,8 +243,11 @@ class BilledRequest:
         """The row as reported so far; None if it could not be opened (logged: settling
         inserts it then)."""
         # Priced too: what a crash leaves in the ledger must carry its cost.
-        cost = self._metering.price_book.cost(self._model, self._counts)
-        usage = self._usage(self._counts, cost, None, estimated=False)
+        counts = self._counts
+        if not self._usage_reported:
+            counts = TokenCounts(self._estimated_input_tokens or 0, 0)
+        cost = self._metering.price_book.cost(self._model, counts)
+        usage = self._usage(counts, cost, None, estimated=False)
         try:
             return await self._metering.ledger.open(usage)
         except Exception:
