@@ -460,13 +460,13 @@ async def test_the_usage_table_and_chart_show_what_usage_query_reports(
     await send(page, "a priced question")
     await expect(last_reply(page).locator(".meta .cost")).to_be_visible()
     await page.locator("#new-session").click()
-    await page.locator("#model").fill("test-unpriced-model")
+    await page.locator("#model").fill("claude-unpriced-test")
     await send(page, "a question at an unknown price")
     await expect(last_reply(page).locator(".meta .cost.unpriced")).to_contain_text("cost unknown")
     await page.locator("#tab-usage").click()
 
     report = await ask(gateway, {"type": "usage.query", "id": "u"})
-    assert set(report["perModel"]) == {"claude-sonnet-5-5", "test-unpriced-model"}
+    assert set(report["perModel"]) == {"claude-sonnet-5-5", "claude-unpriced-test"}
     body = page.locator("#usage-body")
     await expect(body.locator("tbody tr")).to_have_count(2)
     for model, usage in report["perModel"].items():
@@ -509,7 +509,7 @@ async def test_the_usage_table_and_chart_show_what_usage_query_reports(
     # Scoped to the open session: the unpriced one.
     await page.locator("#usage-scope").select_option("session")
     await expect(body.locator("tbody tr")).to_have_count(1)
-    await expect(body.locator("tbody tr")).to_have_attribute("data-model", "test-unpriced-model")
+    await expect(body.locator("tbody tr")).to_have_attribute("data-model", "claude-unpriced-test")
 
 
 # Errors and the token -----------------------------------------------------------------------
