@@ -31,6 +31,7 @@ from agentspace_gateway.storage import (
     UsageLedger,
     UsageRecord,
 )
+from agentspace_gateway.storage.usage import Attribution
 from agentspace_gateway.tokens import TokenEstimator
 
 log = logging.getLogger(__name__)
@@ -68,13 +69,16 @@ class Metering:
         model: str,
         request_id: str,
         estimated_input_tokens: int | None,
+        attribution: Attribution | None = None,
     ) -> "BilledRequest":
+        """``attribution``: the client key and agent an HTTP API door bills the row to."""
         return BilledRequest(
             self,
             session_id=session_id,
             model=model,
             request_id=request_id,
             estimated_input_tokens=estimated_input_tokens,
+            attribution=attribution,
         )
 
 
@@ -89,8 +93,10 @@ class BilledRequest:
         model: str,
         request_id: str,
         estimated_input_tokens: int | None,
+        attribution: Attribution | None = None,
     ) -> None:
         self._metering = metering
+        self._attribution = attribution
         self._session_id = session_id
         self._model = model
         self._request_id = request_id
@@ -153,7 +159,7 @@ class BilledRequest:
         return self._settling.result()
 
     def _usage(self, cost: Cost, stop_reason: str | None) -> NewUsage:
-        return NewUsage.of(
+        usage = NewUsage.of(
             self._counts,
             cost,
             session_id=self._session_id,
@@ -162,6 +168,9 @@ class BilledRequest:
             estimated_input_tokens=self._estimated_input_tokens,
             stop_reason=stop_reason,
         )
+        if self._attribution is None:
+            return usage
+        return attrs.evolve(usage, attribution=self._attribution)
 
     async def _open(self) -> UsageRecord | None:
         """The row as reported so far; None if it could not be opened (logged: settling

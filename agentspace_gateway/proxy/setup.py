@@ -19,14 +19,12 @@ from agentspace_gateway.chat.setup import CHAT
 from agentspace_gateway.llm.client import AnthropicClients
 from agentspace_gateway.proxy.attribution import SessionCache
 from agentspace_gateway.proxy.auth import ClientAuth, PassthroughClient
-from agentspace_gateway.proxy.billing import Metering
 from agentspace_gateway.proxy.inspection import ProxiedInspector
 from agentspace_gateway.proxy.kept_requests import KeptRequests
 from agentspace_gateway.proxy.models import priced_models
 from agentspace_gateway.proxy.open_streams import SHUTDOWN, OpenStreams
 from agentspace_gateway.proxy.routes import PROXY, ProxyDoor, add_routes
 from agentspace_gateway.proxy.upstream import DEFAULT_BASE_URL, Upstream
-from agentspace_gateway.storage import ReplyRecorder
 from agentspace_gateway.storage.client_keys import ClientKeyReader, ClientKeyRepository
 from agentspace_gateway.storage.session_origins import SessionOrigins
 
@@ -63,7 +61,8 @@ async def proxy_context(app: web.Application) -> AsyncIterator[None]:
             PassthroughClient(client_keys) if config.proxy.passthrough_credentials else None,
         ),
         upstream=Upstream(session, base_url, keys.current_key, config.proxy.forward_headers),
-        metering=Metering(app[appkeys.USAGE_LEDGER], ReplyRecorder(database), price_book),
+        # The app's one metering pipeline: chat, this door and every other bill through it.
+        metering=app[CHAT].metering,
         origins=origins,
         sessions=SessionCache(origins),
         streams=streams,
