@@ -19,6 +19,7 @@ from agentspace_gateway.storage import (
     SessionRepository,
     UsageLedger,
 )
+from agentspace_gateway.storage.session_origins import SessionOrigins
 
 
 @frozen
@@ -42,6 +43,8 @@ AUDIT_LOG = web.AppKey("audit_log", AuditLog)
 SESSIONS = web.AppKey("sessions", SessionRepository)
 MESSAGES = web.AppKey("messages", MessageRepository)
 USAGE_LEDGER = web.AppKey("usage_ledger", UsageLedger)
+# Sessions opened by HTTP API clients: their origin, and usage by client.
+SESSION_ORIGINS = web.AppKey("session_origins", SessionOrigins)
 VAULT = web.AppKey("vault", VaultState)
 # The keyserver and the gateway both count wrong tokens against the same allowance.
 FAILED_AUTH = web.AppKey("failed_auth", FailedAuthLimiter)

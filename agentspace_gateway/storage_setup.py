@@ -14,6 +14,7 @@ from agentspace_gateway.storage import (
     UsageLedger,
     apply_migrations,
 )
+from agentspace_gateway.storage.session_origins import SessionOrigins
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +37,7 @@ async def open_database(app: web.Application) -> AsyncIterator[None]:
         app[appkeys.SESSIONS] = SessionRepository(database)
         app[appkeys.MESSAGES] = MessageRepository(database)
         app[appkeys.USAGE_LEDGER] = ledger
+        app[appkeys.SESSION_ORIGINS] = SessionOrigins(database)
         yield
     finally:
         await database.close()

@@ -22,7 +22,7 @@ from agentspace_gateway.protocol.messages import (
     ContextTotals,
     EstimateSpread,
 )
-from agentspace_gateway.proxy.routes import PROXY
+from agentspace_gateway.proxied_inspection import PROXIED_INSPECTOR
 from agentspace_gateway.storage import EstimateAccuracy, UsageLedger
 from agentspace_gateway.storage.estimate_accuracy import SESSION_REQUESTS_TO_CALIBRATE
 
@@ -34,8 +34,10 @@ async def context_inspect(context: ConnectionContext, message: ContextInspect) -
     services = context.app[CHAT]
     session = await find_session(context, message.session_id)
     # A session of the Anthropic API door: its latest request as the client sent it.
-    proxy = context.app.get(PROXY)
-    if proxy is not None and (proxied := await proxy.inspector.inspect(message.id, session.id)):
+    proxied_requests = context.app.get(PROXIED_INSPECTOR)
+    if proxied_requests is not None and (
+        proxied := await proxied_requests.inspect(message.id, session.id)
+    ):
         context.send(proxied)
         return
     assembled = await services.assembler.assemble(session.id, session.model)

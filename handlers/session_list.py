@@ -9,7 +9,6 @@ from agentspace_gateway.protocol.messages import (
     SessionOrigin,
     SessionSummary,
 )
-from agentspace_gateway.proxy.routes import PROXY
 from agentspace_gateway.storage import SessionRow
 
 from .sessions import find_session
@@ -28,8 +27,7 @@ async def session_list(context: ConnectionContext, message: SessionList) -> None
     if message.limit is not None and len(rows) > message.limit:
         rows = rows[: message.limit]
         next_after = rows[-1][0].id
-    door = context.app.get(PROXY)
-    origins = {} if door is None else await door.origins.origins_of([row[0].id for row in rows])
+    origins = await context.app[appkeys.SESSION_ORIGINS].origins_of([row[0].id for row in rows])
     context.send(
         SessionListing(
             request_id=message.id,

@@ -10,7 +10,6 @@ from agentspace_gateway.protocol.messages import (
     UsageQuery,
     UsageReport,
 )
-from agentspace_gateway.proxy.routes import PROXY
 
 from .sessions import find_session
 
@@ -20,9 +19,8 @@ async def usage_query(context: ConnectionContext, message: UsageQuery) -> None:
     session_id = None
     if message.session_id is not None:
         session_id = (await find_session(context, message.session_id)).id
-    proxy = context.app.get(PROXY)
-    if message.client is not None and proxy is not None:
-        totals = await proxy.origins.totals_for_client(
+    if message.client is not None:
+        totals = await context.app[appkeys.SESSION_ORIGINS].totals_for_client(
             message.client, session_id=session_id, since=message.since, until=message.until
         )
     else:

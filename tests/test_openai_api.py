@@ -98,6 +98,8 @@ async def test_a_stream_is_relayed_and_billed_to_the_nano_dollar(
     )
     # gpt-4.1: 6 x 2000 + 8 x 500 + 2 x 8000 nano-dollars.
     assert row["cost_nanousd"] == 12_000 + 4_000 + 16_000
+    # Billed to the client key that sent it, like the Anthropic door's rows.
+    assert row["client_key_id"] == door.key.client.id
     assert row["stop_reason"] == "end_turn"
 
 

@@ -13,7 +13,8 @@ from agentspace_gateway.cli import main
 from agentspace_gateway.home import Home
 from agentspace_gateway.storage import Database, NewUsage, UsageLedger
 from agentspace_gateway.storage.client_keys import ClientKeyRepository
-from agentspace_gateway.storage.session_origins import Attribution, SessionOrigins
+from agentspace_gateway.storage.session_origins import SessionOrigins
+from agentspace_gateway.storage.usage import Attribution
 
 KEY = re.compile(r"^asg_[A-Za-z0-9_-]{43}$")
 

@@ -41,7 +41,7 @@ from agentspace_gateway.storage import (
     UsageLedger,
     UsageRecord,
 )
-from agentspace_gateway.storage.usage import IN_PROGRESS
+from agentspace_gateway.storage.usage import IN_PROGRESS, Attribution
 from agentspace_gateway.tokens import TokenEstimator
 
 log = logging.getLogger(__name__)
@@ -84,13 +84,16 @@ class Metering:
         model: str,
         request_id: str,
         estimated_input_tokens: int | None,
+        attribution: Attribution | None = None,
     ) -> "BilledRequest":
+        """``attribution``: the client key and agent an HTTP API door bills the row to."""
         return BilledRequest(
             self,
             session_id=session_id,
             model=model,
             request_id=request_id,
             estimated_input_tokens=estimated_input_tokens,
+            attribution=attribution,
         )
 
 
@@ -105,8 +108,10 @@ class BilledRequest:
         model: str,
         request_id: str,
         estimated_input_tokens: int | None,
+        attribution: Attribution | None = None,
     ) -> None:
         self._metering = metering
+        self._attribution = attribution
         self._session_id = session_id
         self._model = model
         self._request_id = request_id
@@ -192,7 +197,7 @@ class BilledRequest:
             estimated_input_tokens=self._estimated_input_tokens,
             stop_reason=stop_reason,
         )
-        return attrs.evolve(usage, output_estimated=estimated) if estimated else usage
+        return attrs.evolve(usage, output_estimated=estimated, attribution=self._attribution)
 
     async def _billed_counts(self) -> tuple[TokenCounts, bool]:
         """The counts to bill, and whether the output is the estimate of the streamed text.

@@ -75,6 +75,7 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
         # What a stream cut before its usage chunk (OpenAI reports usage only at the end)
         # is billed on, beside the text that came.
         estimated_input_tokens=await chat.estimator.count_async(_prompt_text(body)),
+        attribution=attributed.attribution,
     )
     with door.streams.opened(client.id, request) as stream:
         if anthropic_params is not None:

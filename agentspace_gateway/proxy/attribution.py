@@ -14,11 +14,10 @@ import re
 from aiohttp import web
 from attrs import frozen
 
-from agentspace_gateway.pricing import TokenCounts
-from agentspace_gateway.proxy.billing import BilledRequest, Event, Settlement
 from agentspace_gateway.proxy.errors import invalid_request
 from agentspace_gateway.storage.client_keys import ClientKey
-from agentspace_gateway.storage.session_origins import Attribution, OriginSession, SessionOrigins
+from agentspace_gateway.storage.session_origins import OriginSession, SessionOrigins
+from agentspace_gateway.storage.usage import Attribution
 
 log = logging.getLogger(__name__)
 
@@ -111,51 +110,3 @@ async def attribute(
         return invalid_request(str(error))
     session = await sessions.session_for(client, session_id, agent, model)
     return Attributed(session, Attribution(client.id, agent, parent))
-
-
-class AttributedBill:
-    """A billed request whose usage row, once settled, is marked with its client and agents
-    in the same shielded step (the relay sees only ``feed``/``settle``, as with billing)."""
-
-    def __init__(self, billed: BilledRequest, origins: SessionOrigins, who: Attribution) -> None:
-        self._billed = billed
-        self._origins = origins
-        self._who = who
-        self._settling: asyncio.Future[Settlement] | None = None
-
-    @property
-    def request_id(self) -> str:
-        return self._billed.request_id
-
-    @property
-    def counts(self) -> TokenCounts | None:
-        return self._billed.counts
-
-    @property
-    def stop_reason(self) -> str | None:
-        return self._billed.stop_reason
-
-    def feed(self, event: Event) -> None:
-        self._billed.feed(event)
-
-    async def settle(self, *, stop_reason: str) -> Settlement:
-        if self._settling is None:
-            self._settling = asyncio.ensure_future(self._settle(stop_reason))
-        cancelled = False
-        while not self._settling.done():
-            try:
-                await asyncio.wait([self._settling])
-            except asyncio.CancelledError:
-                cancelled = True
-        if cancelled:
-            raise asyncio.CancelledError
-        return self._settling.result()
-
-    async def _settle(self, stop_reason: str) -> Settlement:
-        settlement = await self._billed.settle(stop_reason=stop_reason)
-        if settlement.usage is not None:
-            try:
-                await self._origins.attribute(self.request_id, self._who)
-            except Exception:
-                log.exception("proxy %s: the usage row could not be attributed", self.request_id)
-        return settlement

@@ -20,22 +20,32 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
-from agentspace_gateway.pricing import usd_text
-from agentspace_gateway.proxy.attribution import AttributedBill as BilledRequest
-from agentspace_gateway.proxy.billing import (
+from agentspace_gateway.llm.anthropic_usage import merge_usage
+from agentspace_gateway.metering import (
+    BilledRequest,
     Failed,
     Settlement,
     Stopped,
+    TextStreamed,
     UsageReported,
-    merge_usage,
 )
+from agentspace_gateway.pricing import TokenCounts, usd_text
+from agentspace_gateway.protocol.errors import ErrorCode, GatewayError
 from agentspace_gateway.proxy.open_streams import CLIENT_GONE, OpenStream
 from agentspace_gateway.proxy.sse import SseEvent, SseScanner
 from agentspace_gateway.proxy.upstream import error_message, json_object, response_headers
 
 log = logging.getLogger(__name__)
 
-BILLED_EVENTS = ("message_start", "message_delta", "error")
+# content_block_delta carries the streamed text, thinking and tool input: all billed as
+# output, so their text is fed for the estimate a cut-off reply is billed on.
+BILLED_EVENTS = ("message_start", "message_delta", "content_block_delta", "error")
+_DELTA_TEXT = {
+    "text_delta": "text",
+    "thinking_delta": "thinking",
+    "input_json_delta": "partial_json",
+}
+_NOTHING = TokenCounts(0, 0)
 # Stop reasons of the gateway's own, for a stream Anthropic did not end.
 UPSTREAM_FAILED = "upstream_error"
 UPSTREAM_DROPPED = "upstream_dropped"
@@ -50,9 +60,16 @@ def billing_events(billed: BilledRequest, event: SseEvent) -> None:
     data = json_object(event.data)
     if data is None:
         return
-    if event.name == "message_start":
+    if event.name == "content_block_delta":
+        delta = data.get("delta")
+        if isinstance(delta, dict):
+            field = _DELTA_TEXT.get(delta.get("type"))  # type: ignore[arg-type]
+            text = None if field is None else delta.get(field)
+            if isinstance(text, str):
+                billed.feed(TextStreamed(text))
+    elif event.name == "message_start":
         message = json_object(data.get("message")) or {}
-        billed.feed(UsageReported(merge_usage(None, message.get("usage"))))
+        billed.feed(UsageReported(merge_usage(_NOTHING, message.get("usage"))))
     elif event.name == "message_delta":
         billed.feed(UsageReported(merge_usage(billed.counts, data.get("usage"))))
         delta = json_object(data.get("delta")) or {}
@@ -60,17 +77,19 @@ def billing_events(billed: BilledRequest, event: SseEvent) -> None:
             billed.feed(Stopped(delta["stop_reason"]))
     elif event.name == "error":
         error = json_object(data.get("error")) or {}
-        billed.feed(Failed(str(error.get("type", "error"))))
+        said = f"{error.get('type', 'error')}: {error.get('message', '')}"
+        billed.feed(Failed(GatewayError(ErrorCode.LLM_ERROR, said)))
 
 
 async def relay_stream(
     request: web.Request,
     upstream: aiohttp.ClientResponse,
     billed: BilledRequest,
+    request_id: str,
     stream: OpenStream,
 ) -> web.StreamResponse:
     response = web.StreamResponse(status=upstream.status, headers=response_headers(upstream))
-    response.headers[REQUEST_ID] = billed.request_id
+    response.headers[REQUEST_ID] = request_id
     scanner = SseScanner(BILLED_EVENTS)
     failure: str | None = None
     ended = False
@@ -88,7 +107,7 @@ async def relay_stream(
         except (aiohttp.ClientError, TimeoutError) as error:
             # The client's SDK reads an SSE error event as the API's own mid-stream error.
             failure = UPSTREAM_DROPPED
-            log.warning("proxy %s: upstream stream failed: %s", billed.request_id, error)
+            log.warning("proxy %s: upstream stream failed: %s", request_id, error)
             await response.write(_error_event(f"upstream stream failed: {error_message(error)}"))
 
     try:
@@ -144,11 +163,11 @@ async def _close(pumping: asyncio.Future[None], upstream: aiohttp.ClientResponse
 
 
 async def relay_whole(
-    upstream: aiohttp.ClientResponse, billed: BilledRequest
+    upstream: aiohttp.ClientResponse, billed: BilledRequest, request_id: str
 ) -> tuple[web.Response, Settlement]:
     body = await upstream.read()
     headers = response_headers(upstream)
-    headers[REQUEST_ID] = billed.request_id
+    headers[REQUEST_ID] = request_id
     stop_reason = UPSTREAM_FAILED if upstream.status >= 400 else INCOMPLETE
     if upstream.status < 400:
         try:
@@ -156,11 +175,11 @@ async def relay_whole(
         except ValueError:
             message = None
         if message is not None and message.get("type") == "message":
-            billed.feed(UsageReported(merge_usage(None, message.get("usage"))))
+            billed.feed(UsageReported(merge_usage(_NOTHING, message.get("usage"))))
             if isinstance(message.get("stop_reason"), str):
                 stop_reason = message["stop_reason"]
     settlement = await billed.settle(stop_reason=stop_reason)
-    if settlement.counts is not None:
+    if settlement.usage is not None:
         headers[COST_NANOS] = str(settlement.cost.total_nanousd)
         headers[COST_USD] = usd_text(settlement.cost.total_nanousd)
     return web.Response(status=upstream.status, body=body, headers=headers), settlement

@@ -17,10 +17,10 @@ import aiohttp
 from aiohttp import web
 from attrs import frozen
 
-from agentspace_gateway.proxy.attribution import AttributedBill, SessionCache, attribute
+from agentspace_gateway.metering import Metering
+from agentspace_gateway.proxy.attribution import SessionCache, attribute
 from agentspace_gateway.proxy.audit_events import ClientEvent
 from agentspace_gateway.proxy.auth import ClientAuth
-from agentspace_gateway.proxy.billing import Metering
 from agentspace_gateway.proxy.errors import (
     anthropic_error,
     invalid_request,
@@ -110,15 +110,12 @@ async def messages(request: web.Request) -> web.StreamResponse:
             return no_provider_key()
     request_id = f"proxy_{uuid.uuid4().hex}"
     door.kept.keep(attributed.session.id, request_id, body)
-    billed = AttributedBill(
-        door.metering.begin(
-            session_id=attributed.session.id,
-            model=model,
-            request_id=request_id,
-            estimated_input_tokens=None,
-        ),
-        door.origins,
-        attributed.attribution,
+    billed = door.metering.begin(
+        session_id=attributed.session.id,
+        model=model,
+        request_id=request_id,
+        estimated_input_tokens=None,
+        attribution=attributed.attribution,
     )
     try:
         async with door.upstream.session.post(
@@ -130,7 +127,7 @@ async def messages(request: web.Request) -> web.StreamResponse:
         ) as upstream:
             if upstream.content_type == "text/event-stream" and upstream.status < 400:
                 with door.streams.opened(client.id, request) as stream:
-                    relayed = await relay_stream(request, upstream, billed, stream)
+                    relayed = await relay_stream(request, upstream, billed, request_id, stream)
                 if stream.stopped.done() and stream.stopped.result() == REVOKED:
                     door.auth.audit(
                         ClientEvent.STREAM_CLOSED,
@@ -138,7 +135,7 @@ async def messages(request: web.Request) -> web.StreamResponse:
                         f"client {client.name}: open stream {request_id} closed, key revoked",
                     )
                 return relayed
-            response, _ = await relay_whole(upstream, billed)
+            response, _ = await relay_whole(upstream, billed, request_id)
             return response
     except (aiohttp.ClientError, TimeoutError) as error:
         # Nothing reached the client yet: the request failed before its reply began.

@@ -17,18 +17,16 @@ from aiohttp import web
 from agentspace_gateway import appkeys
 from agentspace_gateway.chat.setup import CHAT
 from agentspace_gateway.llm.client import AnthropicClients
+from agentspace_gateway.proxied_inspection import PROXIED_INSPECTOR
 from agentspace_gateway.proxy.attribution import SessionCache
 from agentspace_gateway.proxy.auth import ClientAuth, PassthroughClient
-from agentspace_gateway.proxy.billing import Metering
 from agentspace_gateway.proxy.inspection import ProxiedInspector
 from agentspace_gateway.proxy.kept_requests import KeptRequests
 from agentspace_gateway.proxy.models import priced_models
 from agentspace_gateway.proxy.open_streams import SHUTDOWN, OpenStreams
 from agentspace_gateway.proxy.routes import PROXY, ProxyDoor, add_routes
 from agentspace_gateway.proxy.upstream import DEFAULT_BASE_URL, Upstream
-from agentspace_gateway.storage import ReplyRecorder
 from agentspace_gateway.storage.client_keys import ClientKeyReader, ClientKeyRepository
-from agentspace_gateway.storage.session_origins import SessionOrigins
 
 
 async def proxy_context(app: web.Application) -> AsyncIterator[None]:
@@ -52,7 +50,7 @@ async def proxy_context(app: web.Application) -> AsyncIterator[None]:
     )
     client_keys = ClientKeyRepository(database)
     streams = OpenStreams(client_keys, config.proxy.key_check_seconds)
-    origins = SessionOrigins(database)
+    origins = app[appkeys.SESSION_ORIGINS]
     kept = KeptRequests(app[appkeys.HOME].root / "proxy-requests", config.proxy.kept_requests)
     reader = await ClientKeyReader.open(database.path)
     door = ProxyDoor(
@@ -63,7 +61,8 @@ async def proxy_context(app: web.Application) -> AsyncIterator[None]:
             PassthroughClient(client_keys) if config.proxy.passthrough_credentials else None,
         ),
         upstream=Upstream(session, base_url, keys.current_key, config.proxy.forward_headers),
-        metering=Metering(app[appkeys.USAGE_LEDGER], ReplyRecorder(database), price_book),
+        # The app's one metering pipeline: chat, this door and every other bill through it.
+        metering=app[CHAT].metering,
         origins=origins,
         sessions=SessionCache(origins),
         streams=streams,
@@ -76,6 +75,7 @@ async def proxy_context(app: web.Application) -> AsyncIterator[None]:
         ),
     )
     app[PROXY] = door
+    app[PROXIED_INSPECTOR] = door.inspector
     watching = asyncio.create_task(streams.watch())
     try:
         yield

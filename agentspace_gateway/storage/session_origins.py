@@ -17,7 +17,7 @@ import nanoid
 from agentspace_gateway.clock import utc_now_iso
 from agentspace_gateway.storage.database import Database
 from agentspace_gateway.storage.sessions import session_key_for, touch_session
-from agentspace_gateway.storage.usage import ModelUsage
+from agentspace_gateway.storage.usage import Attribution, ModelUsage
 
 _SELECT = """
     SELECT id, session_key, agent_id, model, created_at, last_active_at, origin_client,
@@ -39,15 +39,6 @@ class OriginSession:
     origin_client: int | None
     origin_agent: str | None
     external_id: str | None
-
-
-@attrs.frozen
-class Attribution:
-    """Who a usage row is billed to, besides its session."""
-
-    client_key_id: int
-    agent_id: str | None = None
-    parent_agent_id: str | None = None
 
 
 class SessionOrigins:

@@ -68,6 +68,16 @@ class UsageRecord:
     output_estimated: bool = False
 
 
+@attrs.frozen
+class Attribution:
+    """Who a usage row is billed to besides its session: the client key of an HTTP API door
+    and the caller's (sub)agent. Written with the row itself, at its first report."""
+
+    client_key_id: int
+    agent_id: str | None = None
+    parent_agent_id: str | None = None
+
+
 @attrs.frozen(kw_only=True)
 class NewUsage:
     session_id: str
@@ -89,6 +99,7 @@ class NewUsage:
     cache_creation_1h_input_tokens: int = 0
     cache_write_1h_cost_nanousd: int = 0
     output_estimated: bool = False
+    attribution: Attribution | None = None
 
     @classmethod
     def of(
@@ -329,9 +340,10 @@ async def insert_usage(connection: aiosqlite.Connection, usage: NewUsage) -> Usa
             cache_read_input_tokens, cost_nanousd, input_cost_nanousd, output_cost_nanousd,
             cache_write_cost_nanousd, cache_read_cost_nanousd, cache_creation_1h_input_tokens,
             cache_write_1h_cost_nanousd, created_at, request_id, priced, prices,
-            estimated_input_tokens, stop_reason, output_estimated
+            estimated_input_tokens, stop_reason, output_estimated,
+            client_key_id, agent_id, parent_agent_id
         )
-        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
         RETURNING {_COLUMNS}
         """,  # noqa: S608 - column names are constants
         (
@@ -345,9 +357,16 @@ async def insert_usage(connection: aiosqlite.Connection, usage: NewUsage) -> Usa
             usage.estimated_input_tokens,
             usage.stop_reason,
             int(usage.output_estimated),
+            *_attribution_values(usage.attribution),
         ),
     )
     return _record(row)
+
+
+def _attribution_values(who: Attribution | None) -> tuple[int | None, str | None, str | None]:
+    if who is None:
+        return (None, None, None)
+    return (who.client_key_id, who.agent_id, who.parent_agent_id)
 
 
 def _require_count(name: str, value: int) -> None:

@@ -138,6 +138,9 @@ export class ChatView extends EventTarget {
             h("span", { class: "count", text: `${count(session.messageCount)} msgs` }),
             h("span", { class: "model", text: session.model }),
             h("span", { class: "when", text: dateTime(session.createdAt) }),
+            ...(session.origin
+              ? [h("span", { class: "origin", text: originText(session.origin) })]
+              : []),
           ),
         ),
       ),
@@ -157,7 +160,11 @@ export class ChatView extends EventTarget {
 
   async open(sessionId) {
     this.sessionId = sessionId;
-    this.title.textContent = `Session ${sessionId}`;
+    const listed = this.sessions.find((session) => session.sessionId === sessionId);
+    // A session opened through the Anthropic API door says which client (and agent) it is.
+    this.title.textContent = listed?.origin
+      ? `Session ${sessionId} (${originText(listed.origin)})`
+      : `Session ${sessionId}`;
     this.renderSessions();
     this.messages.replaceChildren(h("li", { class: "note", text: "Loading the conversation…" }));
     this.changed();
@@ -284,6 +291,11 @@ export class ChatView extends EventTarget {
     if (!message.complete) markIncomplete(item, "incomplete: cut short, the partial reply is kept");
     return item;
   }
+}
+
+/** A proxied session's origin: its client key's name, and the caller's agent if named. */
+function originText(origin) {
+  return origin.agentId ? `via ${origin.client}, agent ${origin.agentId}` : `via ${origin.client}`;
 }
 
 function messageItem(role, content) {
