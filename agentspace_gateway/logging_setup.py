@@ -24,7 +24,7 @@ class CurrentStderrHandler(logging.StreamHandler[TextIO]):
 # Libraries whose DEBUG lines carry what users wrote: aiosqlite logs every call with its SQL
 # parameters (prompts and replies), the anthropic SDK every request's options. They stay at
 # INFO whatever logging.level says, so DEBUG shows the gateway's own detail and never content.
-CONTENT_LOGGERS = ("aiosqlite", "anthropic", "httpx", "httpcore")
+CONTENT_LOGGERS = ("aiosqlite", "anthropic", "httpx", "httpx2", "httpcore")
 
 
 def configure_logging(level: str, *, access_log: bool = True, take_over: bool = False) -> None:
