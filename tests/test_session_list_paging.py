@@ -199,7 +199,7 @@ async def listed(
     stdout, and its note on stderr ("" for none)."""
     args = argparse.Namespace(limit=limit, json=as_json)
     async with await GatewayConnection.open(str(client.make_url("/gateway"))) as connection:
-        assert await sessions_command._list(connection, args) == 0
+        assert await sessions_command.list_sessions(connection, args) == 0
     captured = capsys.readouterr()
     # Left out: log lines, when an earlier test in the run set up logging to stderr.
     notes = [line for line in captured.err.splitlines() if line.startswith("(")]

@@ -30,10 +30,10 @@ def register(commands: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    return run_against_gateway(args, lambda connection: _list(connection, args))
+    return run_against_gateway(args, lambda connection: list_sessions(connection, args))
 
 
-async def _list(connection: "GatewayConnection", args: argparse.Namespace) -> int:
+async def list_sessions(connection: "GatewayConnection", args: argparse.Namespace) -> int:
     from agentspace_gateway.client.reports import sessions_report
 
     if args.limit is None:
