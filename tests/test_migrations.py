@@ -96,6 +96,27 @@ EXPECTED_COLUMNS: dict[str, list[tuple[str, str, int, str | None, int]]] = {
         ("agent_id", "TEXT", 0, None, 0),
         ("parent_agent_id", "TEXT", 0, None, 0),
     ],
+    "budgets": [
+        ("id", "INTEGER", 0, None, 1),
+        ("scope_kind", "TEXT", 1, None, 0),
+        ("scope_id", "TEXT", 1, None, 0),
+        ("period", "TEXT", 1, None, 0),
+        ("limit_nanousd", "INTEGER", 1, None, 0),
+        ("clip_max_tokens", "INTEGER", 1, "0", 0),
+        ("created_at", "TEXT", 1, None, 0),
+    ],
+    "budget_reservations": [
+        ("id", "INTEGER", 0, None, 1),
+        ("request_id", "TEXT", 1, None, 0),
+        ("session_id", "TEXT", 0, None, 0),
+        ("client_key_id", "INTEGER", 0, None, 0),
+        ("agent_id", "TEXT", 0, None, 0),
+        ("model", "TEXT", 1, None, 0),
+        ("amount_nanousd", "INTEGER", 1, None, 0),
+        ("state", "TEXT", 1, None, 0),
+        ("created_at", "TEXT", 1, None, 0),
+        ("settled_at", "TEXT", 0, None, 0),
+    ],
     "usage_hourly": [
         ("hour", "TEXT", 1, None, 1),
         ("model", "TEXT", 1, None, 2),
@@ -117,6 +138,7 @@ SHIPPED = [
     "0003_usage_hourly",
     "0004_one_hour_cache_writes",
     "0005_client_keys",
+    "0006_budgets",
 ]
 
 # (referenced table, from column, to column, on update, on delete)
@@ -131,6 +153,8 @@ EXPECTED_FOREIGN_KEYS: dict[str, list[tuple[str, str, str, str, str]]] = {
         ("sessions", "session_id", "id", "NO ACTION", "NO ACTION"),
     ],
     "usage_hourly": [],
+    "budgets": [],
+    "budget_reservations": [],
 }
 
 # index name -> (unique, origin: c = CREATE INDEX, u = UNIQUE, pk = PRIMARY KEY, columns)
@@ -158,6 +182,14 @@ EXPECTED_INDEXES: dict[str, dict[str, tuple[int, str, list[str]]]] = {
         "usage_records_request_id": (1, "c", ["request_id"]),
         "usage_records_session_id_created_at": (0, "c", ["session_id", "created_at"]),
         "usage_records_client_key_id_created_at": (0, "c", ["client_key_id", "created_at"]),
+        "usage_records_agent_id_created_at": (0, "c", ["agent_id", "created_at"]),
+    },
+    "budgets": {
+        "sqlite_autoindex_budgets_1": (1, "u", ["scope_kind", "scope_id", "period"]),
+    },
+    "budget_reservations": {
+        "sqlite_autoindex_budget_reservations_1": (1, "u", ["request_id"]),
+        "budget_reservations_open": (0, "c", ["state"]),
     },
     "usage_hourly": {"sqlite_autoindex_usage_hourly_1": (1, "pk", ["hour", "model"])},
 }
