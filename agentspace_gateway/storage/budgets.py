@@ -215,6 +215,9 @@ class BudgetStore:
 
         return await self._db.write(delete)
 
+    async def all(self) -> list[Budget]:
+        return await self._db.read(_budgets)
+
     async def standings(self, now: datetime) -> list[Standing]:
         async def everything(connection: aiosqlite.Connection) -> list[Standing]:
             return [
