@@ -11,6 +11,7 @@ import typing
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import attrs
 import cattrs
@@ -239,6 +240,21 @@ class ProviderConfig:
     local_output: float = field(default=0.0, validator=_not_negative)
 
 
+def _time_zone(instance: object, attribute: Any, value: str) -> None:
+    try:
+        ZoneInfo(value)
+    except (ValueError, ZoneInfoNotFoundError):
+        raise ValueError(
+            f"{attribute.name} must be an IANA time zone (like UTC), got {value!r}"
+        ) from None
+
+
+@frozen
+class BudgetsConfig:
+    # Where a daily or monthly budget's period starts: midnight in this zone.
+    time_zone: str = field(default="UTC", validator=_time_zone)
+
+
 @frozen
 class VaultConfig:
     backend: VaultBackendName = "auto"
@@ -271,6 +287,7 @@ class Config:
     providers: dict[str, ProviderConfig] = field(factory=dict)
     # [models] alias = "provider/model": names a client may use for a provider's model.
     models: dict[str, str] = field(factory=dict)
+    budgets: BudgetsConfig = BudgetsConfig()
     vault: VaultConfig = VaultConfig()
     database: DatabaseConfig = DatabaseConfig()
     logging: LoggingConfig = LoggingConfig()

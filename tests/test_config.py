@@ -188,3 +188,12 @@ def test_gateway_settings_and_model_normalisation(tmp_path: Path) -> None:
 def test_bad_gateway_settings(tmp_path: Path, environ: dict[str, str], expected: str) -> None:
     with pytest.raises(ConfigError, match=expected):
         load_config(tmp_path / "config.toml", environ=environ)
+
+
+def test_budgets_time_zone_defaults_to_utc_and_must_be_a_real_zone(tmp_path: Path) -> None:
+    assert load_config(tmp_path / "config.toml", environ={}).budgets.time_zone == "UTC"
+    good = write(tmp_path / "good.toml", '[budgets]\ntime_zone = "Europe/Paris"\n')
+    assert load_config(good, environ={}).budgets.time_zone == "Europe/Paris"
+    bad = write(tmp_path / "bad.toml", '[budgets]\ntime_zone = "Mars/Olympus"\n')
+    with pytest.raises(ConfigError, match="budgets.time_zone"):
+        load_config(bad, environ={})

@@ -20,6 +20,7 @@ class ErrorCode(StrEnum):
     AUTHENTICATION_FAILED = "AUTHENTICATION_FAILED"
     LLM_ERROR = "LLM_ERROR"
     SERVER_SHUTTING_DOWN = "SERVER_SHUTTING_DOWN"
+    BUDGET_EXCEEDED = "BUDGET_EXCEEDED"
     # The HTTP routes' (the key server, /gateway's upgrade, the host check): the same
     # vocabulary, so a client reads one enum whichever way it was answered.
     BAD_REQUEST = "BAD_REQUEST"
