@@ -28,6 +28,7 @@ from benchmarks.processes import (
     prepare_home,
     raise_open_files_limit,
 )
+from benchmarks.proxy_setup import fake_openai, prepare_proxy
 from benchmarks.report import ScenarioResult, machine, table, write_json
 from benchmarks.scenarios import (
     ceiling,
@@ -35,6 +36,7 @@ from benchmarks.scenarios import (
     context,
     latency,
     litellm,
+    proxy,
     relay,
     reports,
 )
@@ -42,7 +44,10 @@ from benchmarks.seed import seed
 from benchmarks.stage import Stage
 
 RESULTS = Path(__file__).resolve().parent / "results"
-SCENARIOS = ("reports", "context", "relay", "ceiling", "latency", "litellm", "connections")
+SCENARIOS = (
+    *("reports", "context", "relay", "ceiling", "latency", "litellm", "proxy"),
+    "connections",
+)
 # Generous: a scenario takes 5 to 60 s on a quiet 2-core machine.
 SCENARIO_TIMEOUT_SECONDS = 300
 LOOP_TARGET_MS = 20.0
@@ -62,7 +67,7 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:
         parser.error(f"unknown scenarios: {', '.join(sorted(unknown))}")
 
-    if "litellm" in chosen:
+    if "litellm" in chosen or "proxy" in chosen:
         install_litellm()  # once; outside the scenario's time limit (pip may take minutes)
     info = machine()
     info["open_files_limit"] = raise_open_files_limit()
@@ -84,14 +89,19 @@ def main(argv: list[str] | None = None) -> int:
 
 async def _run(chosen: tuple[str, ...], workdir: Path, profile: str | None) -> list[ScenarioResult]:
     results: list[ScenarioResult] = []
-    with fake_upstream(workdir) as fake:
+    with fake_upstream(workdir) as fake, _fake_openai(chosen, workdir) as openai_url:
         home = workdir / "home"
         _progress("seeding 10,000 sessions and 100,000 usage rows")
         await asyncio.to_thread(prepare_home, home, fake.base_url, workdir)
         seeded = await asyncio.to_thread(seed, home / "agentspace.db")
+        client_key = None
+        if openai_url is not None:
+            client_key = await asyncio.to_thread(
+                prepare_proxy, home, fake.base_url, openai_url, workdir
+            )
         with gateway(home, fake.base_url, workdir, "gateway") as served:
             async with aiohttp.ClientSession() as http:
-                stage = Stage(workdir, fake, served, http, seeded)
+                stage = Stage(workdir, fake, served, http, seeded, client_key, openai_url)
                 for key in SCENARIOS:
                     if key not in chosen:
                         continue
@@ -125,6 +135,8 @@ async def _scenario(key: str, stage: Stage, earlier: list[ScenarioResult]) -> Sc
                 return await latency.run(stage)
             if key == "litellm":
                 return await litellm.run(stage)
+            if key == "proxy":
+                return await proxy.run(stage)
             return await connections.run(stage)
     except Exception as error:
         failed = ScenarioResult(key, f"{key}: FAILED")
@@ -132,6 +144,16 @@ async def _scenario(key: str, stage: Stage, earlier: list[ScenarioResult]) -> Sc
         failed.details["error"] = f"{type(error).__name__}: {error}"
         _progress(f"scenario {key} failed: {type(error).__name__}: {error}")
         return failed
+
+
+@contextlib.contextmanager
+def _fake_openai(chosen: tuple[str, ...], workdir: Path) -> Iterator[str | None]:
+    """The fake OpenAI upstream when the proxy scenario runs: serve reads its URL at start."""
+    if "proxy" not in chosen:
+        yield None
+        return
+    with fake_openai(workdir) as url:
+        yield url
 
 
 def _loop_health(results: list[ScenarioResult]) -> ScenarioResult | None:

@@ -20,6 +20,9 @@ class Stage:
     gateway: Gateway
     http: aiohttp.ClientSession
     seeded: Seeded
+    # For the proxy scenario (None when it is not run): a client key and the fake OpenAI.
+    client_key: str | None = None
+    openai_url: str | None = None
 
     @contextlib.asynccontextmanager
     async def sockets(
