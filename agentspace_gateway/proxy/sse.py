@@ -31,15 +31,21 @@ class SseScanner:
         self._pending = bytearray()
         # Where the search for the next blank line resumes: the bytes before it were seen.
         self._searched = 0
+        # Whether the stream ever used \r: until it does, only "\n\n" can end an event.
+        self._carriage_returns = False
 
     def feed(self, chunk: bytes) -> list[SseEvent]:
         """The wanted events completed by this chunk, in order."""
         pending = self._pending
         pending += chunk
+        if not self._carriage_returns and b"\r" in chunk:
+            self._carriage_returns = True
         found: list[SseEvent] = []
         start = 0
         while True:
-            end, gap = _event_end(pending, max(start, self._searched - 3))
+            end, gap = _event_end(
+                pending, max(start, self._searched - 3), carriage_returns=self._carriage_returns
+            )
             if end < 0:
                 break
             event = self._parse(bytes(pending[start:end]))
@@ -75,9 +81,16 @@ class SseScanner:
         return SseEvent(name, parsed)
 
 
-def _event_end(buffer: bytearray, start: int) -> tuple[int, int]:
+def _event_end(buffer: bytearray, start: int, *, carriage_returns: bool) -> tuple[int, int]:
     """Where the first event at or after ``start`` ends, and the length of the blank line
-    that ends it; (-1, 0) when no complete event is there yet."""
+    that ends it; (-1, 0) when no complete event is there yet.
+
+    A separator the stream never uses would be searched for to the end of the buffer once
+    per event: with many events in one chunk that made the scan quadratic (165 us an event
+    at 1,000 events a chunk, the benchmark's profile). Streams without \r look for "\n\n"."""
+    if not carriage_returns:
+        at = buffer.find(b"\n\n", start)
+        return (at, 2) if at >= 0 else (-1, 0)
     best, gap = -1, 0
     for separator in (b"\n\n", b"\r\n\r\n", b"\r\r"):
         at = buffer.find(separator, start)
