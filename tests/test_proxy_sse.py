@@ -3,6 +3,7 @@
 import itertools
 import json
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -60,3 +61,17 @@ def test_an_unfinished_event_waits_for_its_end() -> None:
     scanner = SseScanner(WANTED)
     assert scanner.feed(b'event: message_delta\ndata: {"usage": {}}\n') == []
     assert scanner.feed(b"\n") == [SseEvent("message_delta", {"usage": {}})]
+
+
+@pytest.mark.parametrize("newline", [b"\r\n", b"\r", b"\n"])
+def test_every_split_of_a_stream_in_each_line_ending_finds_both_events(newline: bytes) -> None:
+    raw = (
+        b'event: message_start\ndata: {"a":1}\n\nevent: message_delta\ndata: {"b":2}\n\n'
+    ).replace(b"\n", newline)
+    for cut in range(1, len(raw)):
+        scanner = SseScanner({"message_start", "message_delta"})
+        found = scanner.feed(raw[:cut]) + scanner.feed(raw[cut:])
+        assert [(event.name, event.data) for event in found] == [
+            ("message_start", {"a": 1}),
+            ("message_delta", {"b": 2}),
+        ], cut
