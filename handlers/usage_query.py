@@ -1,5 +1,6 @@
 """usage.query: tokens, cost and request counts per model, for one session or all, and
-optionally a time range; summed in SQL over exact nano-dollars, and sent as both."""
+optionally a time range; summed in SQL over exact nano-dollars, and sent as both. With
+groupBy client, agent or session, the same usage is also summed per group."""
 
 from agentspace_gateway import appkeys
 from agentspace_gateway.plugin_api import ConnectionContext, handles
@@ -7,9 +8,11 @@ from agentspace_gateway.pricing import usd
 from agentspace_gateway.protocol.messages import (
     GrandTotal,
     ModelUsageReport,
+    UsageGroup,
     UsageQuery,
     UsageReport,
 )
+from agentspace_gateway.storage.usage_groups import GroupUsage, UsageGroups
 
 from .sessions import find_session
 
@@ -27,6 +30,16 @@ async def usage_query(context: ConnectionContext, message: UsageQuery) -> None:
         totals = await context.app[appkeys.USAGE_LEDGER].totals_by_model(
             session_id=session_id, since=message.since, until=message.until
         )
+    groups = None
+    if message.group_by != "model":
+        found = await UsageGroups(context.app[appkeys.DATABASE]).totals(
+            message.group_by,
+            session_id=session_id,
+            client=message.client,
+            since=message.since,
+            until=message.until,
+        )
+        groups = [_group(usage) for usage in found]
     per_model = {}
     for model, usage in sorted(totals.items()):
         total_tokens = (
@@ -60,5 +73,29 @@ async def usage_query(context: ConnectionContext, message: UsageQuery) -> None:
                 request_count=sum(usage.request_count for usage in totals.values()),
                 total_cost_nanos=total_nanos,
             ),
+            group_by=None if groups is None else message.group_by,
+            groups=groups,
         )
+    )
+
+
+def _group(usage: GroupUsage) -> UsageGroup:
+    return UsageGroup(
+        key=usage.key,
+        client=usage.client,
+        label=usage.label,
+        input_tokens=usage.input_tokens,
+        output_tokens=usage.output_tokens,
+        cache_creation_input_tokens=usage.cache_creation_input_tokens,
+        cache_read_input_tokens=usage.cache_read_input_tokens,
+        cache_creation_1h_input_tokens=usage.cache_creation_1h_input_tokens,
+        total_tokens=usage.input_tokens
+        + usage.output_tokens
+        + usage.cache_creation_input_tokens
+        + usage.cache_read_input_tokens,
+        total_cost=usd(usage.cost_nanousd),
+        total_cost_nanos=usage.cost_nanousd,
+        request_count=usage.request_count,
+        priced=usage.priced,
+        estimated_count=usage.estimated_count,
     )

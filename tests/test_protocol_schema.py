@@ -83,7 +83,7 @@ CLIENT_SHAPES = {
     "chat.send": ({"type", "id", "content"}, {"sessionId", "model"}),
     "chat.cancel": ({"type", "id"}, {"requestId"}),
     "context.inspect": ({"type", "id", "sessionId"}, {"exact"}),
-    "usage.query": ({"type", "id"}, {"sessionId", "since", "until", "client"}),
+    "usage.query": ({"type", "id"}, {"sessionId", "since", "until", "client", "groupBy"}),
     "session.list": ({"type", "id"}, {"limit", "after"}),
     "ping": ({"type", "id"}, set()),
     "auth": ({"type", "token"}, {"id"}),
@@ -101,7 +101,7 @@ SERVER_SHAPES = {
         {"type", "requestId", "sessionId", "model", "sections", "totals"},
         {"estimateRatio", "exactInputTokens", "estimateSpread", "calibrated"},
     ),
-    "usage.report": ({"type", "requestId", "perModel", "grandTotal"}, set()),
+    "usage.report": ({"type", "requestId", "perModel", "grandTotal"}, {"groupBy", "groups"}),
     "session.created": ({"type", "sessionId", "sessionKey"}, set()),
     "session.list": ({"type", "requestId", "sessions"}, {"nextAfter"}),
     "error": (
@@ -140,6 +140,12 @@ NESTED_SHAPES: dict[str, tuple[set[str], set[str]]] = {
         {"estimatedCount"},
     ),
     "GrandTotal": ({"totalCost", "totalTokens", "requestCount", "totalCostNanos"}, set()),
+    "UsageGroup": (
+        TOKEN_COUNTS
+        | {"key", "client", "label", "totalTokens", "totalCost", "totalCostNanos"}
+        | {"requestCount", "priced", "estimatedCount", "cacheCreation1hInputTokens"},
+        set(),
+    ),
     "SessionSummary": (
         {"sessionId", "sessionKey", "model", "createdAt", "messageCount"},
         {"origin"},
@@ -484,6 +490,32 @@ SERVER_EXAMPLES = [
         grand_total=messages.GrandTotal(
             total_cost=0, total_tokens=0, request_count=0, total_cost_nanos=0
         ),
+    ),
+    messages.UsageReport(
+        request_id="u3",
+        per_model={},
+        grand_total=messages.GrandTotal(
+            total_cost=6e-05, total_tokens=12, request_count=1, total_cost_nanos=60_000
+        ),
+        group_by="client",
+        groups=[
+            messages.UsageGroup(
+                key="laptop",
+                client="laptop",
+                label="laptop",
+                input_tokens=10,
+                output_tokens=2,
+                cache_creation_input_tokens=0,
+                cache_read_input_tokens=0,
+                cache_creation_1h_input_tokens=0,
+                total_tokens=12,
+                total_cost=6e-05,
+                total_cost_nanos=60_000,
+                request_count=1,
+                priced=True,
+                estimated_count=0,
+            )
+        ],
     ),
     messages.SessionCreated(session_id=SESSION, session_key=KEY),
     messages.SessionListing(

@@ -5,7 +5,7 @@ tag is what the tagged union dispatches on, so every class here (and every plugi
 structured from, and checked against, the same converter.
 """
 
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 from attrs import field, frozen
 
@@ -141,6 +141,13 @@ class UsageQuery(ClientMessage):
         metadata=about(
             "Only requests made through the Anthropic HTTP API with this client key name. "
             "Left out (or null): every request."
+        ),
+    )
+    group_by: Literal["model", "client", "agent", "session"] = field(
+        default="model",
+        metadata=about(
+            "How the reply also sums usage, besides perModel: per client key name, per "
+            "caller's agent, or per session, in groups. Left out: model, and no groups."
         ),
     )
 
@@ -443,6 +450,43 @@ class GrandTotal:
 
 
 @frozen(kw_only=True)
+class UsageGroup:
+    """One client's, agent's or session's usage over the requests that matched."""
+
+    key: str | None = field(
+        metadata=about(
+            "The client key's name, the caller's agent id or the session id; null for the "
+            "requests without one (made over the WebSocket gateway, or with no agent header)."
+        )
+    )
+    client: str | None = field(
+        metadata=about("The client key's name the requests were made with; null: WebSocket.")
+    )
+    label: str | None = field(
+        metadata=about("What to show for the key: a session's key, else the key itself.")
+    )
+    input_tokens: int = field(metadata=about("Input tokens outside the prompt cache."))
+    output_tokens: int = field(metadata=about("Tokens generated."))
+    cache_creation_input_tokens: int = field(metadata=about("Tokens written to the cache."))
+    cache_read_input_tokens: int = field(metadata=about("Tokens read from the cache."))
+    cache_creation_1h_input_tokens: int = field(
+        metadata=about("The one-hour part of cacheCreationInputTokens.")
+    )
+    total_tokens: int = field(metadata=about("All four counts added up."))
+    total_cost: float = field(metadata=about("USD, summed exactly before it is written."))
+    total_cost_nanos: int = field(metadata=about(_NANOS.format("totalCost")))
+    request_count: int = field(
+        metadata=about("Requests that reported usage, cancelled and failed ones included.")
+    )
+    priced: bool = field(
+        metadata=about("False when at least one request had no known price: a floor.")
+    )
+    estimated_count: int = field(
+        metadata=about("Requests among requestCount whose output is billed on an estimate.")
+    )
+
+
+@frozen(kw_only=True)
 class UsageReport(ServerMessage):
     """The reply to usage.query."""
 
@@ -452,6 +496,16 @@ class UsageReport(ServerMessage):
         metadata=about("Usage keyed by the model id each request used; {} when none matched.")
     )
     grand_total: GrandTotal = field(metadata=about("Every model added up."))
+    group_by: str | None = field(
+        default=None, metadata=about("The query's groupBy when it is client, agent or session.")
+    )
+    groups: list[UsageGroup] | None = field(
+        default=None,
+        metadata=about(
+            "Present when groupBy is client, agent or session: one entry per group, most "
+            "expensive first; their totalCostNanos add up to grandTotal's."
+        ),
+    )
 
 
 @frozen(kw_only=True)
