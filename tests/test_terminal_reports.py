@@ -168,6 +168,34 @@ def test_costs_are_printed_from_the_exact_integers_so_rows_add_up_to_the_total()
     assert sum(Decimal(cost[1:]) for cost in costs[:3]) == Decimal(costs[3][1:])
 
 
+def test_grouped_usage_names_each_group_and_still_flags_an_unpriced_model() -> None:
+    group = {"requestCount": 1, "totalTokens": 5, "priced": True}
+    report = usage_report(
+        {
+            "perModel": {"my-model": {"priced": False}, "claude-sonnet-4-5": {}},
+            "grandTotal": {"totalCostNanos": 3_000, "requestCount": 3},
+            "groupBy": "agent",
+            "groups": [
+                {**group, "key": "main", "client": "laptop", "totalCostNanos": 2_000},
+                {**group, "key": None, "client": "laptop", "totalCostNanos": 1_000},
+                {**group, "key": None, "client": None, "totalCostNanos": 0, "priced": False},
+            ],
+        }
+    )
+
+    assert report[0].split()[:2] == ["agent", "requests"]
+    assert [line.split()[0] for line in report[1:5]] == [
+        "laptop/main",
+        "laptop/(none)",
+        "(websocket)/(none)",
+        "total",
+    ]
+    assert [line.split()[-1] for line in report[1:3]] == ["$0.000002", "$0.000001"]
+    assert report[3].endswith("$0.000000 *")
+    assert report[4].endswith("$0.000003 *")
+    assert '[pricing."my-model"]' in report[5]
+
+
 def test_a_reply_names_its_one_hour_writes_and_an_unknown_model_price() -> None:
     end = {
         "usage": {**END["usage"], "cacheCreation1hInputTokens": 4},

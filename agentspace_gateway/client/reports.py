@@ -87,17 +87,27 @@ def inspection_report(frame: Mapping[str, Any]) -> list[str]:
 
 
 def usage_report(frame: Mapping[str, Any]) -> list[str]:
+    """Per model; or, when the frame carries groups (groupBy client, agent or session), one
+    row per group, with the models lacking a price still named under the table."""
     per_model = _mapping(frame.get("perModel"))
     if not per_model:
         return ["no usage recorded"]
     grand = _mapping(frame.get("grandTotal"))
     unpriced = [model for model, row in per_model.items() if not _mapping(row).get("priced", True)]
-    rows = [_usage_row(model, _mapping(row)) for model, row in per_model.items()]
+    groups = frame.get("groups")
+    headers = _USAGE_HEADERS
+    if isinstance(groups, list):
+        by = str(frame.get("groupBy") or "group")
+        headers = (by, *_USAGE_HEADERS[1:])
+        entries = [_mapping(group) for group in groups]
+        rows = [_usage_row(_group_name(by, group), group) for group in entries]
+    else:
+        rows = [_usage_row(model, _mapping(row)) for model, row in per_model.items()]
     grand_cost = money(grand.get("totalCost"), grand.get("totalCostNanos"))
     grand_cost += " *" if unpriced else ""
     requests, tokens = count(grand.get("requestCount")), count(grand.get("totalTokens"))
     rows.append(["total", requests, "", "", "", "", tokens, grand_cost])
-    lines = table(_USAGE_HEADERS, rows, right=range(1, len(_USAGE_HEADERS)))
+    lines = table(headers, rows, right=range(1, len(headers)))
     if unpriced:
         prices = ", ".join(f'[pricing."{model}"]' for model in unpriced)
         lines.append(
@@ -140,6 +150,21 @@ _USAGE_HEADERS = (
     "tokens",
     "cost",
 )
+
+
+# A request over the WebSocket gateway has no client key, and one without Claude Code's agent
+# header no agent: their group's key is null.
+_NO_CLIENT = "(websocket)"
+_NO_AGENT = "(none)"
+
+
+def _group_name(by: str, group: Mapping[str, Any]) -> str:
+    key, client = group.get("key"), group.get("client")
+    if by == "agent":
+        return f"{client or _NO_CLIENT}/{key or _NO_AGENT}"
+    if by == "client":
+        return str(key or _NO_CLIENT)
+    return str(group.get("label") or key or _NO_AGENT)
 
 
 def _section_row(section: Mapping[str, Any]) -> list[str]:
