@@ -1,13 +1,22 @@
-// Usage: tokens, requests and cost per model with the grand total, and cost per day over the
-// last two weeks, one usage.query per day (the protocol's since/until, in local days).
+// Usage: tokens, requests and cost per model (or per client, agent or session: usage.query's
+// groupBy) with the grand total, and cost per day over the last two weeks, one usage.query
+// per day (the protocol's since/until, in local days).
 
 import { errorBox } from "./alerts.js";
 import { byId, h, svg } from "./dom.js";
 import { count, nanoText, nanoUsd, sumNanos } from "./format.js";
 
 const DAYS = 14;
+const FIRST_HEADING = {
+  model: "the model each request used",
+  client: "the client key the requests were made with; (websocket): this gateway's own chat",
+  agent: "the client and the caller's agent (Claude Code's x-claude-code-agent-id)",
+  session: "the session the requests were made in",
+};
+// A request over the WebSocket gateway has no client key, one without an agent header no agent.
+const NO_CLIENT = "(websocket)";
+const NO_AGENT = "(none)";
 const HEADINGS = [
-  ["model", "the model each request used"],
   ["req", "requests that reported usage, cancelled and failed ones included"],
   ["in", "input tokens"],
   ["out", "output tokens"],
@@ -22,8 +31,10 @@ export class UsagePanel {
     this.gateway = gateway;
     this.body = byId("usage-body");
     this.scope = byId("usage-scope");
+    this.by = byId("usage-by");
     this.sessionId = null;
     this.scope.addEventListener("change", () => this.show(this.sessionId));
+    this.by.addEventListener("change", () => this.show(this.sessionId));
     byId("usage-refresh").addEventListener("click", () => this.show(this.sessionId));
   }
 
@@ -38,13 +49,16 @@ export class UsagePanel {
       filter.sessionId = sessionId;
     }
     const days = lastDays(DAYS);
-    const asked = JSON.stringify(filter);
+    const by = this.by.value;
+    // Left out for model, so the question is the one every gateway answers.
+    const grouping = by === "model" ? {} : { groupBy: by };
+    const asked = JSON.stringify({ ...filter, ...grouping });
     this.asked = asked;
     let report;
     let daily;
     try {
       [report, ...daily] = await Promise.all([
-        this.gateway.request({ type: "usage.query", ...filter }),
+        this.gateway.request({ type: "usage.query", ...filter, ...grouping }),
         ...days.map((day) =>
           this.gateway.request({ type: "usage.query", ...filter, since: day.since, until: day.until })),
       ]);
@@ -54,7 +68,7 @@ export class UsagePanel {
     }
     if (this.asked !== asked) return; // a newer question is on its way
     this.body.replaceChildren(
-      modelTable(report),
+      usageTable(report, by),
       chart(days.map((day, index) => ({ ...day, total: daily[index].grandTotal }))),
     );
   }
@@ -72,17 +86,24 @@ function lastDays(n) {
   return days;
 }
 
-function modelTable(report) {
+function usageTable(report, by) {
   const models = Object.entries(report.perModel);
   if (models.length === 0) {
     return h("p", { class: "note", text: "No usage recorded yet." });
   }
   const unpriced = models.some(([, usage]) => !usage.priced);
-  const rows = models.map(([model, usage]) =>
+  const lines = report.groups
+    ? report.groups.map((group) => ({
+        name: groupName(by, group),
+        dataset: { group: group.key ?? "", client: group.client ?? "" },
+        usage: group,
+      }))
+    : models.map(([model, usage]) => ({ name: model, dataset: { model }, usage }));
+  const rows = lines.map(({ name, dataset, usage }) =>
     h(
       "tr",
-      { dataset: { model } },
-      h("th", { scope: "row", class: "model", text: model }),
+      { dataset },
+      h("th", { scope: "row", class: "model", text: name }),
       ...[
         ["requests", count(usage.requestCount)],
         ["input", count(usage.inputTokens)],
@@ -93,6 +114,7 @@ function modelTable(report) {
       ].map(([name, text]) => h("td", { class: name, text })),
     ),
   );
+  const headings = [[report.groups ? by : "model", FIRST_HEADING[by] ?? FIRST_HEADING.model], ...HEADINGS];
   const total = report.grandTotal;
   return h(
     "div",
@@ -100,7 +122,7 @@ function modelTable(report) {
     h(
       "table",
       {},
-      h("thead", {}, h("tr", {}, ...HEADINGS.map(([text, title]) =>
+      h("thead", {}, h("tr", {}, ...headings.map(([text, title]) =>
         h("th", { scope: "col", text, title })))),
       h("tbody", {}, ...rows),
       h(
@@ -123,6 +145,12 @@ function modelTable(report) {
           "* Some requests had no known price and count as $0: add the model under [pricing] in config.toml." })
       : null,
   );
+}
+
+function groupName(by, group) {
+  if (by === "agent") return `${group.client ?? NO_CLIENT}/${group.key ?? NO_AGENT}`;
+  if (by === "client") return group.key ?? NO_CLIENT;
+  return group.label ?? group.key ?? NO_AGENT;
 }
 
 function chart(days) {
