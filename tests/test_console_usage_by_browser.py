@@ -83,9 +83,10 @@ async def test_the_by_selector_groups_usage_per_client_agent_and_session(
 
     await page.locator("#usage-by").select_option("agent")
     await expect(body.locator("thead th").first).to_have_text("agent")
-    await expect(body.locator("tbody th")).to_have_text(
-        ["laptop/main", "laptop/sub-1", "(websocket)/(none)"]
-    )
+    agents = await ask(gateway, {"type": "usage.query", "id": "a", "groupBy": "agent"})
+    names = [f"{g['client'] or '(websocket)'}/{g['key'] or '(none)'}" for g in agents["groups"]]
+    assert sorted(names) == ["(websocket)/(none)", "laptop/main", "laptop/sub-1"]
+    await expect(body.locator("tbody th")).to_have_text(names)  # most expensive first
 
     await page.locator("#usage-by").select_option("session")
     sessions = await ask(gateway, {"type": "usage.query", "id": "s", "groupBy": "session"})
