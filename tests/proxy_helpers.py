@@ -4,6 +4,7 @@ import sqlite3
 from typing import Any
 
 import attrs
+import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient
 
@@ -12,7 +13,7 @@ from agentspace_gateway.config import AnthropicConfig, Config, ProxyConfig
 from agentspace_gateway.home import Home
 from agentspace_gateway.storage.client_keys import ClientKeyRepository, IssuedKey
 
-from fake_anthropic import FakeAnthropic
+from fake_anthropic import FakeAnthropic, Scenario
 
 PROVIDER_KEY = "sk-ant-api03-provider-key-for-the-fake-upstream"
 MODEL = "claude-sonnet-4-5"
@@ -55,3 +56,29 @@ def proxy_config(base_url: str, **proxy: Any) -> Config:
 
 async def issue(client: TestClient[web.Request, web.Application], name: str) -> IssuedKey:
     return await ClientKeyRepository(client.app[appkeys.DATABASE]).issue(name)
+
+
+async def proxied_gateway(
+    make_client: Any,
+    fake_anthropic: tuple[FakeAnthropic, str],
+    home: Home,
+    monkeypatch: pytest.MonkeyPatch,
+    client_name: str = "laptop",
+) -> Proxied:
+    """The test gateway forwarding to the fake upstream, with a client key issued."""
+    monkeypatch.setenv("ANTHROPIC_API_KEY", PROVIDER_KEY)
+    fake, base_url = fake_anthropic
+    client = await make_client(proxy_config(base_url))
+    return Proxied(client, fake, await issue(client, client_name), home)
+
+
+async def send_message(proxied: Proxied, key: str, **headers: str) -> str:
+    """One small request through the Anthropic door; the gateway's request id."""
+    proxied.fake.enqueue(Scenario(input_tokens=10, output_tokens=2))
+    response = await proxied.client.post(
+        "/v1/messages",
+        json={"model": MODEL, "max_tokens": 8, "messages": [{"role": "user", "content": "hi"}]},
+        headers={"x-api-key": key, "anthropic-version": "2023-06-01", **headers},
+    )
+    assert response.status == 200
+    return response.headers["x-agentspace-request-id"]

@@ -5,15 +5,14 @@ import pytest
 from agentspace_gateway import appkeys
 from agentspace_gateway.proxy.routes import PROXY
 
-from fake_anthropic import Scenario
 from proxy_helpers import (
     INPUT_NANOS,
     MODEL,
     OUTPUT_NANOS,
-    PROVIDER_KEY,
     Proxied,
     issue,
-    proxy_config,
+    proxied_gateway,
+    send_message,
 )
 from wsclient import exchange
 
@@ -22,27 +21,13 @@ BODY = {"model": MODEL, "max_tokens": 8, "messages": [{"role": "user", "content"
 
 @pytest.fixture
 async def proxied(make_client, fake_anthropic, home, monkeypatch) -> Proxied:  # type: ignore[no-untyped-def]
-    monkeypatch.setenv("ANTHROPIC_API_KEY", PROVIDER_KEY)
-    fake, base_url = fake_anthropic
-    client = await make_client(proxy_config(base_url))
-    return Proxied(client, fake, await issue(client, "laptop"), home)
-
-
-async def send(proxied: Proxied, key: str, **headers: str) -> str:
-    proxied.fake.enqueue(Scenario(input_tokens=10, output_tokens=2))
-    response = await proxied.client.post(
-        "/v1/messages",
-        json=BODY,
-        headers={"x-api-key": key, "anthropic-version": "2023-06-01", **headers},
-    )
-    assert response.status == 200
-    return response.headers["x-agentspace-request-id"]
+    return await proxied_gateway(make_client, fake_anthropic, home, monkeypatch)
 
 
 async def test_claude_codes_session_and_agents_are_recorded(proxied: Proxied) -> None:
     main_agent = {"x-claude-code-session-id": "0b9d5f0e-cc01", "x-claude-code-agent-id": "main"}
-    first = await send(proxied, proxied.key.secret, **main_agent)
-    sub = await send(
+    first = await send_message(proxied, proxied.key.secret, **main_agent)
+    sub = await send_message(
         proxied,
         proxied.key.secret,
         **{**main_agent, "x-claude-code-agent-id": "sub-1"},
@@ -73,12 +58,14 @@ async def test_claude_codes_session_and_agents_are_recorded(proxied: Proxied) ->
 async def test_agentspace_session_header_then_the_clients_default_session(
     proxied: Proxied,
 ) -> None:
-    named = await send(proxied, proxied.key.secret, **{"x-agentspace-session-id": "nightly"})
-    default_1 = await send(proxied, proxied.key.secret)
-    default_2 = await send(proxied, proxied.key.secret)
+    named = await send_message(
+        proxied, proxied.key.secret, **{"x-agentspace-session-id": "nightly"}
+    )
+    default_1 = await send_message(proxied, proxied.key.secret)
+    default_2 = await send_message(proxied, proxied.key.secret)
     other = await issue(proxied.client, "ci")
-    other_default = await send(proxied, other.secret)
-    same_name_other_client = await send(
+    other_default = await send_message(proxied, other.secret)
+    same_name_other_client = await send_message(
         proxied, other.secret, **{"x-agentspace-session-id": "nightly"}
     )
 
@@ -114,12 +101,12 @@ async def test_a_malformed_session_header_is_an_invalid_request(proxied: Proxied
 
 
 async def test_session_list_shows_where_a_proxied_session_came_from(proxied: Proxied) -> None:
-    await send(
+    await send_message(
         proxied,
         proxied.key.secret,
         **{"x-claude-code-session-id": "cc-42", "x-claude-code-agent-id": "main"},
     )
-    await send(proxied, proxied.key.secret)
+    await send_message(proxied, proxied.key.secret)
     async with proxied.client.ws_connect("/gateway") as ws:
         listing = await exchange(ws, {"type": "session.list", "id": "l1"})
     origins = [session.get("origin") for session in listing["sessions"]]
@@ -129,10 +116,10 @@ async def test_session_list_shows_where_a_proxied_session_came_from(proxied: Pro
 
 
 async def test_usage_query_reports_one_clients_spend(proxied: Proxied) -> None:
-    await send(proxied, proxied.key.secret)
-    await send(proxied, proxied.key.secret)
+    await send_message(proxied, proxied.key.secret)
+    await send_message(proxied, proxied.key.secret)
     other = await issue(proxied.client, "ci")
-    await send(proxied, other.secret)
+    await send_message(proxied, other.secret)
     per_request = 10 * INPUT_NANOS + 2 * OUTPUT_NANOS  # 30,000 + 30,000
     async with proxied.client.ws_connect("/gateway") as ws:
         laptop = await exchange(ws, {"type": "usage.query", "id": "u1", "client": "laptop"})

@@ -23,8 +23,7 @@ from proxy_helpers import (
     OUTPUT_NANOS,
     PROVIDER_KEY,
     Proxied,
-    issue,
-    proxy_config,
+    proxied_gateway,
 )
 
 MODEL = "claude-sonnet-4-5"
@@ -37,10 +36,9 @@ def claude() -> Path:
 
 @pytest.fixture
 async def proxied(make_client, fake_anthropic, home, monkeypatch) -> Proxied:  # type: ignore[no-untyped-def]
-    monkeypatch.setenv("ANTHROPIC_API_KEY", PROVIDER_KEY)
-    fake, base_url = fake_anthropic
-    client = await make_client(proxy_config(base_url))
-    return Proxied(client, fake, await issue(client, "claude-code"), home)
+    return await proxied_gateway(
+        make_client, fake_anthropic, home, monkeypatch, client_name="claude-code"
+    )
 
 
 @pytest.mark.timeout(300)

@@ -13,7 +13,7 @@ from agentspace_gateway.proxy.relay import billing_events
 from agentspace_gateway.proxy.sse import SseEvent
 
 from fake_anthropic import Scenario
-from proxy_helpers import MODEL, PROVIDER_KEY, Proxied, issue, proxy_config
+from proxy_helpers import MODEL, Proxied, proxied_gateway
 
 STREAM = {
     "model": MODEL,
@@ -26,10 +26,7 @@ HANDLERS = Path(__file__).resolve().parent.parent / "handlers"
 
 @pytest.fixture
 async def proxied(make_client, fake_anthropic, home, monkeypatch) -> Proxied:  # type: ignore[no-untyped-def]
-    monkeypatch.setenv("ANTHROPIC_API_KEY", PROVIDER_KEY)
-    fake, base_url = fake_anthropic
-    client = await make_client(proxy_config(base_url))
-    return Proxied(client, fake, await issue(client, "laptop"), home)
+    return await proxied_gateway(make_client, fake_anthropic, home, monkeypatch)
 
 
 async def test_a_row_is_attributed_from_its_first_report_while_the_stream_runs(

@@ -22,8 +22,7 @@ from proxy_helpers import (
     OUTPUT_NANOS,
     PROVIDER_KEY,
     Proxied,
-    issue,
-    proxy_config,
+    proxied_gateway,
 )
 
 BETAS = ["context-management-2025-06-27", "a-beta-the-gateway-has-never-heard-of-2099-01-01"]
@@ -31,11 +30,7 @@ BETAS = ["context-management-2025-06-27", "a-beta-the-gateway-has-never-heard-of
 
 @pytest.fixture
 async def proxied(make_client, fake_anthropic, home, monkeypatch) -> Proxied:  # type: ignore[no-untyped-def]
-    monkeypatch.setenv("ANTHROPIC_API_KEY", PROVIDER_KEY)
-    fake, base_url = fake_anthropic
-    client = await make_client(proxy_config(base_url))
-    key = await issue(client, "laptop")
-    return Proxied(client, fake, key, home)
+    return await proxied_gateway(make_client, fake_anthropic, home, monkeypatch)
 
 
 def sdk(proxied: Proxied) -> anthropic.AsyncAnthropic:

@@ -7,40 +7,31 @@ import pytest
 
 from chat_helpers import send_chat
 from fake_anthropic import Scenario
-from proxy_helpers import MODEL, PROVIDER_KEY, Proxied, issue, proxy_config
+from proxy_helpers import (
+    Proxied,
+    issue,
+    proxied_gateway,
+    send_message,
+)
 from wsclient import exchange
-
-BODY = {"model": MODEL, "max_tokens": 8, "messages": [{"role": "user", "content": "hi"}]}
 
 
 @pytest.fixture
 async def proxied(make_client, fake_anthropic, home, monkeypatch) -> Proxied:  # type: ignore[no-untyped-def]
-    monkeypatch.setenv("ANTHROPIC_API_KEY", PROVIDER_KEY)
-    fake, base_url = fake_anthropic
-    client = await make_client(proxy_config(base_url))
-    return Proxied(client, fake, await issue(client, "laptop"), home)
-
-
-async def send(proxied: Proxied, key: str, **headers: str) -> None:
-    """One request through the Anthropic door, as Claude Code sends it."""
-    proxied.fake.enqueue(Scenario(input_tokens=10, output_tokens=2))
-    response = await proxied.client.post(
-        "/v1/messages",
-        json=BODY,
-        headers={"x-api-key": key, "anthropic-version": "2023-06-01", **headers},
-    )
-    assert response.status == 200
+    return await proxied_gateway(make_client, fake_anthropic, home, monkeypatch)
 
 
 async def make_usage(proxied: Proxied) -> str:
     """Three requests of laptop's Claude Code (two agents), one of ci, one WebSocket chat;
     returns the chat's session id."""
     claude_code = {"x-claude-code-session-id": "cc-1", "x-claude-code-agent-id": "main"}
-    await send(proxied, proxied.key.secret, **claude_code)
-    await send(proxied, proxied.key.secret, **claude_code)
-    await send(proxied, proxied.key.secret, **{**claude_code, "x-claude-code-agent-id": "sub-1"})
+    await send_message(proxied, proxied.key.secret, **claude_code)
+    await send_message(proxied, proxied.key.secret, **claude_code)
+    await send_message(
+        proxied, proxied.key.secret, **{**claude_code, "x-claude-code-agent-id": "sub-1"}
+    )
     ci = await issue(proxied.client, "ci")
-    await send(proxied, ci.secret, **{"x-claude-code-agent-id": "main"})
+    await send_message(proxied, ci.secret, **{"x-claude-code-agent-id": "main"})
     proxied.fake.enqueue(Scenario(input_tokens=7, output_tokens=3, text_chunks=["ok"]))
     async with proxied.client.ws_connect("/gateway") as ws:
         frames = await send_chat(ws, "c1", "hello")
