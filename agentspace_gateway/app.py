@@ -26,6 +26,7 @@ from agentspace_gateway.http_errors import json_errors_middleware
 from agentspace_gateway.keyserver import setup_keyserver
 from agentspace_gateway.logging_setup import configure_logging
 from agentspace_gateway.loop_monitor_setup import setup_loop_monitor
+from agentspace_gateway.metering.budget_setup import setup_budgets
 from agentspace_gateway.openai_api.routes import setup_openai_api
 from agentspace_gateway.proxy.setup import setup_proxy
 from agentspace_gateway.storage_setup import setup_storage
@@ -66,6 +67,7 @@ def create_app(
     setup_keyserver(app)
     setup_gateway(app, handler_entry_points)
     setup_chat(app)
+    setup_budgets(app)
     setup_openai_api(app)
     # After chat: the door prices and estimates with chat's price book and estimator.
     setup_proxy(app)
