@@ -117,6 +117,13 @@ EXPECTED_COLUMNS: dict[str, list[tuple[str, str, int, str | None, int]]] = {
         ("created_at", "TEXT", 1, None, 0),
         ("settled_at", "TEXT", 0, None, 0),
     ],
+    "budget_alerts_fired": [
+        ("id", "INTEGER", 0, None, 1),
+        ("budget_id", "INTEGER", 1, None, 0),
+        ("period_start", "TEXT", 1, None, 0),
+        ("threshold_percent", "INTEGER", 1, None, 0),
+        ("fired_at", "TEXT", 1, None, 0),
+    ],
     "usage_hourly": [
         ("hour", "TEXT", 1, None, 1),
         ("model", "TEXT", 1, None, 2),
@@ -139,6 +146,7 @@ SHIPPED = [
     "0004_one_hour_cache_writes",
     "0005_client_keys",
     "0006_budgets",
+    "0007_budget_alerts",
 ]
 
 # (referenced table, from column, to column, on update, on delete)
@@ -155,6 +163,7 @@ EXPECTED_FOREIGN_KEYS: dict[str, list[tuple[str, str, str, str, str]]] = {
     "usage_hourly": [],
     "budgets": [],
     "budget_reservations": [],
+    "budget_alerts_fired": [("budgets", "budget_id", "id", "NO ACTION", "CASCADE")],
 }
 
 # index name -> (unique, origin: c = CREATE INDEX, u = UNIQUE, pk = PRIMARY KEY, columns)
@@ -190,6 +199,13 @@ EXPECTED_INDEXES: dict[str, dict[str, tuple[int, str, list[str]]]] = {
     "budget_reservations": {
         "sqlite_autoindex_budget_reservations_1": (1, "u", ["request_id"]),
         "budget_reservations_open": (0, "c", ["state"]),
+    },
+    "budget_alerts_fired": {
+        "sqlite_autoindex_budget_alerts_fired_1": (
+            1,
+            "u",
+            ["budget_id", "period_start", "threshold_percent"],
+        ),
     },
     "usage_hourly": {"sqlite_autoindex_usage_hourly_1": (1, "pk", ["hour", "model"])},
 }

@@ -87,10 +87,11 @@ async def test_billed_spend_counts_once_and_settling_releases_the_rest(db: Datab
     scope = Scope(session_id=session.id)
     await store.reserve(scope, "r1", "m", 900, NOW)
 
-    # Billed but not yet settled: the usage row counts, the reservation no longer does.
+    # Billed but not yet settled (a stream's row opens at its first report): the row counts
+    # as spend and the reservation holds the rest of its worst case, never both in full.
     await bill(db, session.id, "r1", 300)
     [standing] = await store.standings(NOW)
-    assert (standing.spent_nanousd, standing.reserved_nanousd) == (300, 0)
+    assert (standing.spent_nanousd, standing.reserved_nanousd) == (300, 600)
 
     assert await store.settle("r1") is True
     assert await store.settle("r1") is False

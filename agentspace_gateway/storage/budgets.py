@@ -9,7 +9,7 @@ sum and the insert, and two requests can never both fit into the same remainder.
 
 from __future__ import annotations
 
-from datetime import datetime, time, timedelta
+from datetime import UTC, datetime, time, timedelta
 from typing import Literal
 from zoneinfo import ZoneInfo
 
@@ -17,6 +17,7 @@ import aiosqlite
 import attrs
 
 from agentspace_gateway.clock import format_utc, utc_now_iso
+from agentspace_gateway.storage.budget_crossings import Crossing, record_crossings
 from agentspace_gateway.storage.database import Database
 
 ScopeKind = Literal["client", "session", "agent", "global"]
@@ -93,6 +94,16 @@ class Standing:
 class Reservation:
     request_id: str
     amount_nanousd: int
+    # Alert thresholds this reservation took a budget past (recorded as fired with it).
+    crossed: tuple[Crossing, ...] = attrs.field(default=(), eq=False)
+
+
+@attrs.frozen
+class Released:
+    """A settle: whether an open reservation was released, and thresholds crossed by it."""
+
+    released: bool
+    crossed: tuple[Crossing, ...] = ()
 
 
 @attrs.frozen
@@ -145,11 +156,16 @@ async def _standing(
         params += [start, end]
     async with connection.execute(spent_sql, params) as cursor:
         spent_row = await cursor.fetchone()
-    # An open reservation whose usage row is already written is counted once, as spend.
+    # An open reservation whose usage row is already written counts once: the row's cost as
+    # spend, and the rest of the worst case still held. The row may be an open one (opened
+    # at the stream's first report, with its input side only): its request can still spend
+    # up to the whole reservation.
     reserved_sql = (
-        "SELECT coalesce(sum(r.amount_nanousd), 0) FROM budget_reservations r"  # noqa: S608
-        f" WHERE r.state = 'open' AND {_RESERVATION_SCOPE[budget.scope_kind]}"
-        " AND NOT EXISTS (SELECT 1 FROM usage_records u WHERE u.request_id = r.request_id)"
+        "SELECT coalesce(sum(max(r.amount_nanousd - coalesce(("  # noqa: S608 - constants
+        "SELECT u.cost_nanousd FROM usage_records u"
+        " WHERE u.request_id = r.request_id AND u.priced = 1), 0), 0)), 0)"
+        f" FROM budget_reservations r WHERE r.state = 'open'"
+        f" AND {_RESERVATION_SCOPE[budget.scope_kind]}"
     )
     async with connection.execute(reserved_sql, [budget.scope_id]) as cursor:
         reserved_row = await cursor.fetchone()
@@ -166,9 +182,19 @@ async def _budgets(connection: aiosqlite.Connection) -> list[Budget]:
 
 
 class BudgetStore:
-    def __init__(self, db: Database, zone: ZoneInfo) -> None:
+    def __init__(self, db: Database, zone: ZoneInfo, thresholds: tuple[int, ...] = ()) -> None:
+        """``thresholds``: the alert thresholds (percent of a limit) recorded as crossed."""
         self._db = db
         self._zone = zone
+        self._thresholds = tuple(sorted(set(thresholds)))
+
+    async def _crossings(
+        self, connection: aiosqlite.Connection, standings: list[Standing], now: datetime
+    ) -> tuple[Crossing, ...]:
+        if not self._thresholds:
+            return ()
+        periods = [(s, period_bounds(s.budget.period, now, self._zone)[0]) for s in standings]
+        return await record_crossings(connection, periods, self._thresholds)
 
     async def set(
         self,
@@ -242,10 +268,16 @@ class BudgetStore:
             applying = [b for b in await _budgets(connection) if scope.matches(b)]
             if not applying:
                 return None
+            standings = []
             for budget in applying:
                 standing = await _standing(connection, budget, now, self._zone)
                 if standing.remaining_nanousd < amount_nanousd:
                     return Refusal(standing, amount_nanousd)
+                standings.append(
+                    attrs.evolve(
+                        standing, reserved_nanousd=standing.reserved_nanousd + amount_nanousd
+                    )
+                )
             await connection.execute(
                 "INSERT INTO budget_reservations (request_id, session_id, client_key_id,"
                 " agent_id, model, amount_nanousd, state, created_at)"
@@ -260,22 +292,41 @@ class BudgetStore:
                     format_utc(now),
                 ),
             )
-            return Reservation(request_id, amount_nanousd)
+            crossed = await self._crossings(connection, standings, now)
+            return Reservation(request_id, amount_nanousd, crossed)
 
         return await self._db.write(check_and_reserve)
 
     async def settle(self, request_id: str) -> bool:
         """Release the reservation of ``request_id``: its usage row carries what was billed."""
+        return (await self.release(request_id)).released
 
-        async def release(connection: aiosqlite.Connection) -> bool:
-            cursor = await connection.execute(
+    async def release(self, request_id: str, now: datetime | None = None) -> Released:
+        """``settle``, and the alert thresholds the settled spend took a budget past (a
+        request that cost more than its reservation), found in the same transaction."""
+        moment = now or datetime.now(UTC)
+
+        async def release_one(connection: aiosqlite.Connection) -> Released:
+            async with connection.execute(
                 "UPDATE budget_reservations SET state = 'settled', settled_at = ?"
-                " WHERE request_id = ? AND state = 'open'",
+                " WHERE request_id = ? AND state = 'open'"
+                " RETURNING session_id, client_key_id, agent_id",
                 (utc_now_iso(), request_id),
-            )
-            return cursor.rowcount > 0
+            ) as cursor:
+                row = await cursor.fetchone()
+            if row is None:
+                return Released(False)
+            if not self._thresholds:
+                return Released(True)
+            scope = Scope(session_id=row[0], client_key_id=row[1], agent_id=row[2])
+            standings = [
+                await _standing(connection, b, moment, self._zone)
+                for b in await _budgets(connection)
+                if scope.matches(b)
+            ]
+            return Released(True, await self._crossings(connection, standings, moment))
 
-        return await self._db.write(release)
+        return await self._db.write(release_one)
 
     async def settle_abandoned(self) -> int:
         """At startup: settle what a dead process left open; its usage rows hold the spend."""

@@ -1,0 +1,55 @@
+"""Alert thresholds crossed, each recorded once per budget and period.
+
+``record_crossings`` runs inside the write transaction that changed a budget's standing (a
+reservation made, one settled): the unique key of ``budget_alerts_fired`` makes the record
+the decision, so two requests, or a gateway restarted mid-period, never fire one threshold
+twice.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
+
+import aiosqlite
+import attrs
+
+from agentspace_gateway.clock import utc_now_iso
+
+if TYPE_CHECKING:
+    from agentspace_gateway.storage.budgets import Standing
+
+
+@attrs.frozen
+class Crossing:
+    """``standing`` (settled plus reserved) reached ``threshold_percent`` of its limit."""
+
+    standing: Standing
+    threshold_percent: int
+
+
+def reached(standing: Standing, threshold_percent: int) -> bool:
+    # Integers only: spent + reserved >= limit * threshold / 100, without rounding.
+    committed = standing.spent_nanousd + standing.reserved_nanousd
+    return committed * 100 >= standing.budget.limit_nanousd * threshold_percent
+
+
+async def record_crossings(
+    connection: aiosqlite.Connection,
+    standings: Iterable[tuple[Standing, str | None]],
+    thresholds: tuple[int, ...],
+) -> tuple[Crossing, ...]:
+    """The thresholds newly reached by each (standing, period start); recorded as fired."""
+    crossed: list[Crossing] = []
+    for standing, period_start in standings:
+        for threshold in thresholds:
+            if not reached(standing, threshold):
+                continue
+            cursor = await connection.execute(
+                "INSERT INTO budget_alerts_fired (budget_id, period_start, threshold_percent,"
+                " fired_at) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING",
+                (standing.budget.id, period_start or "", threshold, utc_now_iso()),
+            )
+            if cursor.rowcount > 0:
+                crossed.append(Crossing(standing, threshold))
+    return tuple(crossed)
