@@ -249,10 +249,18 @@ def _time_zone(instance: object, attribute: Any, value: str) -> None:
         ) from None
 
 
+def _thresholds(_: object, attribute: "attrs.Attribute[Any]", value: tuple[int, ...]) -> None:
+    for percent in value:
+        if not 1 <= percent <= 100:
+            raise FieldValueError(attribute.name, f"must be percents from 1 to 100, got {percent}")
+
+
 @frozen
 class BudgetsConfig:
     # Where a daily or monthly budget's period starts: midnight in this zone.
     time_zone: str = field(default="UTC", validator=_time_zone)
+    # Percents of a limit whose crossing raises one budget.alert per budget and period.
+    alert_thresholds: tuple[int, ...] = field(default=(50, 80, 100), validator=_thresholds)
 
 
 @frozen

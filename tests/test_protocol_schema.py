@@ -91,7 +91,7 @@ CLIENT_SHAPES = {
 }
 SERVER_SHAPES = {
     "pong": ({"type", "requestId"}, set()),
-    "chat.stream.start": ({"type", "requestId", "sessionId", "model"}, set()),
+    "chat.stream.start": ({"type", "requestId", "sessionId", "model"}, {"maxTokensClipped"}),
     "chat.stream.delta": ({"type", "requestId", "delta"}, set()),
     "chat.stream.end": (
         {"type", "requestId", "sessionId", "usage", "cost", "stopReason"},
@@ -437,6 +437,9 @@ MIXED_PRICING_REPORT = messages.UsageReport(
 SERVER_EXAMPLES = [
     messages.Pong(request_id="p1"),
     messages.ChatStreamStart(request_id="t2", session_id=SESSION, model="claude-sonnet-4-5"),
+    messages.ChatStreamStart(
+        request_id="t3", session_id=SESSION, model="claude-sonnet-4-5", max_tokens_clipped=512
+    ),
     messages.ChatStreamDelta(request_id="t2", delta="Hello"),
     messages.ChatStreamEnd(
         request_id="t2",

@@ -24,11 +24,13 @@ from agentspace_gateway.chat.streams import StopReason
 from agentspace_gateway.gateway.connection import ConnectionContext
 from agentspace_gateway.llm.errors import upstream_error
 from agentspace_gateway.metering import BilledRequest, Failed, Settlement, TextStreamed
+from agentspace_gateway.metering.budget_refusals import budget_exceeded
 from agentspace_gateway.metering.events import StreamEvent
 from agentspace_gateway.metering.meter import outlast
 from agentspace_gateway.protocol.errors import ErrorCode, GatewayError
 from agentspace_gateway.protocol.messages import ChatStreamEnd, ChatStreamStart, ErrorMessage
 from agentspace_gateway.storage import MessageRepository, MessageRow, NewMessage, SessionRow
+from agentspace_gateway.storage.budgets import Scope
 from agentspace_gateway.wire_costs import wire_cost, wire_usage
 
 log = logging.getLogger(__name__)
@@ -101,20 +103,38 @@ class ChatStream:
             await _settled(storing)
             raise shutting_down()
 
-        billed = services.metering.begin(
-            session_id=session.id,
-            model=upstream.route.ledger_model,
-            request_id=user_message.request_id,
-            estimated_input_tokens=assembled.estimated_input_tokens,
-        )
+        try:
+            admitted = await services.metering.admit(
+                Scope(session_id=session.id),
+                session_id=session.id,
+                model=upstream.route.ledger_model,
+                request_id=user_message.request_id,
+                max_tokens=services.max_tokens,
+                estimated_input_tokens=assembled.estimated_input_tokens,
+            )
+        except BaseException:
+            await _settled(storing)
+            raise
+        if not isinstance(admitted, BilledRequest):
+            # Nothing went upstream; the message stays stored, as for NO_API_KEY.
+            if await _settled(storing) is None:
+                raise message_not_stored()
+            raise budget_exceeded(admitted)
+        billed = admitted
         self._start = ChatStreamStart(
-            request_id=self.request_id, session_id=session.id, model=model
+            request_id=self.request_id,
+            session_id=session.id,
+            model=model,
+            max_tokens_clipped=billed.max_tokens_clipped,
         )
         if storing.done():
             self._stored(storing)  # stored already (it did not fail: checked above)
         else:
             storing.add_done_callback(self._stored)
-        self._reading = asyncio.create_task(self._read(upstream.events(assembled), billed))
+        max_tokens = billed.max_tokens or services.max_tokens
+        self._reading = asyncio.create_task(
+            self._read(upstream.events(assembled, max_tokens), billed)
+        )
         try:
             await asyncio.wait([self._reading])
         except asyncio.CancelledError:

@@ -19,7 +19,8 @@ from agentspace_gateway.llm.openai_stream import openai_events
 from agentspace_gateway.metering.events import StreamEvent
 from agentspace_gateway.providers import Providers, Route
 
-Events = Callable[[AssembledContext], AsyncGenerator[StreamEvent, None]]
+# The assembled context and the max_tokens to send (a budget may have lowered the default).
+Events = Callable[[AssembledContext, int], AsyncGenerator[StreamEvent, None]]
 OPENAI_URL = "https://api.openai.com/v1"
 
 
@@ -46,11 +47,12 @@ class ChatUpstreams:
     async def open(self, model: str) -> Upstream:
         """Route ``model`` and get its key; UNKNOWN_PROVIDER or NO_API_KEY when it cannot go."""
         route = self.providers.route(model)
-        max_tokens = self._max_tokens
         if route.provider.kind == "anthropic":
             client = await self._anthropic.client()
 
-            def anthropic(assembled: AssembledContext) -> AsyncGenerator[StreamEvent, None]:
+            def anthropic(
+                assembled: AssembledContext, max_tokens: int
+            ) -> AsyncGenerator[StreamEvent, None]:
                 params = {
                     "model": assembled.model,
                     "max_tokens": max_tokens,
@@ -68,7 +70,9 @@ class ChatUpstreams:
         # max_tokens for certain.
         limit = "max_completion_tokens" if provider.base_url == OPENAI_URL else "max_tokens"
 
-        def openai(assembled: AssembledContext) -> AsyncGenerator[StreamEvent, None]:
+        def openai(
+            assembled: AssembledContext, max_tokens: int
+        ) -> AsyncGenerator[StreamEvent, None]:
             body: dict[str, Any] = {
                 "model": assembled.model,
                 "messages": [

@@ -9,13 +9,16 @@ holds its worst case against every budget that applies.
 
 from __future__ import annotations
 
+import inspect
 import math
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from decimal import Decimal
 
 import attrs
 
 from agentspace_gateway.pricing import ModelPrices, PriceBook
+from agentspace_gateway.storage.budget_crossings import Crossing
 from agentspace_gateway.storage.budgets import BudgetStore, Refusal, Reservation, Scope
 from agentspace_gateway.storage.estimate_accuracy import EstimateAccuracyReader
 
@@ -37,6 +40,22 @@ class Unpriceable:
     """A budget applies but the model has no price: its cost could not be bounded."""
 
     model: str
+
+
+# What a door's refusal is made of: no room in a budget, or no price to bound the cost.
+Refused = Refusal | Unpriceable
+# The input estimate, or what makes it: made only when a budget applies (an HTTP door's
+# body is not tokenised for a gateway without budgets).
+InputEstimate = int | Callable[[], Awaitable[int]]
+# Told of the alert thresholds a reservation or a settle took a budget past.
+CrossingsSink = Callable[[tuple[Crossing, ...]], None]
+
+
+async def _estimate(estimate: InputEstimate) -> int:
+    if isinstance(estimate, int):
+        return estimate
+    made = estimate()
+    return await made if inspect.isawaitable(made) else made
 
 
 def _per_token(price_mtok: Decimal) -> Decimal:
@@ -71,11 +90,21 @@ class Budgets:
     """Reserve before dispatch, settle after the bill: the door-facing side of budgets."""
 
     def __init__(
-        self, store: BudgetStore, book: PriceBook, accuracy: EstimateAccuracyReader
+        self,
+        store: BudgetStore,
+        book: PriceBook,
+        accuracy: EstimateAccuracyReader,
+        *,
+        on_crossed: CrossingsSink | None = None,
     ) -> None:
         self._store = store
         self._book = book
         self._accuracy = accuracy
+        self._on_crossed = on_crossed
+
+    def _crossed(self, crossed: tuple[Crossing, ...]) -> None:
+        if crossed and self._on_crossed is not None:
+            self._on_crossed(crossed)
 
     async def calibrated_input(self, model: str, estimated_input_tokens: int) -> int:
         spread = (await self._accuracy.for_model(model)).spread()
@@ -88,7 +117,7 @@ class Budgets:
         *,
         request_id: str,
         model: str,
-        estimated_input_tokens: int,
+        estimated_input_tokens: InputEstimate,
         max_tokens: int,
         now: datetime | None = None,
     ) -> Admitted | Refusal | Unpriceable:
@@ -96,7 +125,8 @@ class Budgets:
         applying = [b for b in await self._store.all() if scope.matches(b)]
         if not applying:
             return Admitted(None, max_tokens)
-        input_tokens = await self.calibrated_input(model, estimated_input_tokens)
+        estimated = await _estimate(estimated_input_tokens)
+        input_tokens = await self.calibrated_input(model, estimated)
         prices = self._book.prices_for(model, input_tokens, at=moment)
         if prices is None:
             return Unpriceable(model)
@@ -109,11 +139,15 @@ class Budgets:
                 # Another request may have taken the room since: the store checks again.
                 result = await self._store.reserve(scope, request_id, model, clipped, moment)
                 if isinstance(result, Reservation):
+                    self._crossed(result.crossed)
                     return Admitted(result, fitting)
         if isinstance(result, Refusal):
             return result
+        if result is not None:
+            self._crossed(result.crossed)
         return Admitted(result, max_tokens)
 
     async def settle(self, admitted: Admitted) -> None:
         if admitted.reservation is not None:
-            await self._store.settle(admitted.reservation.request_id)
+            released = await self._store.release(admitted.reservation.request_id)
+            self._crossed(released.crossed)

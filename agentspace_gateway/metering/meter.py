@@ -15,6 +15,10 @@ stream runs, the open row is brought up to the running estimate at most once a s
 (``PROGRESS_SECONDS``), so a crash leaves an estimate of all but the last second of text.
 An upstream that reports usage only at its end (OpenAI) and is cut before it is billed the
 same way, its input side being the request's ``estimated_input_tokens``.
+
+Budgets sit on the same path: a door opens its billed request with ``admit``, which reserves
+the request's worst case against every budget that applies (or refuses it, and nothing goes
+upstream), and the settle releases the reservation once the usage row is written.
 """
 
 import asyncio
@@ -25,6 +29,7 @@ from typing import Any
 import attrs
 from attrs import frozen
 
+from agentspace_gateway.metering.budgets import Admitted, Budgets, InputEstimate, Refused
 from agentspace_gateway.metering.events import (
     Failed,
     Stopped,
@@ -41,6 +46,7 @@ from agentspace_gateway.storage import (
     UsageLedger,
     UsageRecord,
 )
+from agentspace_gateway.storage.budgets import Scope
 from agentspace_gateway.storage.usage import IN_PROGRESS, Attribution
 from agentspace_gateway.tokens import TokenEstimator
 
@@ -76,6 +82,74 @@ class Metering:
         self.price_book = price_book
         self.recorder = recorder
         self.estimator = estimator
+        self._budgets: Budgets | None = None
+
+    def use_budgets(self, budgets: Budgets) -> None:
+        """Set once by the budget room at startup (it is built after this one, from the same
+        price book): from then on ``admit`` reserves against budgets."""
+        self._budgets = budgets
+
+    async def admit(
+        self,
+        scope: Scope,
+        *,
+        session_id: str,
+        model: str,
+        request_id: str,
+        max_tokens: int,
+        estimated_input_tokens: int | None,
+        input_for_budget: InputEstimate | None = None,
+        attribution: Attribution | None = None,
+    ) -> "BilledRequest | Refused":
+        """Reserve the request's worst case, then begin its billed request; or the refusal.
+
+        ``max_tokens``: the most output the request may bring (what it asked, else the
+        default its door sends). ``input_for_budget``: the input estimate the reservation
+        is priced on, when it differs from the row's ``estimated_input_tokens`` (made only
+        if a budget applies). The billed request's ``max_tokens`` is what to send upstream:
+        lower than asked when a budget clipped it.
+        """
+        admitted = Admitted(None, max_tokens)
+        if self._budgets is not None:
+            estimate = input_for_budget if input_for_budget is not None else estimated_input_tokens
+            reserving = asyncio.ensure_future(
+                self._budgets.reserve(
+                    scope,
+                    request_id=request_id,
+                    model=model,
+                    estimated_input_tokens=estimate or 0,
+                    max_tokens=max_tokens,
+                )
+            )
+            # A reservation made for a caller cancelled meanwhile is released, never left.
+            cancelled = await outlast(reserving)
+            decided = reserving.result()
+            if cancelled:
+                if isinstance(decided, Admitted):
+                    await outlast(asyncio.ensure_future(self.release(decided, request_id)))
+                raise asyncio.CancelledError
+            if not isinstance(decided, Admitted):
+                return decided
+            admitted = decided
+        billed = self.begin(
+            session_id=session_id,
+            model=model,
+            request_id=request_id,
+            estimated_input_tokens=estimated_input_tokens,
+            attribution=attribution,
+        )
+        billed.admitted = admitted
+        billed.asked_max_tokens = max_tokens
+        return billed
+
+    async def release(self, admitted: Admitted, request_id: str) -> None:
+        if admitted.reservation is None or self._budgets is None:
+            return
+        try:
+            await self._budgets.settle(admitted)
+        except Exception:
+            # Held until the next start settles it: the limit errs on the side of spending less.
+            log.exception("request %s: its budget reservation was not released", request_id)
 
     def begin(
         self,
@@ -125,6 +199,22 @@ class BilledRequest:
         self._progress: asyncio.Handle | asyncio.Future[None] | None = None
         self._progressed_at = 0.0
         self._usage_reported = False
+        # Set by Metering.admit: the reservation, released once the usage row is written.
+        self.admitted: Admitted | None = None
+        self.asked_max_tokens = 0
+
+    @property
+    def max_tokens(self) -> int | None:
+        """The ``max_tokens`` to send upstream, when admitted through a budget check."""
+        return None if self.admitted is None else self.admitted.max_tokens
+
+    @property
+    def max_tokens_clipped(self) -> int | None:
+        """The lowered ``max_tokens`` when a budget clipped the request's; else None."""
+        admitted = self.admitted
+        if admitted is None or admitted.max_tokens >= self.asked_max_tokens:
+            return None
+        return admitted.max_tokens
 
     @property
     def counts(self) -> TokenCounts:
@@ -283,6 +373,9 @@ class BilledRequest:
                 reply, usage, open_usage_id=None if opened is None else opened.id
             )
             record = recorded.usage
+        if self.admitted is not None:
+            # After the row: until it is written, the reservation holds the request's cost.
+            await self._metering.release(self.admitted, self._request_id)
         return Settlement(counts, cost, record, estimated)
 
 

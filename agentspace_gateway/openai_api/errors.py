@@ -55,3 +55,15 @@ def from_anthropic_response(response: web.Response) -> web.Response:
         return response
     headers = {k: v for k, v in response.headers.items() if k.lower() == "retry-after"}
     return openai_error(response.status, message, error_type, code=code, headers=headers)
+
+
+def budget_refused(message: str) -> web.Response:
+    """A budget has no room for the request: OpenAI's out-of-quota error, with the header
+    OpenAI's SDKs obey not to retry (they retry every other 429)."""
+    return openai_error(
+        429,
+        message,
+        "insufficient_quota",
+        code="insufficient_quota",
+        headers={"x-should-retry": "false"},
+    )

@@ -17,12 +17,17 @@ from aiohttp import web
 
 from agentspace_gateway import appkeys
 from agentspace_gateway.chat.setup import CHAT
+from agentspace_gateway.metering import BilledRequest
+from agentspace_gateway.metering.budget_headers import mark_clipped
+from agentspace_gateway.metering.budget_refusals import refusal_message
 from agentspace_gateway.openai_api.errors import (
+    budget_refused,
     from_anthropic_response,
     from_gateway_error,
     invalid_request,
     openai_error,
 )
+from agentspace_gateway.openai_api.output_limit import OutputLimit, output_limit
 from agentspace_gateway.openai_api.passthrough import forward
 from agentspace_gateway.openai_api.to_anthropic import send_to_anthropic
 from agentspace_gateway.openai_api.translate import TranslationError, to_anthropic
@@ -30,7 +35,9 @@ from agentspace_gateway.protocol.errors import GatewayError
 from agentspace_gateway.providers import Provider
 from agentspace_gateway.providers.catalog import catalog
 from agentspace_gateway.proxy.attribution import attribute
+from agentspace_gateway.proxy.input_estimate import estimate_input
 from agentspace_gateway.proxy.routes import PROXY, read_body
+from agentspace_gateway.storage.budgets import Scope
 
 
 async def chat_completions(request: web.Request) -> web.StreamResponse:
@@ -52,6 +59,7 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
     if not isinstance(model, str) or not model:
         return invalid_request("you must provide a model parameter", "model")
     upstreams = chat.upstreams
+    key: str | None = None
     try:
         route = upstreams.providers.route(model)
         anthropic_params = None
@@ -68,37 +76,79 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
     attributed = await attribute(door.sessions, request, client, route.ledger_model)
     if isinstance(attributed, web.Response):
         return from_anthropic_response(attributed)
-    billed = chat.metering.begin(
+    default_max_tokens = request.app[appkeys.CONFIG].anthropic.max_tokens
+    if anthropic_params is not None:
+        limit = OutputLimit(anthropic_params["max_tokens"], 1, ("max_tokens",))
+    else:
+        limit = output_limit(body, default_max_tokens, route.provider.base_url)
+    billed = await chat.metering.admit(
+        Scope(
+            session_id=attributed.session.id,
+            client_key_id=attributed.attribution.client_key_id,
+            agent_id=attributed.attribution.agent_id,
+        ),
         session_id=attributed.session.id,
         model=route.ledger_model,
         request_id=f"openai_{uuid.uuid4().hex}",
+        max_tokens=limit.total,
         # What a stream cut before its usage chunk (OpenAI reports usage only at the end)
         # is billed on, beside the text that came.
         estimated_input_tokens=await chat.estimator.count_async(_prompt_text(body)),
+        # Tools and images count too, for the reservation's bound.
+        input_for_budget=lambda: estimate_input(chat.estimator, body),
         attribution=attributed.attribution,
     )
-    with door.streams.opened(client.id, request) as stream:
+    if not isinstance(billed, BilledRequest):
+        return budget_refused(refusal_message(billed))
+    if billed.admitted is not None and billed.admitted.reservation is not None:
+        # Bounded upstream as it was reserved: clipped, or the default made explicit.
+        per_choice = billed.admitted.max_tokens // limit.choices
+        if per_choice < 1:
+            await billed.settle(stop_reason="budget_exceeded")  # releases it; nothing billed
+            return budget_refused(
+                f"Budget exceeded: what is left of the budget covers {billed.admitted.max_tokens}"
+                f" output tokens, fewer than one for each of the {limit.choices} choices asked"
+                " (n); nothing was sent upstream. Ask for fewer choices."
+            )
         if anthropic_params is not None:
-            serving = asyncio.ensure_future(
-                send_to_anthropic(
-                    request, anthropic_client, anthropic_params, body, billed, model, stream.stopped
-                )
-            )
+            anthropic_params["max_tokens"] = per_choice
         else:
-            body["model"] = route.model
-            serving = asyncio.ensure_future(
-                forward(
-                    request,
-                    upstreams.openai.session(),
-                    f"{route.provider.base_url}/chat/completions",
-                    key,
-                    body,
-                    billed,
-                    route.provider.name,
-                    stream.stopped,
+            body.update(dict.fromkeys(limit.fields, per_choice))
+        if billed.max_tokens_clipped is not None:
+            mark_clipped(request, per_choice)
+    try:
+        with door.streams.opened(client.id, request) as stream:
+            if anthropic_params is not None:
+                serving = asyncio.ensure_future(
+                    send_to_anthropic(
+                        request,
+                        anthropic_client,
+                        anthropic_params,
+                        body,
+                        billed,
+                        model,
+                        stream.stopped,
+                    )
                 )
-            )
-        return await _watched(serving, stream.stopped)
+            else:
+                body["model"] = route.model
+                serving = asyncio.ensure_future(
+                    forward(
+                        request,
+                        upstreams.openai.session(),
+                        f"{route.provider.base_url}/chat/completions",
+                        key,
+                        body,
+                        billed,
+                        route.provider.name,
+                        stream.stopped,
+                    )
+                )
+            return await _watched(serving, stream.stopped)
+    finally:
+        # A reply cancelled before it began still releases its reservation (a no-op when
+        # the reply's own settle came first).
+        await billed.settle(stop_reason="client_gone")
 
 
 def _prompt_text(body: dict[str, Any]) -> str:

@@ -280,6 +280,13 @@ class ChatStreamStart(ServerMessage):
     request_id: str = field(metadata=about(REQUEST_ID))
     session_id: str = field(metadata=about("The session the reply belongs to: " + SESSION_ID))
     model: str = field(metadata=about("The model this request uses."))
+    max_tokens_clipped: int | None = field(
+        default=None,
+        metadata=about(
+            "Present when a budget set to clip lowered the request's max_tokens to fit what it"
+            " has left: the max_tokens sent upstream (the reply may stop at max_tokens sooner)."
+        ),
+    )
 
 
 @frozen(kw_only=True)

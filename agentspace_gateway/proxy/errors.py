@@ -37,3 +37,9 @@ def no_provider_key() -> web.Response:
         "api_error",
         "The gateway has no Anthropic API key. Run: agentspace-gateway keys add anthropic",
     )
+
+
+def budget_refused(message: str) -> web.Response:
+    """A budget has no room for the request: Anthropic's rate-limit envelope, and the header
+    Anthropic's SDKs obey not to retry (they retry every other 429)."""
+    return anthropic_error(429, "rate_limit_error", message, headers={"x-should-retry": "false"})

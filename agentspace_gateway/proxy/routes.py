@@ -17,23 +17,30 @@ import aiohttp
 from aiohttp import web
 from attrs import frozen
 
-from agentspace_gateway.metering import Metering
-from agentspace_gateway.proxy.attribution import SessionCache, attribute
+from agentspace_gateway import appkeys
+from agentspace_gateway.chat.setup import CHAT
+from agentspace_gateway.metering import BilledRequest, Metering
+from agentspace_gateway.metering.budget_headers import mark_clipped
+from agentspace_gateway.metering.budget_refusals import refusal_message
+from agentspace_gateway.proxy.attribution import Attributed, SessionCache, attribute
 from agentspace_gateway.proxy.audit_events import ClientEvent
 from agentspace_gateway.proxy.auth import ClientAuth
 from agentspace_gateway.proxy.errors import (
     anthropic_error,
+    budget_refused,
     invalid_request,
     no_provider_key,
     too_large,
     upstream_unreachable,
 )
+from agentspace_gateway.proxy.input_estimate import estimate_input
 from agentspace_gateway.proxy.inspection import ProxiedInspector
 from agentspace_gateway.proxy.kept_requests import KeptRequests
 from agentspace_gateway.proxy.models import model_page, one_model
-from agentspace_gateway.proxy.open_streams import REVOKED, OpenStreams
+from agentspace_gateway.proxy.open_streams import CLIENT_GONE, REVOKED, OpenStreams
 from agentspace_gateway.proxy.relay import UPSTREAM_FAILED, relay_stream, relay_whole
 from agentspace_gateway.proxy.upstream import Upstream, error_message, response_headers
+from agentspace_gateway.storage.budgets import Scope
 from agentspace_gateway.storage.session_origins import SessionOrigins
 
 log = logging.getLogger(__name__)
@@ -71,8 +78,11 @@ async def read_body(request: web.Request, limit: int) -> bytes | web.Response:
     return bytes(body)
 
 
-async def read_request(request: web.Request, door: ProxyDoor) -> tuple[bytes, str] | web.Response:
-    """The raw body and its model; only "a JSON object with a model string" is checked."""
+async def read_request(
+    request: web.Request, door: ProxyDoor
+) -> tuple[bytes, str, dict[str, Any]] | web.Response:
+    """The raw body, its model and the parsed object; only "a JSON object with a model
+    string" is checked."""
     body = await read_body(request, door.max_body_bytes)
     if isinstance(body, web.Response):
         return body
@@ -88,7 +98,7 @@ async def read_request(request: web.Request, door: ProxyDoor) -> tuple[bytes, st
     model = parsed.get("model")
     if not isinstance(model, str) or not model:
         return invalid_request("model: Field required (a model name string)")
-    return body, model
+    return body, model, parsed
 
 
 async def messages(request: web.Request) -> web.StreamResponse:
@@ -99,7 +109,7 @@ async def messages(request: web.Request) -> web.StreamResponse:
     read = await read_request(request, door)
     if isinstance(read, web.Response):
         return read
-    body, model = read
+    body, model, parsed = read
     attributed = await attribute(door.sessions, request, client, model)
     if isinstance(attributed, web.Response):
         return attributed
@@ -109,14 +119,12 @@ async def messages(request: web.Request) -> web.StreamResponse:
         if key is None:
             return no_provider_key()
     request_id = f"proxy_{uuid.uuid4().hex}"
+    billed = await admit(request, door, attributed, model, parsed, request_id)
+    if isinstance(billed, web.Response):
+        return billed
+    if billed.max_tokens_clipped is not None:
+        body = with_max_tokens(parsed, billed.max_tokens_clipped)
     door.kept.keep(attributed.session.id, request_id, body)
-    billed = door.metering.begin(
-        session_id=attributed.session.id,
-        model=model,
-        request_id=request_id,
-        estimated_input_tokens=None,
-        attribution=attributed.attribution,
-    )
     try:
         async with door.upstream.session.post(
             door.upstream.url(request.rel_url.path_qs),
@@ -142,6 +150,56 @@ async def messages(request: web.Request) -> web.StreamResponse:
         log.warning("proxy %s: upstream request failed: %s", request_id, error)
         await billed.settle(stop_reason=UPSTREAM_FAILED)
         return upstream_unreachable(error_message(error))
+    finally:
+        # Whatever ended it (cancelled before the reply began, say): its reservation is
+        # released. Settled already on every other way out, and a second settle is a no-op.
+        await billed.settle(stop_reason=CLIENT_GONE)
+
+
+async def admit(
+    request: web.Request,
+    door: ProxyDoor,
+    attributed: Attributed,
+    model: str,
+    parsed: dict[str, Any],
+    request_id: str,
+) -> BilledRequest | web.Response:
+    """The billed request, its worst case reserved against every budget that applies; or
+    the refusal (429, not to be retried), and nothing goes upstream."""
+    chat = request.app[CHAT]
+    asked = requested_max_tokens(parsed, request.app[appkeys.CONFIG].anthropic.max_tokens)
+    admitted = await door.metering.admit(
+        Scope(
+            session_id=attributed.session.id,
+            client_key_id=attributed.attribution.client_key_id,
+            agent_id=attributed.attribution.agent_id,
+        ),
+        session_id=attributed.session.id,
+        model=model,
+        request_id=request_id,
+        max_tokens=asked,
+        estimated_input_tokens=None,
+        input_for_budget=lambda: estimate_input(chat.estimator, parsed),
+        attribution=attributed.attribution,
+    )
+    if not isinstance(admitted, BilledRequest):
+        return budget_refused(refusal_message(admitted))
+    mark_clipped(request, admitted.max_tokens_clipped)
+    return admitted
+
+
+def requested_max_tokens(parsed: dict[str, Any], default: int) -> int:
+    """The request's max_tokens (which Anthropic requires); the default for a request
+    without a usable one, which Anthropic refuses unanswered."""
+    asked = parsed.get("max_tokens")
+    if isinstance(asked, int) and not isinstance(asked, bool) and asked > 0:
+        return asked
+    return default
+
+
+def with_max_tokens(parsed: dict[str, Any], max_tokens: int) -> bytes:
+    """The body with only max_tokens changed (re-encoded: the rest means the same)."""
+    return json.dumps({**parsed, "max_tokens": max_tokens}, ensure_ascii=False).encode()
 
 
 async def count_tokens(request: web.Request) -> web.StreamResponse:
