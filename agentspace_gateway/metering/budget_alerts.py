@@ -19,7 +19,8 @@ DEFAULT_THRESHOLDS_PERCENT: tuple[int, ...] = (50, 80, 100)
 
 @attrs.frozen
 class BudgetAlert:
-    """A budget's spend (settled plus reserved) reached ``threshold_percent`` of its limit."""
+    """A budget's settled spend reached ``threshold_percent`` of its limit (``reserved``:
+    what requests under way held at that moment, for context)."""
 
     scope_kind: str
     scope_id: str

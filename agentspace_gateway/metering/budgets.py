@@ -47,7 +47,7 @@ Refused = Refusal | Unpriceable
 # The input estimate, or what makes it: made only when a budget applies (an HTTP door's
 # body is not tokenised for a gateway without budgets).
 InputEstimate = int | Callable[[], Awaitable[int]]
-# Told of the alert thresholds a reservation or a settle took a budget past.
+# Told of the alert thresholds a settle found reached (each once per budget and period).
 CrossingsSink = Callable[[tuple[Crossing, ...]], None]
 
 
@@ -139,12 +139,9 @@ class Budgets:
                 # Another request may have taken the room since: the store checks again.
                 result = await self._store.reserve(scope, request_id, model, clipped, moment)
                 if isinstance(result, Reservation):
-                    self._crossed(result.crossed)
                     return Admitted(result, fitting)
         if isinstance(result, Refusal):
             return result
-        if result is not None:
-            self._crossed(result.crossed)
         return Admitted(result, max_tokens)
 
     async def settle(self, admitted: Admitted) -> None:

@@ -1,7 +1,9 @@
 """Alert thresholds crossed, each recorded once per budget and period.
 
-``record_crossings`` runs inside the write transaction that changed a budget's standing (a
-reservation made, one settled): the unique key of ``budget_alerts_fired`` makes the record
+A threshold is reached by settled spend, the usage rows' cost: not by reservations, which
+are worst cases (a budget that clips fills itself with one reservation while the request
+may spend a hundredth of it). ``record_crossings`` runs inside the write transaction that
+settles a request: the unique key of ``budget_alerts_fired`` makes the record
 the decision, so two requests, or a gateway restarted mid-period, never fire one threshold
 twice.
 """
@@ -22,16 +24,15 @@ if TYPE_CHECKING:
 
 @attrs.frozen
 class Crossing:
-    """``standing`` (settled plus reserved) reached ``threshold_percent`` of its limit."""
+    """``standing``'s settled spend reached ``threshold_percent`` of its limit."""
 
     standing: Standing
     threshold_percent: int
 
 
 def reached(standing: Standing, threshold_percent: int) -> bool:
-    # Integers only: spent + reserved >= limit * threshold / 100, without rounding.
-    committed = standing.spent_nanousd + standing.reserved_nanousd
-    return committed * 100 >= standing.budget.limit_nanousd * threshold_percent
+    # Integers only: spent >= limit * threshold / 100, without rounding.
+    return standing.spent_nanousd * 100 >= standing.budget.limit_nanousd * threshold_percent
 
 
 async def record_crossings(

@@ -94,8 +94,6 @@ class Standing:
 class Reservation:
     request_id: str
     amount_nanousd: int
-    # Alert thresholds this reservation took a budget past (recorded as fired with it).
-    crossed: tuple[Crossing, ...] = attrs.field(default=(), eq=False)
 
 
 @attrs.frozen
@@ -268,16 +266,10 @@ class BudgetStore:
             applying = [b for b in await _budgets(connection) if scope.matches(b)]
             if not applying:
                 return None
-            standings = []
             for budget in applying:
                 standing = await _standing(connection, budget, now, self._zone)
                 if standing.remaining_nanousd < amount_nanousd:
                     return Refusal(standing, amount_nanousd)
-                standings.append(
-                    attrs.evolve(
-                        standing, reserved_nanousd=standing.reserved_nanousd + amount_nanousd
-                    )
-                )
             await connection.execute(
                 "INSERT INTO budget_reservations (request_id, session_id, client_key_id,"
                 " agent_id, model, amount_nanousd, state, created_at)"
@@ -292,8 +284,7 @@ class BudgetStore:
                     format_utc(now),
                 ),
             )
-            crossed = await self._crossings(connection, standings, now)
-            return Reservation(request_id, amount_nanousd, crossed)
+            return Reservation(request_id, amount_nanousd)
 
         return await self._db.write(check_and_reserve)
 
@@ -302,8 +293,8 @@ class BudgetStore:
         return (await self.release(request_id)).released
 
     async def release(self, request_id: str, now: datetime | None = None) -> Released:
-        """``settle``, and the alert thresholds the settled spend took a budget past (a
-        request that cost more than its reservation), found in the same transaction."""
+        """``settle``, and the alert thresholds the settled spend has reached, recorded as
+        fired in the same transaction (each once per budget and period)."""
         moment = now or datetime.now(UTC)
 
         async def release_one(connection: aiosqlite.Connection) -> Released:
