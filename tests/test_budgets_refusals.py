@@ -5,6 +5,7 @@ retry. A budget set to clip sends the request with a max_tokens that fits instea
 
 import json
 from collections.abc import AsyncIterator
+from typing import Any
 
 import anthropic
 import openai
@@ -33,7 +34,7 @@ OPENAI_KEY = "sk-provider-key-for-the-fake-openai"
 # claude-sonnet-4-5 in nano-dollars per token: the dearest input-side rate is a one-hour
 # cache write ($6/MTok, 2x input); output is $15/MTok.
 WORST_INPUT_NANOS, OUTPUT_NANOS = 6000, 15000
-HI = [{"role": "user", "content": "hi"}]
+HI: Any = [{"role": "user", "content": "hi"}]
 
 
 @pytest.fixture
@@ -125,8 +126,11 @@ async def test_the_openai_api_refuses_with_insufficient_quota_the_sdk_does_not_r
 
 
 async def test_the_websocket_refuses_with_budget_exceeded_and_its_figures(
-    gateway: App, fake_anthropic: tuple[FakeAnthropic, str], home: Home, monkeypatch
-) -> None:  # type: ignore[no-untyped-def]
+    gateway: App,
+    fake_anthropic: tuple[FakeAnthropic, str],
+    home: Home,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     monkeypatch.setenv("ANTHROPIC_API_KEY", TEST_API_KEY)
     await set_budget(gateway, 12_345_678, period="month")
     async with gateway.ws_connect("/gateway") as ws:
@@ -186,8 +190,8 @@ async def test_a_budget_that_clips_sends_a_max_tokens_that_fits_and_says_so(
 
 
 async def test_a_clipped_chat_stream_says_its_max_tokens_at_its_start(
-    gateway: App, fake_anthropic: tuple[FakeAnthropic, str], monkeypatch
-) -> None:  # type: ignore[no-untyped-def]
+    gateway: App, fake_anthropic: tuple[FakeAnthropic, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("ANTHROPIC_API_KEY", TEST_API_KEY)
     await set_budget(gateway, 10_000_000, clip=True)  # $0.01: about 600 of 4096 tokens
     fake, _ = fake_anthropic
@@ -230,8 +234,11 @@ async def test_an_unpriced_model_is_refused_while_a_budget_applies(
 
 
 async def test_an_unknown_model_priced_by_unknown_model_goes_and_is_billed(
-    make_client, fake_anthropic: tuple[FakeAnthropic, str], home: Home, monkeypatch
-) -> None:  # type: ignore[no-untyped-def]
+    make_client: Any,
+    fake_anthropic: tuple[FakeAnthropic, str],
+    home: Home,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     monkeypatch.setenv("ANTHROPIC_API_KEY", PROVIDER_KEY)
     fake, base_url = fake_anthropic
     config = Config(
