@@ -4,7 +4,6 @@ and the OpenAI API's 429 insufficient_quota, which the real SDKs, retries enable
 retry. A budget set to clip sends the request with a max_tokens that fits instead."""
 
 import json
-from collections.abc import AsyncIterator
 from typing import Any
 
 import anthropic
@@ -13,16 +12,20 @@ import pytest
 from budgets_helpers import (
     App,
     Attempts,
+    anthropic_sdk,
+    fake_openai_fixture,  # noqa: F401 - the fixture
+    gateway_fixture,  # noqa: F401 - the fixture
     open_reservations,
+    openai_sdk,
     rows,
     set_budget,
     standings,
     usage_count,
 )
-from fake_openai import FakeOpenAI, running_fake_openai
+from fake_openai import FakeOpenAI
 from fake_openai import Scenario as OpenAIScenario
 
-from agentspace_gateway.config import AnthropicConfig, Config, PriceOverride, ProviderConfig
+from agentspace_gateway.config import AnthropicConfig, Config, PriceOverride
 from agentspace_gateway.home import Home
 
 from chat_helpers import send_chat
@@ -30,47 +33,10 @@ from conftest import TEST_API_KEY
 from fake_anthropic import FakeAnthropic, Scenario
 from proxy_helpers import MODEL, PROVIDER_KEY, issue
 
-OPENAI_KEY = "sk-provider-key-for-the-fake-openai"
 # claude-sonnet-4-5 in nano-dollars per token: the dearest input-side rate is a one-hour
 # cache write ($6/MTok, 2x input); output is $15/MTok.
 WORST_INPUT_NANOS, OUTPUT_NANOS = 6000, 15000
 HI: Any = [{"role": "user", "content": "hi"}]
-
-
-@pytest.fixture
-async def fake_openai() -> AsyncIterator[tuple[FakeOpenAI, str]]:
-    async with running_fake_openai(FakeOpenAI({OPENAI_KEY})) as running:
-        yield running
-
-
-@pytest.fixture
-async def gateway(make_client, fake_anthropic, fake_openai, monkeypatch) -> App:  # type: ignore[no-untyped-def]
-    """Both HTTP doors and the WebSocket, to the fake Anthropic and the fake OpenAI."""
-    monkeypatch.setenv("ANTHROPIC_API_KEY", PROVIDER_KEY)
-    monkeypatch.setenv("OPENAI_API_KEY", OPENAI_KEY)
-    providers = {
-        "openai": ProviderConfig(kind="openai", base_url=fake_openai[1], key="env:OPENAI_API_KEY")
-    }
-    anthropic_config = AnthropicConfig(base_url=fake_anthropic[1], max_retries=0)
-    return await make_client(Config(anthropic=anthropic_config, providers=providers))  # type: ignore[no-any-return]
-
-
-def anthropic_sdk(client: App, secret: str, attempts: Attempts) -> anthropic.AsyncAnthropic:
-    return anthropic.AsyncAnthropic(
-        api_key=secret,
-        base_url=str(client.make_url("")).rstrip("/"),
-        max_retries=3,
-        http_client=attempts.anthropic_client(),
-    )
-
-
-def openai_sdk(client: App, secret: str, attempts: Attempts) -> openai.AsyncOpenAI:
-    return openai.AsyncOpenAI(
-        api_key=secret,
-        base_url=str(client.make_url("/v1")),
-        max_retries=3,
-        http_client=attempts.openai_client(),
-    )
 
 
 async def test_the_anthropic_api_refuses_with_a_429_the_sdk_does_not_retry(
