@@ -79,6 +79,8 @@ class Scenario:
     drop_after: int | None = None
     stall_after: int | None = None
     stall_seconds: float = 30.0
+    # Set: the stall ends when this is set (or stall_seconds pass), and the stream goes on.
+    stall_until: asyncio.Event | None = None
     malformed_after: int | None = None
     unknown_event_after: int | None = None
     message_start_without_usage: bool = False
@@ -440,7 +442,11 @@ class FakeAnthropic:
         if scenario.malformed_after == sent:
             await response.write(b'event: content_block_delta\ndata: {"type": "content_bl\n\n')
         if scenario.stall_after == sent:
-            await self._pause(scenario.stall_seconds)
+            if scenario.stall_until is not None:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(scenario.stall_until.wait(), scenario.stall_seconds)
+            else:
+                await self._pause(scenario.stall_seconds)
         if scenario.error_event_after == sent:
             error = {"type": "overloaded_error", "message": "Overloaded"}
             await response.write(_sse("error", {"type": "error", "error": error}))
