@@ -13,6 +13,7 @@ have settled, spend never passes the limit by a nano-dollar and equals the ledge
 import asyncio
 import json
 import re
+import signal
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -32,8 +33,11 @@ from reliability_helpers import (
     StreamRecord,
     db_rows,
     gateway_running,
+    kill,
     run_cli,
+    start_gateway,
     stream_chat,
+    wait_for_exit,
 )
 
 MODEL = "claude-sonnet-4-5"
@@ -235,3 +239,56 @@ async def test_200_concurrent_requests_never_overshoot_and_none_is_refused_with_
     fake, _ = fake_anthropic
     for round_ in range(5):
         await one_round(gateway, key, fake, round_)
+
+
+async def test_a_sigkill_with_reservations_open_leaves_none_stuck_after_restart(
+    tmp_path: Path, fake_anthropic: tuple[FakeAnthropic, str]
+) -> None:
+    fake, base_url = fake_anthropic
+    home, workdir = tmp_path / "home", tmp_path / "work"
+    workdir.mkdir()
+    database = home / "agentspace.db"
+    added = run_cli(home, workdir, "clients", "add", "crash")
+    assert added.returncode == 0, added.stderr
+    key = added.stdout.splitlines()[0]
+    # Every stream stops after its first delta, its row open and its reservation held.
+    fake.default = Scenario(
+        text_chunks=["a", "b"], input_tokens=12, stall_after=1, stall_seconds=60
+    )
+    gateway = await start_gateway(
+        home, workdir, base_url, "serve-killed", AGENTSPACE_ANTHROPIC_MAX_TOKENS=str(MAX_TOKENS)
+    )
+    try:
+        await set_global_budget(home, LIMIT)
+        url = f"http://127.0.0.1:{gateway.port}"
+        async with aiohttp.ClientSession() as http:
+            under_way = [
+                asyncio.ensure_future(anthropic_api(http, url, key)),
+                asyncio.ensure_future(openai_api(http, url, key)),
+                asyncio.ensure_future(websocket(http, gateway, "crash")),
+            ]
+            await until(lambda: len(fake.message_requests) == 3, 20)
+            await until(lambda: ledger(database)[2] == 3, 20)  # three rows in progress
+            [[held]] = db_rows(
+                database, "SELECT count(*) FROM budget_reservations WHERE state = 'open'"
+            )
+            assert held == 3
+            gateway.process.send_signal(signal.SIGKILL)
+            assert await wait_for_exit(gateway) == -signal.SIGKILL
+            await asyncio.gather(*under_way, return_exceptions=True)
+    finally:
+        await kill(gateway)
+
+    async with gateway_running(home, workdir, base_url, "serve-after"):
+        rows, spent, in_progress = ledger(database)
+        assert (rows, in_progress) == (3, 0)  # marked interrupted, their input billed
+        assert spent > 0
+        assert db_rows(database, "SELECT * FROM budget_reservations WHERE state = 'open'") == []
+        handle = await Database.open(database)
+        try:
+            [standing] = await BudgetStore(handle, ZoneInfo("UTC")).standings(datetime.now(UTC))
+        finally:
+            await handle.close()
+        assert (standing.spent_nanousd, standing.reserved_nanousd) == (spent, 0)
+    log = (workdir / "serve-after.log").read_text()
+    assert "settled 3 reservation(s) a stopped gateway left open" in log
