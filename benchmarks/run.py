@@ -31,6 +31,7 @@ from benchmarks.processes import (
 from benchmarks.proxy_setup import fake_openai, prepare_proxy
 from benchmarks.report import ScenarioResult, machine, table, write_json
 from benchmarks.scenarios import (
+    budgets,
     ceiling,
     connections,
     context,
@@ -47,6 +48,7 @@ RESULTS = Path(__file__).resolve().parent / "results"
 SCENARIOS = (
     *("reports", "context", "relay", "ceiling", "latency", "litellm", "proxy"),
     "connections",
+    "budgets",
 )
 # Generous: a scenario takes 5 to 60 s on a quiet 2-core machine.
 SCENARIO_TIMEOUT_SECONDS = 300
@@ -58,7 +60,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", help=f"comma-separated scenarios of: {', '.join(SCENARIOS)}")
     parser.add_argument("--output", type=Path, default=RESULTS / "latest.json")
     parser.add_argument(
-        "--profile", choices=SCENARIOS[:-1], help="sample the gateway with py-spy during one"
+        "--profile",
+        choices=[s for s in SCENARIOS if s != "connections"],
+        help="sample the gateway with py-spy during one",
     )
     parser.add_argument("--keep", action="store_true", help="keep the work directory and logs")
     args = parser.parse_args(argv)
@@ -137,6 +141,8 @@ async def _scenario(key: str, stage: Stage, earlier: list[ScenarioResult]) -> Sc
                 return await litellm.run(stage)
             if key == "proxy":
                 return await proxy.run(stage)
+            if key == "budgets":
+                return await budgets.run(stage)
             return await connections.run(stage)
     except Exception as error:
         failed = ScenarioResult(key, f"{key}: FAILED")
@@ -148,8 +154,9 @@ async def _scenario(key: str, stage: Stage, earlier: list[ScenarioResult]) -> Sc
 
 @contextlib.contextmanager
 def _fake_openai(chosen: tuple[str, ...], workdir: Path) -> Iterator[str | None]:
-    """The fake OpenAI upstream when the proxy scenario runs: serve reads its URL at start."""
-    if "proxy" not in chosen:
+    """The fake OpenAI upstream (and so a client key) when an HTTP door scenario runs: serve
+    reads its URL at start."""
+    if "proxy" not in chosen and "budgets" not in chosen:
         yield None
         return
     with fake_openai(workdir) as url:

@@ -20,7 +20,7 @@ from agentspace_gateway.metering.budget_alerting import ThresholdAlerts
 from agentspace_gateway.metering.budget_alerts import BudgetAlerts
 from agentspace_gateway.metering.budget_headers import add_clipped_header
 from agentspace_gateway.metering.budgets import Budgets
-from agentspace_gateway.storage.budgets import BudgetStore
+from agentspace_gateway.storage.budgets import BudgetReader, BudgetStore
 from agentspace_gateway.storage.estimate_accuracy import EstimateAccuracyReader
 
 log = logging.getLogger(__name__)
@@ -52,8 +52,13 @@ async def budget_context(app: web.Application) -> AsyncIterator[None]:
     alerts = BudgetAlerts()
     telling = ThresholdAlerts(alerts, app[appkeys.AUDIT_LOG])
     chat = app[CHAT]
+    reader = await BudgetReader.open(database.path)
     budgets = Budgets(
-        store, chat.price_book, EstimateAccuracyReader(database), on_crossed=telling.crossed
+        store,
+        chat.price_book,
+        EstimateAccuracyReader(database),
+        on_crossed=telling.crossed,
+        reader=reader,
     )
     app[BUDGETS] = BudgetServices(store=store, budgets=budgets, alerts=alerts)
     chat.metering.use_budgets(budgets)
@@ -61,6 +66,7 @@ async def budget_context(app: web.Application) -> AsyncIterator[None]:
         yield
     finally:
         await telling.flush()
+        await reader.close()
 
 
 def setup_budgets(app: web.Application) -> None:

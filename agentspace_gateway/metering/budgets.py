@@ -19,7 +19,13 @@ import attrs
 
 from agentspace_gateway.pricing import ModelPrices, PriceBook
 from agentspace_gateway.storage.budget_crossings import Crossing
-from agentspace_gateway.storage.budgets import BudgetStore, Refusal, Reservation, Scope
+from agentspace_gateway.storage.budgets import (
+    BudgetReader,
+    BudgetStore,
+    Refusal,
+    Reservation,
+    Scope,
+)
 from agentspace_gateway.storage.estimate_accuracy import EstimateAccuracyReader
 
 # On top of the largest measured under-estimate: the next prompt may be off by more.
@@ -96,8 +102,11 @@ class Budgets:
         accuracy: EstimateAccuracyReader,
         *,
         on_crossed: CrossingsSink | None = None,
+        reader: BudgetReader | None = None,
     ) -> None:
+        """``reader``: where each request learns which budgets apply (else the store)."""
         self._store = store
+        self._reader = reader
         self._book = book
         self._accuracy = accuracy
         self._on_crossed = on_crossed
@@ -122,7 +131,8 @@ class Budgets:
         now: datetime | None = None,
     ) -> Admitted | Refusal | Unpriceable:
         moment = now or datetime.now(UTC)
-        applying = [b for b in await self._store.all() if scope.matches(b)]
+        listed = await (self._reader or self._store).all()
+        applying = [b for b in listed if scope.matches(b)]
         if not applying:
             return Admitted(None, max_tokens)
         estimated = await _estimate(estimated_input_tokens)

@@ -10,6 +10,7 @@ sum and the insert, and two requests can never both fit into the same remainder.
 from __future__ import annotations
 
 from datetime import UTC, datetime, time, timedelta
+from pathlib import Path
 from typing import Literal
 from zoneinfo import ZoneInfo
 
@@ -177,6 +178,30 @@ async def _budgets(connection: aiosqlite.Connection) -> list[Budget]:
         f"SELECT {_BUDGET_COLUMNS} FROM budgets ORDER BY scope_kind, scope_id, period"  # noqa: S608
     ) as cursor:
         return [_budget(row) for row in await cursor.fetchall()]
+
+
+class BudgetReader:
+    """The budgets, read on a read-only connection of its own, beside the write queue.
+
+    Every request through every door asks which budgets apply before it goes upstream; a
+    gateway without budgets must not make each request wait behind the queued writes (each
+    an fsync) to learn there are none. WAL lets this connection read the last committed
+    state, so a budget set by another process applies from the next request; the reservation
+    itself checks again inside its write transaction.
+    """
+
+    def __init__(self, connection: aiosqlite.Connection) -> None:
+        self._connection = connection
+
+    @classmethod
+    async def open(cls, path: Path) -> BudgetReader:
+        return cls(await aiosqlite.connect(f"file:{path}?mode=ro", uri=True))
+
+    async def close(self) -> None:
+        await self._connection.close()
+
+    async def all(self) -> list[Budget]:
+        return await _budgets(self._connection)
 
 
 class BudgetStore:
