@@ -141,10 +141,9 @@ def _budget(row: aiosqlite.Row) -> Budget:
     )
 
 
-async def _standing(
-    connection: aiosqlite.Connection, budget: Budget, now: datetime, zone: ZoneInfo
-) -> Standing:
-    start, end = period_bounds(budget.period, now, zone)
+async def _scoped_spend(
+    connection: aiosqlite.Connection, budget: Budget, start: str | None, end: str | None
+) -> int:
     spent_sql = (
         "SELECT coalesce(sum(cost_nanousd), 0) FROM usage_records"  # noqa: S608 - constants
         f" WHERE priced = 1 AND {_USAGE_SCOPE[budget.scope_kind]}"
@@ -154,7 +153,42 @@ async def _standing(
         spent_sql += " AND created_at >= ? AND created_at < ?"
         params += [start, end]
     async with connection.execute(spent_sql, params) as cursor:
-        spent_row = await cursor.fetchone()
+        row = await cursor.fetchone()
+    assert row is not None
+    return int(row[0])
+
+
+def _whole_hours(start: str | None, end: str | None) -> bool:
+    """Whether the period starts and ends on whole UTC hours (every zone but a few with
+    half-hour offsets), so the hourly sums cover it exactly."""
+    return all(bound is None or bound[13:] == ":00:00.000Z" for bound in (start, end))
+
+
+async def _global_spend(
+    connection: aiosqlite.Connection, start: str | None, end: str | None
+) -> int:
+    """Everything spent in the period, from the hourly sums the ledger's triggers keep in the
+    same transaction as each row: one row per hour and model, not every ledger row (a global
+    budget is checked on every request). An unpriced row costs 0 there as here."""
+    sql = "SELECT coalesce(sum(cost_nanousd), 0) FROM usage_hourly"
+    params: list[object] = []
+    if start is not None and end is not None:
+        sql += " WHERE hour >= ? AND hour < ?"
+        params += [start[:13], end[:13]]
+    async with connection.execute(sql, params) as cursor:
+        row = await cursor.fetchone()
+    assert row is not None
+    return int(row[0])
+
+
+async def _standing(
+    connection: aiosqlite.Connection, budget: Budget, now: datetime, zone: ZoneInfo
+) -> Standing:
+    start, end = period_bounds(budget.period, now, zone)
+    if budget.scope_kind == "global" and _whole_hours(start, end):
+        spent = await _global_spend(connection, start, end)
+    else:
+        spent = await _scoped_spend(connection, budget, start, end)
     # An open reservation whose usage row is already written counts once: the row's cost as
     # spend, and the rest of the worst case still held. The row may be an open one (opened
     # at the stream's first report, with its input side only): its request can still spend
@@ -168,9 +202,8 @@ async def _standing(
     )
     async with connection.execute(reserved_sql, [budget.scope_id]) as cursor:
         reserved_row = await cursor.fetchone()
-    assert spent_row is not None
     assert reserved_row is not None
-    return Standing(budget, int(spent_row[0]), int(reserved_row[0]), end)
+    return Standing(budget, spent, int(reserved_row[0]), end)
 
 
 async def _budgets(connection: aiosqlite.Connection) -> list[Budget]:
