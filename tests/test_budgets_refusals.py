@@ -221,3 +221,24 @@ async def test_an_unknown_model_priced_by_unknown_model_goes_and_is_billed(
     [standing] = await standings(client)
     # $10/MTok in, $50/MTok out: 10 x 10,000 + 2 x 50,000 nano-dollars.
     assert (standing.spent_nanousd, standing.reserved_nanousd) == (200_000, 0)
+
+
+async def test_a_clipped_openai_request_with_n_choices_sends_each_its_share(
+    gateway: App, fake_openai: tuple[FakeOpenAI, str], home: Home
+) -> None:
+    limit = 1_000_000  # gpt-4.1 output is $8/MTok: about 120 tokens in all
+    await set_budget(gateway, limit, clip=True)
+    key = await issue(gateway, "aider")
+    fake, _ = fake_openai
+    fake.enqueue(OpenAIScenario(text_chunks=["Hi"]))
+    async with openai_sdk(gateway, key.secret, Attempts()) as sdk:
+        raw = await sdk.chat.completions.with_raw_response.create(
+            model="openai/gpt-4.1", messages=HI, max_tokens=1000, n=2
+        )
+    per_choice = int(raw.headers["x-agentspace-max-tokens-clipped"])
+    [received] = fake.requests
+    assert received.body["max_tokens"] == per_choice
+    assert received.body["n"] == 2
+    # Both choices' worst case fits, at $8/MTok of output.
+    assert 0 < 2 * per_choice * 8000 <= limit
+    assert open_reservations(home) == 0
