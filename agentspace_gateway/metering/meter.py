@@ -160,7 +160,10 @@ class Metering:
         estimated_input_tokens: int | None,
         attribution: Attribution | None = None,
     ) -> "BilledRequest":
-        """``attribution``: the client key and agent an HTTP API door bills the row to."""
+        """``attribution``: the client key and agent an HTTP API door bills the row to.
+
+        A door calls ``admit``, never this: a request begun here holds no reservation, so no
+        budget would count it until its row is written."""
         return BilledRequest(
             self,
             session_id=session_id,
