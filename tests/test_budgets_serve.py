@@ -292,3 +292,43 @@ async def test_a_sigkill_with_reservations_open_leaves_none_stuck_after_restart(
         assert (standing.spent_nanousd, standing.reserved_nanousd) == (spent, 0)
     log = (workdir / "serve-after.log").read_text()
     assert "settled 3 reservation(s) a stopped gateway left open" in log
+
+
+async def test_a_graceful_shutdown_releases_the_reservations_of_the_streams_it_stops(
+    tmp_path: Path, fake_anthropic: tuple[FakeAnthropic, str]
+) -> None:
+    fake, base_url = fake_anthropic
+    home, workdir = tmp_path / "home", tmp_path / "work"
+    workdir.mkdir()
+    database = home / "agentspace.db"
+    added = run_cli(home, workdir, "clients", "add", "stop")
+    assert added.returncode == 0, added.stderr
+    key = added.stdout.splitlines()[0]
+    fake.default = Scenario(
+        text_chunks=["a", "b"], input_tokens=12, stall_after=1, stall_seconds=60
+    )
+    gateway = await start_gateway(
+        home, workdir, base_url, "serve-stopped", AGENTSPACE_ANTHROPIC_MAX_TOKENS=str(MAX_TOKENS)
+    )
+    try:
+        await set_global_budget(home, LIMIT)
+        url = f"http://127.0.0.1:{gateway.port}"
+        async with aiohttp.ClientSession() as http:
+            under_way = [
+                asyncio.ensure_future(anthropic_api(http, url, key)),
+                asyncio.ensure_future(openai_api(http, url, key)),
+                asyncio.ensure_future(websocket(http, gateway, "stop")),
+            ]
+            await until(lambda: ledger(database)[2] == 3, 20)  # three rows in progress
+            gateway.process.send_signal(signal.SIGTERM)
+            assert await wait_for_exit(gateway) == 0
+            await asyncio.gather(*under_way, return_exceptions=True)
+    finally:
+        await kill(gateway)
+
+    # Released by the gateway itself as it stopped, not by a next start.
+    states = db_rows(database, "SELECT state, count(*) FROM budget_reservations GROUP BY state")
+    assert [tuple(row) for row in states] == [("settled", 3)]
+    rows, spent, in_progress = ledger(database)
+    assert (rows, in_progress) == (3, 0)
+    assert spent > 0
