@@ -6,6 +6,8 @@ import asyncio
 import os
 import sqlite3
 import stat
+import subprocess
+import sys
 from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 
@@ -430,3 +432,60 @@ async def test_a_runner_cancelled_mid_write_leaves_no_transaction_open(db: Datab
 
     await db.write(inserting("after"))  # not "cannot start a transaction within a transaction"
     assert await audit_events(db) == ["after"]
+
+
+async def test_a_write_that_need_not_survive_a_crash_lands_and_leaves_full_sync(
+    db: Database,
+) -> None:
+    async def insert(event: str) -> Callable[[aiosqlite.Connection], Awaitable[None]]:
+        async def run(connection: aiosqlite.Connection) -> None:
+            await connection.execute(INSERT_AUDIT, (event, NOW))
+
+        return run
+
+    await db.write(await insert("reservation"), durable=False)
+    assert await audit_events(db) == ["reservation"]
+    # The next durable write, and everything after, is flushed as before.
+    assert await pragma(db, "synchronous") == 2
+    # Queued together with a durable write, a non-durable one is flushed with it.
+    await asyncio.gather(
+        db.write(await insert("light"), durable=False), db.write(await insert("ledger"))
+    )
+    assert await audit_events(db) == ["reservation", "light", "ledger"]
+    assert await pragma(db, "synchronous") == 2
+
+
+FSYNC_PROBE = """
+import asyncio, sys
+from pathlib import Path
+from agentspace_gateway.storage import Database
+
+async def main(path, durable):
+    db = await Database.open(Path(path))
+    await db.write(lambda c: c.execute("CREATE TABLE t (x INTEGER)"))
+    for i in range(5):
+        async def insert(c, i=i):
+            await c.execute("INSERT INTO t VALUES (?)", (i,))
+        await db.write(insert, durable=durable)
+    await db.close()
+
+asyncio.run(main(sys.argv[1], sys.argv[2] == "durable"))
+"""
+
+
+def fsyncs_of_five_writes(tmp_path: Path, mode: str) -> int:
+    trace = tmp_path / f"{mode}.strace"
+    strace = ["strace", "-f", "-qq", "-e", "trace=fsync,fdatasync", "-o", str(trace)]
+    subprocess.run(
+        [*strace, sys.executable, "-c", FSYNC_PROBE, str(tmp_path / f"{mode}.db"), mode],
+        check=True,
+        timeout=60,
+    )
+    return trace.read_text().count("sync(")
+
+
+def test_a_write_that_need_not_survive_a_crash_costs_no_fsync(tmp_path: Path) -> None:
+    # The same process and the same five writes: each durable one flushes, no light one does.
+    assert (
+        fsyncs_of_five_writes(tmp_path, "durable") - fsyncs_of_five_writes(tmp_path, "light") >= 5
+    )

@@ -344,7 +344,8 @@ class BudgetStore:
             )
             return Reservation(request_id, amount_nanousd)
 
-        return await self._db.write(check_and_reserve)
+        # A reservation lost in a crash is no loss: the next start releases every open one.
+        return await self._db.write(check_and_reserve, durable=False)
 
     async def settle(self, request_id: str) -> bool:
         """Release the reservation of ``request_id``: its usage row carries what was billed."""

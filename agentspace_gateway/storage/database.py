@@ -50,6 +50,7 @@ class _Job:
     operation: Operation[Any]
     future: asyncio.Future[Any]
     kind: _Kind
+    durable: bool = True
 
 
 class Database:
@@ -119,13 +120,19 @@ class Database:
             await asyncio.wait([self._runner])
         await self._connection.close()
 
-    async def write(self, operation: Operation[T]) -> T:
+    async def write(self, operation: Operation[T], *, durable: bool = True) -> T:
         """``operation(connection)`` in a transaction, committed (maybe with others) on return.
 
         An exception from ``operation`` rolls back what it did, and only that, and is raised
         here; so is a failure to commit.
+
+        ``durable=False`` is for rows a crash may lose because the next start rebuilds them
+        (budget reservations: every open one is released at startup). A group of such writes
+        is committed without the fsync (``synchronous=NORMAL``: in WAL mode the commit is
+        still atomic and ordered; only the flush waits for the next durable commit or
+        checkpoint). A group with any durable write is flushed as always.
         """
-        return await self._submit(operation, "write")
+        return await self._submit(operation, "write", durable=durable)
 
     async def read(self, operation: Operation[T]) -> T:
         """``operation(connection)`` outside any transaction: several queries in one turn."""
@@ -145,11 +152,13 @@ class Database:
 
         return await self.read(everything)
 
-    def _submit(self, operation: Operation[T], kind: _Kind) -> asyncio.Future[T]:
+    def _submit(
+        self, operation: Operation[T], kind: _Kind, *, durable: bool = True
+    ) -> asyncio.Future[T]:
         if self._closing is not None:
             raise StorageError("The database is closed; nothing more can be read or written.")
         future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
-        self._jobs.append(_Job(operation, future, kind))
+        self._jobs.append(_Job(operation, future, kind, durable))
         if self._runner is None or self._runner.done():
             self._runner = asyncio.create_task(self._run(), name="sqlite-runner")
         return future
@@ -196,6 +205,19 @@ class Database:
         if connection.in_transaction:  # left by an operation cut short: never inherited
             await _rollback_quietly(connection)
         use_savepoints = len(group) > 1
+        flush = any(job.durable for job in group)
+        if not flush:
+            await connection.execute("PRAGMA synchronous = NORMAL")
+        try:
+            return await self._commit_group(group, use_savepoints)
+        finally:
+            if not flush:
+                await connection.execute("PRAGMA synchronous = FULL")
+
+    async def _commit_group(
+        self, group: list[_Job], use_savepoints: bool
+    ) -> list[tuple[Any, BaseException | None]]:
+        connection = self._connection
         outcomes: list[tuple[Any, BaseException | None]] = []
         open_since: int | None = None  # the first write of the open transaction
 
