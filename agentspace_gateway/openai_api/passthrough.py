@@ -4,15 +4,17 @@ read on the way.
 
 Streaming, the gateway always asks for the usage chunk (``stream_options.include_usage``);
 a client that did not ask for it does not get it: that one chunk (empty ``choices``, the
-usage) is left out of the relay. Events are relayed whole, as each one's blank line
-arrives, never re-encoded.
+usage) is left out of the relay. The bytes are relayed as each upstream chunk brings
+them, never re-encoded: every event a chunk completes goes out in one write, and the bytes of
+an event not yet ended wait for the chunk that ends it (events are relayed whole, so the
+usage chunk can be left out).
 """
 
 import asyncio
 import contextlib
 import json
 import logging
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 import aiohttp
@@ -22,9 +24,11 @@ from agentspace_gateway.llm.openai_errors import broken_stream, status_error, tr
 from agentspace_gateway.llm.openai_stream import DONE, FINISH_REASONS, usage_counts
 from agentspace_gateway.metering import BilledRequest, Failed, Stopped, TextStreamed, UsageReported
 from agentspace_gateway.openai_api.errors import openai_error
+from agentspace_gateway.proxy.sse import event_end
 
 log = logging.getLogger(__name__)
 
+_DONE = DONE.encode()
 CLIENT_GONE = "client_gone"
 UPSTREAM_FAILED = "upstream_failed"
 # Never relayed: framing the gateway sets itself, and cookies the client must not keep.
@@ -41,7 +45,7 @@ async def end_stopped(response: web.StreamResponse, reason: str) -> None:
         await response.write_eof()
 
 
-def read_chunk(billed: BilledRequest, data: str) -> bool:
+def read_chunk(billed: BilledRequest, data: str | bytes) -> bool:
     """Feed what one chunk says; True when it is the usage-only chunk."""
     try:
         chunk = json.loads(data)
@@ -164,36 +168,53 @@ async def _relay(
     billed: BilledRequest,
     wants_usage: bool,
 ) -> bool:
-    """Relay each event as its end arrives; True when the upstream sent [DONE]."""
-    event = bytearray()
-    data: list[str] = []
-    async for line in _lines(upstream):
-        event += line
-        text = line.decode("utf-8", "replace").rstrip("\r\n")
-        if text.startswith("data:"):
-            value = text[5:]
-            data.append(value[1:] if value.startswith(" ") else value)
-            continue
-        if text:
-            continue
-        payload = "\n".join(data)
-        usage_only = bool(data) and payload != DONE and read_chunk(billed, payload)
-        if not (usage_only and not wants_usage):
-            await response.write(bytes(event))
-        event.clear()
-        data.clear()
-        if payload == DONE:
-            return True
-    if event:
-        await response.write(bytes(event))
+    """Relay the events each chunk completes, in one write; True when the upstream sent
+    [DONE]. A cut connection or a read that timed out ends the relay as the stream's end
+    does, and whether [DONE] came says which."""
+    pending = bytearray()
+    searched = 0  # the bytes of pending before this were searched for an event's end
+    carriage_returns = False
+    try:
+        async for chunk in upstream.content.iter_any():
+            pending += chunk
+            carriage_returns = carriage_returns or b"\r" in chunk
+            pieces: list[bytes] = []
+            start = kept = 0  # the next event's start; the first byte not yet relayed
+            done = False
+            while not done:
+                end, gap = event_end(
+                    pending, max(start, searched - 3), carriage_returns=carriage_returns
+                )
+                if end < 0:
+                    break
+                data = _event_data(bytes(pending[start:end]))
+                done = data == _DONE
+                if data and not done and read_chunk(billed, data) and not wants_usage:
+                    pieces.append(bytes(pending[kept:start]))  # the usage chunk stays out
+                    kept = end + gap
+                start = end + gap
+            pieces.append(bytes(pending[kept:start]))
+            del pending[:start]
+            searched = len(pending)
+            relayed = b"".join(pieces)
+            if relayed:
+                await response.write(relayed)
+            if done:
+                return True
+    except (aiohttp.ClientError, TimeoutError) as error:
+        log.warning("the stream from %s broke: %s", upstream.url.host, error)
+    if pending:
+        await response.write(bytes(pending))
     return False
 
 
-async def _lines(upstream: aiohttp.ClientResponse) -> AsyncIterator[bytes]:
-    """The upstream's lines until it ends or breaks (a cut connection, a read that timed out):
-    either way the caller sees the end, and whether [DONE] came says which."""
-    try:
-        async for line in upstream.content:
-            yield line
-    except (aiohttp.ClientError, TimeoutError) as error:
-        log.warning("the stream from %s broke: %s", upstream.url.host, error)
+def _event_data(block: bytes) -> bytes:
+    """The data of one SSE event (its data lines joined); empty when it has none."""
+    if block.startswith(b"data: ") and b"\n" not in block and b"\r" not in block:
+        return block[6:]  # OpenAI's every event: one data line
+    data = []
+    for line in block.replace(b"\r\n", b"\n").replace(b"\r", b"\n").split(b"\n"):
+        field, _, value = line.partition(b":")
+        if field == b"data":
+            data.append(value[1:] if value.startswith(b" ") else value)
+    return b"\n".join(data)

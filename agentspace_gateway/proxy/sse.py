@@ -43,7 +43,7 @@ class SseScanner:
         found: list[SseEvent] = []
         start = 0
         while True:
-            end, gap = _event_end(
+            end, gap = event_end(
                 pending, max(start, self._searched - 3), carriage_returns=self._carriage_returns
             )
             if end < 0:
@@ -81,7 +81,7 @@ class SseScanner:
         return SseEvent(name, parsed)
 
 
-def _event_end(buffer: bytearray, start: int, *, carriage_returns: bool) -> tuple[int, int]:
+def event_end(buffer: bytearray, start: int, *, carriage_returns: bool) -> tuple[int, int]:
     """Where the first event at or after ``start`` ends, and the length of the blank line
     that ends it; (-1, 0) when no complete event is there yet.
 
