@@ -24,7 +24,7 @@ from agentspace_gateway.llm.openai_errors import broken_stream, status_error, tr
 from agentspace_gateway.llm.openai_stream import DONE, FINISH_REASONS, usage_counts
 from agentspace_gateway.metering import BilledRequest, Failed, Stopped, TextStreamed, UsageReported
 from agentspace_gateway.openai_api.errors import openai_error
-from agentspace_gateway.proxy.sse import event_end
+from agentspace_gateway.proxy.sse import event_end, json_values
 
 log = logging.getLogger(__name__)
 
@@ -47,29 +47,13 @@ async def end_stopped(response: web.StreamResponse, reason: str) -> None:
 
 def read_chunks(billed: BilledRequest, datas: list[bytes]) -> list[bool]:
     """Feed what the chunks say, their text as one piece; for each, whether it is the
-    usage-only chunk.
-
-    Parsed as one JSON array when each is one object: one call into the parser per upstream
-    read, not one per chunk, which at tens of thousands of chunks a second is most of the
-    relay's time. The count must come out right, or each is parsed alone."""
-    parsed: Any = None
-    if all(data[:1] == b"{" and data[-1:] == b"}" for data in datas):
-        with contextlib.suppress(ValueError):
-            parsed = json.loads(b"[" + b",".join(datas) + b"]")
-    if not isinstance(parsed, list) or len(parsed) != len(datas):
-        parsed = [_loads(data) for data in datas]
+    usage-only chunk. Parsed together (``json_values``), as the Anthropic door's events are."""
+    parsed = json_values(datas)
     texts: list[str] = []
     usage_only = [_read(billed, chunk, texts) for chunk in parsed]
     if texts:
         billed.feed(TextStreamed("".join(texts)))
     return usage_only
-
-
-def _loads(data: bytes) -> Any:
-    try:
-        return json.loads(data)
-    except ValueError:
-        return None
 
 
 def _read(billed: BilledRequest, chunk: Any, texts: list[str]) -> bool:
