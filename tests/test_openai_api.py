@@ -17,6 +17,7 @@ from agentspace_gateway import appkeys
 from agentspace_gateway.config import Config, ProviderConfig, ProxyConfig
 from agentspace_gateway.home import Home
 from agentspace_gateway.storage.client_keys import ClientKeyRepository, IssuedKey
+from agentspace_gateway.storage.usage import IN_PROGRESS
 
 from chat_helpers import eventually
 from proxy_helpers import issue
@@ -65,8 +66,9 @@ def usage_rows(home: Home) -> list[sqlite3.Row]:
 
 
 async def settled_row(home: Home) -> sqlite3.Row:
-    """The one usage row: it is settled as the reply ends, which the client may see first."""
-    await eventually(lambda: usage_rows(home))
+    """The one usage row, once settled: it is opened as the reply starts (stop reason
+    IN_PROGRESS) and settled as it ends, which the client may see first."""
+    await eventually(lambda: [r for r in usage_rows(home) if r["stop_reason"] != IN_PROGRESS])
     [row] = usage_rows(home)
     return row
 
