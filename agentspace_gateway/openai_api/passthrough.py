@@ -24,7 +24,7 @@ from agentspace_gateway.llm.openai_errors import broken_stream, status_error, tr
 from agentspace_gateway.llm.openai_stream import DONE, FINISH_REASONS, usage_counts
 from agentspace_gateway.metering import BilledRequest, Failed, Stopped, TextStreamed, UsageReported
 from agentspace_gateway.openai_api.errors import openai_error
-from agentspace_gateway.proxy.sse import event_end, json_values
+from agentspace_gateway.proxy.sse import MAX_PENDING_BYTES, event_end, json_values
 
 log = logging.getLogger(__name__)
 
@@ -204,6 +204,11 @@ async def _relay(
                 if any(usage_only) and not wants_usage:
                     relayed = _without(pending, start, events, usage_only)
             del pending[:start]
+            if len(pending) > MAX_PENDING_BYTES:
+                # No event is this long (a usage chunk is a few hundred bytes): relayed as
+                # it is rather than held without bound.
+                relayed += bytes(pending)
+                pending.clear()
             searched = len(pending)
             if relayed:
                 await response.write(relayed)
