@@ -46,10 +46,11 @@ def chunk(text: str) -> bytes:
     return b"data: " + json.dumps(body).encode() + b"\n\n"
 
 
+Relay = tuple[Upstream, TestClient[web.Request, web.Application], str]
+
+
 @pytest.fixture
-async def relay(
-    make_client,
-) -> AsyncIterator[tuple[Upstream, TestClient[web.Request, web.Application], str]]:  # type: ignore[no-untyped-def]
+async def relay(make_client) -> AsyncIterator[Relay]:  # type: ignore[no-untyped-def]
     upstream = Upstream(b"", b"")
     app = web.Application()
     app.router.add_post("/v1/chat/completions", upstream.handle)
@@ -78,7 +79,7 @@ async def read_until(response: aiohttp.ClientResponse, wanted: bytes) -> bytes:
     ],
 )
 async def test_what_the_upstream_sent_reaches_the_client_before_the_rest(
-    relay: tuple[Upstream, TestClient[web.Request, web.Application], str], first: bytes
+    relay: Relay, first: bytes
 ) -> None:
     upstream, client, secret = relay
     upstream.first = first
