@@ -14,7 +14,7 @@ count that does arrive (message_delta, with the stop reason) is billed as report
 stream runs, the open row is brought up to the running estimate at most once a second
 (``PROGRESS_SECONDS``), so a crash leaves an estimate of all but the last second of text.
 The running estimate is kept, not recounted: each count takes only the text streamed since
-the last one (see ``_RunningCount``).
+the last one (``RunningCount``).
 An upstream that reports usage only at its end (OpenAI) and is cut before it is billed the
 same way, its input side being the request's ``estimated_input_tokens``.
 
@@ -39,6 +39,7 @@ from agentspace_gateway.metering.events import (
     TextStreamed,
     UsageReported,
 )
+from agentspace_gateway.metering.running_count import RunningCount
 from agentspace_gateway.pricing import Cost, PriceBook, TokenCounts
 from agentspace_gateway.protocol.errors import GatewayError
 from agentspace_gateway.storage import (
@@ -58,9 +59,6 @@ _NOTHING = TokenCounts(0, 0)
 
 # How often, at most, an open row is brought up to the running estimate of the output.
 PROGRESS_SECONDS = 1.0
-# A tail with no space to cut at (CJK, minified JSON) is cut anyway past this many
-# characters: the estimate may then differ by a token or so at such a cut.
-MAX_UNCOUNTED_CHARS = 8 * 1024
 
 
 @frozen
@@ -200,7 +198,7 @@ class BilledRequest:
         self._estimated_input_tokens = estimated_input_tokens
         self._counts = _NOTHING
         self._parts: list[str] = []
-        self._running = _RunningCount()
+        self._running = RunningCount()
         self._stop_reason: str | None = None
         self._error: GatewayError | None = None
         self._opening: asyncio.Future[UsageRecord | None] | None = None
@@ -386,41 +384,6 @@ class BilledRequest:
             # After the row: until it is written, the reservation holds the request's cost.
             await self._metering.release(self.admitted, self._request_id)
         return Settlement(counts, cost, record, estimated)
-
-
-class _RunningCount:
-    """The cl100k count of a growing text, counting only what is new each time.
-
-    Token counts do not add up across an arbitrary split, but they do across a split just
-    before a space that follows a non-space: none of cl100k's pre-token patterns ends in a
-    space, so a pre-token starts there in the whole text as in the tail alone. The text up
-    to the last such point is counted once and kept; the rest (usually one word) is carried
-    into the next count."""
-
-    def __init__(self) -> None:
-        self._folded = 0  # how many of the parts are in the counted prefix or the carry
-        self._counted = 0  # the tokens of the counted prefix
-        self._carry = ""
-
-    async def count(self, estimator: TokenEstimator, parts: list[str]) -> int:
-        folded = len(parts)
-        tail = self._carry + "".join(parts[self._folded : folded])
-        cut = _safe_cut(tail)
-        prefix, rest = await estimator.count_many_async([tail[:cut], tail[cut:]])
-        # Kept only once both are counted: a cancelled count leaves the state as it was.
-        self._folded, self._counted, self._carry = folded, self._counted + prefix, tail[cut:]
-        return self._counted + rest
-
-
-def _safe_cut(text: str) -> int:
-    """Where ``text`` can be split with the counts of both sides adding up: before its last
-    space that follows a non-space (0 when there is none)."""
-    at = text.rfind(" ")
-    while at > 0:
-        if not text[at - 1].isspace():
-            return at
-        at = text.rfind(" ", 0, at)
-    return len(text) - 1 if len(text) > MAX_UNCOUNTED_CHARS else 0
 
 
 async def outlast(task: "asyncio.Future[Any]") -> bool:
