@@ -14,6 +14,8 @@ from agentspace_gateway.storage import (
     UsageLedger,
     apply_migrations,
 )
+from agentspace_gateway.storage.errors import StorageError
+from agentspace_gateway.storage.integrity import quick_check
 from agentspace_gateway.storage.session_origins import SessionOrigins
 
 log = logging.getLogger(__name__)
@@ -23,6 +25,11 @@ async def open_database(app: web.Application) -> AsyncIterator[None]:
     home, config = app[appkeys.HOME], app[appkeys.CONFIG]
     database = await Database.open(home.database, busy_timeout_ms=config.database.busy_timeout_ms)
     try:
+        # A damaged file refuses to start, rather than serve with /health "ok" and fail on
+        # the first write that reaches the damaged page (or, worse, bill on top of it).
+        damage = await quick_check(database)
+        if damage is not None:
+            raise StorageError(str(damage))
         await apply_migrations(database)
         ledger = UsageLedger(database)
         interrupted = await ledger.close_interrupted()

@@ -1,11 +1,12 @@
 """The ``agentspace-gateway`` command: serve, chat, usage, sessions, keys, token, audit,
-migrate, protocol.
+migrate, doctor, protocol.
 
 Exit status: 0 done, 1 the operation failed, 2 bad usage or configuration.
 """
 
 import argparse
 import sys
+import traceback
 from collections.abc import Sequence
 from typing import Any
 
@@ -14,6 +15,7 @@ from agentspace_gateway.cli import (
     audit,
     chat,
     clients,
+    doctor,
     keys,
     migrate,
     models,
@@ -26,11 +28,28 @@ from agentspace_gateway.cli import (
 from agentspace_gateway.cli.context import CommandError
 from agentspace_gateway.cli.session_option import attach_session_ids
 from agentspace_gateway.config import ConfigError
+from agentspace_gateway.home import Home
+from agentspace_gateway.storage import StorageError
+from agentspace_gateway.storage.failures import storage_problem
 
-COMMANDS = (serve, chat, usage, sessions, keys, clients, models, token, audit, migrate, protocol)
+COMMANDS = (
+    serve,
+    chat,
+    usage,
+    sessions,
+    keys,
+    clients,
+    models,
+    token,
+    audit,
+    migrate,
+    doctor,
+    protocol,
+)
 
 
 HOME_HELP = "data directory (default: $AGENTSPACE_HOME, else ~/.config/agentspace)"
+DEBUG_HELP = "on a failure, print the Python traceback too, and log at DEBUG level"
 
 
 class CommandParser(argparse.ArgumentParser):
@@ -44,6 +63,9 @@ class CommandParser(argparse.ArgumentParser):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.add_argument("--home", default=argparse.SUPPRESS, help=HOME_HELP)
+        self.add_argument(
+            "--debug", action="store_true", default=argparse.SUPPRESS, help=DEBUG_HELP
+        )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -53,6 +75,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     parser.add_argument("--home", help=HOME_HELP)
+    parser.add_argument("--debug", action="store_true", help=DEBUG_HELP)
     commands = parser.add_subparsers(
         dest="command", metavar="COMMAND", required=True, parser_class=CommandParser
     )
@@ -69,8 +92,23 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"agentspace-gateway: config error: {error}", file=sys.stderr)
         return 2
     except CommandError as error:
+        _traceback(args, error)
         print(f"agentspace-gateway: {error}", file=sys.stderr)
         return error.status
     except KeyboardInterrupt:
         return 130
+    except Exception as error:
+        # A storage failure is the machine's state, not a bug: one line a person can act
+        # on, whichever command met it. Anything else keeps its traceback.
+        problem = storage_problem(error, Home.locate(args.home).database)
+        if problem is None and not isinstance(error, StorageError):
+            raise
+        _traceback(args, error)
+        print(f"agentspace-gateway: {problem or error}", file=sys.stderr)
+        return 1
     return status
+
+
+def _traceback(args: argparse.Namespace, error: BaseException) -> None:
+    if args.debug:
+        traceback.print_exception(error)

@@ -34,6 +34,8 @@ def load(
     if not serving and level == "INFO":
         # A one-shot command prints its own result; routine progress lines would only bury it.
         level = "WARNING"
+    if getattr(args, "debug", False):
+        level = "DEBUG"
     configure_logging(level, access_log=config.logging.access_log)
     return home, config
 

@@ -38,7 +38,7 @@ def run(args: argparse.Namespace) -> int:
             print(f"applied: {', '.join(applied)}" if applied else "database is up to date")
             return 0
         except MigrationError as error:
-            raise CommandError(str(error)) from None
+            raise CommandError(str(error)) from error
         finally:
             await database.close()
 

@@ -43,7 +43,7 @@ def run(args: argparse.Namespace) -> int:
     except RemoteBindRefused as error:
         raise CommandError(str(error), status=2) from None
     except ServeError as error:
-        raise CommandError(str(error)) from None
+        raise CommandError(str(error)) from error
     return 0
 
 

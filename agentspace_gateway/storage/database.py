@@ -27,6 +27,7 @@ import aiosqlite
 import attrs
 
 from agentspace_gateway.storage.errors import StorageError
+from agentspace_gateway.storage.failures import PATH_NOTE, storage_problem
 
 log = logging.getLogger(__name__)
 
@@ -83,12 +84,12 @@ class Database:
             raise TypeError(f"busy_timeout_ms must be an int, got {busy_timeout_ms!r}")
         if busy_timeout_ms < 0:
             raise ValueError(f"busy_timeout_ms must be >= 0, got {busy_timeout_ms}")
-        _create_private_file(path)
         try:
+            _create_private_file(path)
             # Autocommit: transactions are begun and ended here, explicitly.
             connection = await aiosqlite.connect(path, isolation_level=None)
-        except sqlite3.Error as error:
-            raise StorageError(f"Cannot open the database {path}: {error}.") from error
+        except (sqlite3.Error, OSError) as error:
+            raise _cannot_open(path, error) from error
         try:
             connection.row_factory = sqlite3.Row
             await _configure(connection, path, busy_timeout_ms)
@@ -96,11 +97,8 @@ class Database:
         except BaseException as error:
             # An unclosed aiosqlite connection keeps its (non-daemon) thread alive.
             await connection.close()
-            if isinstance(error, sqlite3.DatabaseError):
-                raise StorageError(
-                    f"Cannot open the database {path}: {error}. If another program holds it, "
-                    "stop that program; if the file is damaged, move it aside and start again."
-                ) from error
+            if isinstance(error, sqlite3.DatabaseError | OSError):
+                raise _cannot_open(path, error) from error
             raise
         return cls(connection, path)
 
@@ -170,13 +168,13 @@ class Database:
             while self._jobs:
                 group = [self._jobs.popleft()]
                 if group[0].kind != "write":
-                    _settle(group[0], *await self._alone(group[0]))
+                    _settle(group[0], *await self._alone(group[0]), path=self._path)
                     continue
                 # Everything queued meanwhile (while the last commit was flushed) goes together.
                 while self._jobs and self._jobs[0].kind == "write" and len(group) < MAX_GROUP:
                     group.append(self._jobs.popleft())
                 for member, outcome in zip(group, await self._commit(group), strict=True):
-                    _settle(member, *outcome)
+                    _settle(member, *outcome, path=self._path)
         finally:
             # Only if this task itself was cancelled (the loop is closing) is anything left
             # unsettled; nobody must wait for it forever, and no transaction stays open.
@@ -284,9 +282,14 @@ async def _call(
         return None, error
 
 
-def _settle(job: _Job, result: Any, error: BaseException | None) -> None:
+def _settle(
+    job: _Job, result: Any, error: BaseException | None, *, path: Path | None = None
+) -> None:
     if job.future.done():  # the caller was cancelled; what it asked for is done anyway
         return
+    if path is not None and isinstance(error, sqlite3.Error | OSError):
+        # Which file failed travels with the error, for whoever says it to a person.
+        error.add_note(f"{PATH_NOTE}{path}")
     if isinstance(error, asyncio.CancelledError):
         job.future.cancel()
     elif error is not None:
@@ -324,6 +327,15 @@ async def _configure(connection: aiosqlite.Connection, path: Path, busy_timeout_
                 f"Could not set PRAGMA {pragma} to {wanted!r} on {path} (it is {actual!r}). "
                 "Keep AGENTSPACE_HOME on a local filesystem that supports SQLite WAL mode."
             )
+
+
+def _cannot_open(path: Path, error: BaseException) -> StorageError:
+    if not isinstance(error, OSError):  # an OSError names its own file
+        error.add_note(f"{PATH_NOTE}{path}")
+    problem = storage_problem(error, path)
+    if problem is None:
+        return StorageError(f"Cannot open the database {path}: {error}.")
+    return StorageError(f"Cannot open the database: {problem}")
 
 
 def _create_private_file(path: Path) -> None:

@@ -20,6 +20,7 @@ import attrs
 from agentspace_gateway.clock import utc_now_iso
 from agentspace_gateway.storage.database import Database
 from agentspace_gateway.storage.errors import MigrationError
+from agentspace_gateway.storage.failures import storage_problem
 
 log = logging.getLogger(__name__)
 
@@ -127,6 +128,12 @@ async def _apply_one(connection: aiosqlite.Connection, db: Database, migration: 
         await connection.executescript(script)
     except sqlite3.Error as error:
         await _rollback_quietly(connection)
+        problem = storage_problem(error, db.path)
+        if problem is not None:  # the machine's state, not the migration's
+            raise MigrationError(
+                f"Migration {migration.name}.sql was not applied (nothing from it was "
+                f"kept): {problem}"
+            ) from error
         raise MigrationError(
             f"Migration {migration.name}.sql failed on {db.path}: {error}. "
             "Nothing from it was kept; the database is at the previous migration."
