@@ -22,7 +22,7 @@ from agentspace_gateway.first_run import setup_first_run
 from agentspace_gateway.gateway import setup_gateway
 from agentspace_gateway.home import Home
 from agentspace_gateway.host_check import host_check_middleware
-from agentspace_gateway.http_errors import json_errors_middleware
+from agentspace_gateway.http_errors import json_errors_middleware, remember_prepared
 from agentspace_gateway.keyserver import setup_keyserver
 from agentspace_gateway.logging_setup import configure_logging
 from agentspace_gateway.loop_monitor_setup import setup_loop_monitor
@@ -58,6 +58,7 @@ def create_app(
         middlewares=[host_check_middleware(allowed_names), json_errors_middleware],
         client_max_size=64 * 1024,
     )
+    app.on_response_prepare.append(remember_prepared)
     app[appkeys.HOME] = home
     app[appkeys.CONFIG] = config
     app[appkeys.STARTED_AT] = time.monotonic()

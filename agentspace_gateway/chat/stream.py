@@ -31,6 +31,7 @@ from agentspace_gateway.protocol.errors import ErrorCode, GatewayError
 from agentspace_gateway.protocol.messages import ChatStreamEnd, ChatStreamStart, ErrorMessage
 from agentspace_gateway.storage import MessageRepository, MessageRow, NewMessage, SessionRow
 from agentspace_gateway.storage.budgets import Scope
+from agentspace_gateway.storage.failures import StorageProblem, storage_problem
 from agentspace_gateway.wire_costs import wire_cost, wire_usage
 
 log = logging.getLogger(__name__)
@@ -58,11 +59,28 @@ class ChatStream:
         self._early: list[str] | None = []  # None once announced
         self._start: ChatStreamStart | None = None
         self._frame = delta_frame(request_id)
+        # Why the user's message could not be stored, when the storage itself was why.
+        self._store_problem: StorageProblem | None = None
 
     @property
     def relaying(self) -> bool:
         """The request has gone upstream and has not ended: a chat.cancel applies to it."""
         return self._reading is not None and not self._reading.done()
+
+    async def _store(self, messages: MessageRepository, message: NewMessage) -> MessageRow | None:
+        """Store the user's message; None when that failed (logged here, with its cause)."""
+        try:
+            return await messages.append(message)
+        except Exception as error:
+            self._store_problem = storage_problem(error)
+            if self._store_problem is None:
+                log.exception("chat %s: the user message could not be stored", message.request_id)
+            else:  # the machine's state, not a bug: one line, the traceback only at DEBUG
+                log.error(
+                    "chat %s: message not stored: %s", message.request_id, self._store_problem
+                )
+                log.debug("the storage failure", exc_info=True)
+            return None
 
     def stop(self, reason: StopReason) -> None:
         """End the stream for ``reason``. One that has already ended is not changed."""
@@ -78,7 +96,7 @@ class ChatStream:
         if user_message.request_id is None:
             raise ValueError("The user message needs its exchange id (request_id).")
         services = self._services
-        storing = asyncio.ensure_future(_store(services.messages, user_message))
+        storing = asyncio.ensure_future(self._store(services.messages, user_message))
         try:
             if services.shutdown.begun:
                 raise shutting_down()
@@ -95,10 +113,10 @@ class ChatStream:
             # SERVER_SHUTTING_DOWN say so) unless it could not be, which the client then
             # needs to know.
             if await _settled(storing) is None:
-                raise message_not_stored() from None
+                raise message_not_stored(self._store_problem) from None
             raise
         if _failed(storing):
-            raise message_not_stored()
+            raise message_not_stored(self._store_problem)
         if StopReason.SHUTDOWN in self._reasons:
             await _settled(storing)
             raise shutting_down()
@@ -155,7 +173,7 @@ class ChatStream:
         if self._handler_cancelled:
             raise asyncio.CancelledError
         if settlement is None:
-            raise message_not_stored()
+            raise message_not_stored(self._store_problem)
         # The stream may have ended before its message was stored: the client still gets it.
         self._announce()
         usage = wire_usage(settlement.counts, estimated=settlement.output_estimated)
@@ -267,15 +285,6 @@ class ChatStream:
         return (settlement if stored else None), error
 
 
-async def _store(messages: MessageRepository, message: NewMessage) -> MessageRow | None:
-    """Store the user's message; None when that failed (logged here, with its cause)."""
-    try:
-        return await messages.append(message)
-    except Exception:
-        log.exception("chat %s: the user message could not be stored", message.request_id)
-        return None
-
-
 def _failed(storing: "asyncio.Future[MessageRow | None]") -> bool:
     return storing.done() and (storing.cancelled() or storing.result() is None)
 
@@ -304,7 +313,15 @@ def _error_frame(error: GatewayError, request_id: str, settlement: Settlement) -
     )
 
 
-def message_not_stored() -> GatewayError:
+def message_not_stored(problem: StorageProblem | None = None) -> GatewayError:
+    if problem is not None:
+        return GatewayError(
+            ErrorCode.STORAGE_UNAVAILABLE,
+            "Your message could not be stored, so its request was stopped and nothing of "
+            f"the reply was kept (any tokens already billed are in the usage ledger). {problem}",
+            problem.details(),
+            retryable=problem.kind == "locked",
+        )
     return GatewayError(
         ErrorCode.INTERNAL_ERROR,
         "Your message could not be stored, so its request to Anthropic was stopped and "

@@ -11,6 +11,7 @@ from agentspace_gateway.handler_registry import HandlerRegistry
 from agentspace_gateway.protocol.errors import ErrorCode, GatewayError
 from agentspace_gateway.protocol.messages import Auth, Authenticated
 from agentspace_gateway.protocol.wire import DecodeError, WireCodec
+from agentspace_gateway.storage.failures import StorageProblem, storage_problem
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +46,11 @@ class Dispatcher:
             context.send_gateway_error(error, message.id)
         except asyncio.CancelledError:
             raise
-        except Exception:
+        except Exception as error:
+            problem = storage_problem(error)
+            if problem is not None:
+                self._storage_failed(context, message.type, message.id, problem)
+                return
             log.exception(
                 "handler for %s failed on connection %s (request %s)",
                 message.type,
@@ -58,6 +63,20 @@ class Dispatcher:
                 "The connection stays open.",
                 request_id=message.id,
             )
+
+    def _storage_failed(
+        self, context: ConnectionContext, type_: str, request_id: str, problem: StorageProblem
+    ) -> None:
+        # The machine's state, not a bug in the handler: one log line, the traceback at DEBUG.
+        log.error("%s on connection %s (request %s): %s", type_, context.id, request_id, problem)
+        log.debug("the storage failure", exc_info=True)
+        context.send_error(
+            ErrorCode.STORAGE_UNAVAILABLE,
+            f"The {type_} request could not be completed: {problem}",
+            request_id=request_id,
+            details=problem.details(),
+            retryable=problem.kind == "locked",
+        )
 
     def refuse_over_rate(
         self, context: ConnectionContext, data: str | bytes, wait: float, limits: InboundLimits

@@ -21,6 +21,9 @@ class ErrorCode(StrEnum):
     LLM_ERROR = "LLM_ERROR"
     SERVER_SHUTTING_DOWN = "SERVER_SHUTTING_DOWN"
     BUDGET_EXCEEDED = "BUDGET_EXCEEDED"
+    # The database could not be read or written: details.kind says why (disk_full, locked,
+    # damaged, permission, unknown), the message what to do.
+    STORAGE_UNAVAILABLE = "STORAGE_UNAVAILABLE"
     # The HTTP routes' (the key server, /gateway's upgrade, the host check): the same
     # vocabulary, so a client reads one enum whichever way it was answered.
     BAD_REQUEST = "BAD_REQUEST"
