@@ -5,7 +5,14 @@ import asyncio
 from typing import Any
 
 from agentspace_gateway.cli.context import CommandError, load
-from agentspace_gateway.storage import Database, MigrationError, apply_migrations, migration_status
+from agentspace_gateway.storage import (
+    Database,
+    MigrationError,
+    StorageError,
+    apply_migrations,
+    migration_status,
+)
+from agentspace_gateway.storage.integrity import quick_check
 
 
 def register(commands: Any) -> None:
@@ -24,6 +31,10 @@ def run(args: argparse.Namespace) -> int:
             home.database, busy_timeout_ms=config.database.busy_timeout_ms
         )
         try:
+            # Migrating a damaged file would build on what is broken; serve refuses it too.
+            damage = await quick_check(database)
+            if damage is not None:
+                raise StorageError(str(damage))
             if args.status:
                 status = await migration_status(database)
                 print(f"database: {home.database}")

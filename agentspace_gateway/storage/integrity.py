@@ -26,7 +26,7 @@ async def quick_check(database: Database) -> StorageProblem | None:
     async def check(connection: aiosqlite.Connection) -> list[sqlite3.Row]:
         return list(await connection.execute_fetchall(f"PRAGMA quick_check({MAX_REPORTED:d})"))
 
-    lines = [str(row[0]) for row in await database.read(check)]
+    lines = [" ".join(str(row[0]).split()) for row in await database.read(check)]
     if lines == ["ok"]:
         return None
     return describe("damaged", database.path, "quick_check: " + "; ".join(lines))
