@@ -113,3 +113,13 @@ def copy_home(source: Path, target: Path) -> Path:
     shutil.copytree(source, target)
     os.chmod(target, 0o700)
     return target
+
+
+def seed_home(home: Path, env: dict[str, str], cwd: Path) -> tuple[str, str]:
+    """A migrated home with a vault; its gateway token and a client key named laptop."""
+    for argv in (["migrate"], ["clients", "add", "laptop"], ["token", "show"]):
+        result = run_cli(argv, env, cwd)
+        assert result.returncode == 0, result.stderr
+        if argv[0] == "clients":
+            client_key = result.stdout.split()[0]
+    return result.stdout.strip(), client_key

@@ -139,4 +139,3 @@ def test_serve_and_migrate_on_a_full_disk(tmp_path: Path, command: str) -> None:
     message = one_message(result)
     full_disk_message(message, mount)
     assert "Migration 0001_initial.sql was not applied" in message
-
