@@ -9,6 +9,7 @@ from typing import Any
 import aiohttp
 import anthropic
 import openai
+import pytest
 
 from fake_anthropic import FakeAnthropic
 from processes import WAIT_SECONDS, free_port, gateway_env, running, wait_for_health_async
@@ -67,24 +68,18 @@ async def test_every_door_says_the_disk_is_full(
         says_disk_full(keys_body["error"]["message"], mount)
 
         async with anthropic.AsyncAnthropic(api_key=client_key, base_url=url, max_retries=0) as sdk:
-            try:
+            with pytest.raises(anthropic.InternalServerError) as refused:
                 await sdk.messages.create(model=MODEL, max_tokens=8, messages=MESSAGES)
-            except anthropic.InternalServerError as refused:
-                body: Any = refused.body
-                assert (refused.status_code, body["error"]["type"]) == (503, "api_error")
-                says_disk_full(body["error"]["message"], mount)
-            else:
-                raise AssertionError("the Anthropic door answered on a full disk")
+        body: Any = refused.value.body
+        assert (refused.value.status_code, body["error"]["type"]) == (503, "api_error")
+        says_disk_full(body["error"]["message"], mount)
         async with openai.AsyncOpenAI(
             api_key=client_key, base_url=f"{url}/v1", max_retries=0
         ) as sdk_openai:
-            try:
+            with pytest.raises(openai.InternalServerError) as failed:
                 await sdk_openai.chat.completions.create(model=MODEL, messages=MESSAGES)
-            except openai.InternalServerError as failed:
-                assert (failed.status_code, failed.code) == (503, "storage_unavailable")
-                says_disk_full(failed.message, mount)
-            else:
-                raise AssertionError("the OpenAI door answered on a full disk")
+        assert (failed.value.status_code, failed.value.code) == (503, "storage_unavailable")
+        says_disk_full(failed.value.message, mount)
 
         process.send_signal(signal.SIGTERM)
         _, stderr = process.communicate(timeout=WAIT_SECONDS)
