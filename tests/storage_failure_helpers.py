@@ -10,6 +10,11 @@ import sys
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
+from agentspace_gateway.home import Home
+from agentspace_gateway.storage import Database, apply_migrations
+from agentspace_gateway.storage.client_keys import ClientKeyRepository
+from agentspace_gateway.vault import PASSPHRASE_ENV, open_vault
+
 from processes import BIN, WAIT_SECONDS
 
 GATEWAY = str(BIN / "agentspace-gateway")
@@ -115,11 +120,17 @@ def copy_home(source: Path, target: Path) -> Path:
     return target
 
 
-def seed_home(home: Path, env: dict[str, str], cwd: Path) -> tuple[str, str]:
-    """A migrated home with a vault; its gateway token and a client key named laptop."""
-    for argv in (["migrate"], ["clients", "add", "laptop"], ["token", "show"]):
-        result = run_cli(argv, env, cwd)
-        assert result.returncode == 0, result.stderr
-        if argv[0] == "clients":
-            client_key = result.stdout.split()[0]
-    return result.stdout.strip(), client_key
+async def seed_home(home: Path) -> tuple[str, str]:
+    """A migrated home with a file vault; its gateway token and a client key named laptop.
+
+    Made here rather than by the CLI: each CLI process spends seconds importing.
+    """
+    Home(home).ensure()
+    database = await Database.open(Home(home).database)
+    try:
+        await apply_migrations(database)
+        issued = await ClientKeyRepository(database).issue("laptop")
+    finally:
+        await database.close()
+    token, _ = open_vault("file", home, environ={PASSPHRASE_ENV: PASSPHRASE}).ensure_token()
+    return token, issued.secret

@@ -14,16 +14,16 @@ from storage_failure_helpers import (
     in_tiny_filesystem,
     locked_by_another_program,
     run_cli,
+    seed_home,
     zero_page,
 )
 
 LOCK_WAIT = "[database]\nbusy_timeout_ms = 200\n"
 
 
-def migrated_home(tmp_path: Path, name: str = "home") -> Path:
-    home = tmp_path / name
-    result = run_cli(["migrate"], gateway_env(home), tmp_path)
-    assert result.returncode == 0, result.stderr
+async def migrated_home(tmp_path: Path) -> Path:
+    home = tmp_path / "home"
+    await seed_home(home)
     return home
 
 
@@ -49,13 +49,13 @@ def one_message(result: subprocess.CompletedProcess[str]) -> str:
     return lines[0]
 
 
-def damaged(tmp_path: Path) -> Path:
-    home = migrated_home(tmp_path)
+async def damaged(tmp_path: Path) -> Path:
+    home = await migrated_home(tmp_path)
     zero_page(home / "agentspace.db", SESSIONS_ROOT_PAGE)
     return home
 
 
-def not_a_database(tmp_path: Path) -> Path:
+async def not_a_database(tmp_path: Path) -> Path:
     home = tmp_path / "home"
     home.mkdir(mode=0o700)
     (home / "agentspace.db").write_bytes(b"these are notes, not a database\n" * 200)
@@ -63,10 +63,10 @@ def not_a_database(tmp_path: Path) -> Path:
 
 
 @pytest.mark.parametrize("make_home", [damaged, not_a_database])
-def test_serve_refuses_a_damaged_database_with_the_next_step(
+async def test_serve_refuses_a_damaged_database_with_the_next_step(
     tmp_path: Path, make_home: object
 ) -> None:
-    home = make_home(tmp_path)  # type: ignore[operator]
+    home = await make_home(tmp_path)  # type: ignore[operator]
     message = one_message(serve_until_exit(home, tmp_path))
     database = home / "agentspace.db"
     assert f"The database {database} is damaged" in message
@@ -75,15 +75,15 @@ def test_serve_refuses_a_damaged_database_with_the_next_step(
 
 
 @pytest.mark.parametrize("make_home", [damaged, not_a_database])
-def test_migrate_refuses_a_damaged_database(tmp_path: Path, make_home: object) -> None:
-    home = make_home(tmp_path)  # type: ignore[operator]
+async def test_migrate_refuses_a_damaged_database(tmp_path: Path, make_home: object) -> None:
+    home = await make_home(tmp_path)  # type: ignore[operator]
     message = one_message(run_cli(["migrate"], gateway_env(home), tmp_path))
     assert f"The database {home / 'agentspace.db'} is damaged" in message
     assert "agentspace-gateway doctor" in message
 
 
-def test_debug_adds_the_traceback(tmp_path: Path) -> None:
-    home = not_a_database(tmp_path)
+async def test_debug_adds_the_traceback(tmp_path: Path) -> None:
+    home = await not_a_database(tmp_path)
     result = run_cli(["--debug", "migrate"], gateway_env(home), tmp_path)
     assert result.returncode == 1
     assert "Traceback" in result.stderr
@@ -91,8 +91,8 @@ def test_debug_adds_the_traceback(tmp_path: Path) -> None:
     assert result.stderr.strip().splitlines()[-1].startswith("agentspace-gateway: ")
 
 
-def test_serve_on_a_database_another_program_locks(tmp_path: Path) -> None:
-    home = migrated_home(tmp_path)
+async def test_serve_on_a_database_another_program_locks(tmp_path: Path) -> None:
+    home = await migrated_home(tmp_path)
     (home / "config.toml").write_text(LOCK_WAIT)
     database = home / "agentspace.db"
     with locked_by_another_program(database):

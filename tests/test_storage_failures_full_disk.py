@@ -39,7 +39,7 @@ async def test_every_door_says_the_disk_is_full(
     _, base_url = fake_anthropic
     seed, mount = tmp_path / "seed", tmp_path / "mnt"
     mount.mkdir()
-    token, client_key = seed_home(seed, gateway_env(seed, PASSPHRASE), tmp_path)
+    token, client_key = await seed_home(seed)
     (seed / "config.toml").write_text(f'[anthropic]\nbase_url = "{base_url}"\nmax_retries = 0\n')
     port = free_port()
     argv = in_tiny_filesystem([GATEWAY, "serve", "--port", str(port)], mount, "2m", seed)

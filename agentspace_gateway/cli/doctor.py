@@ -23,7 +23,12 @@ from agentspace_gateway.home import Home
 from agentspace_gateway.providers.registry import ANTHROPIC, Provider, Providers
 from agentspace_gateway.runtime_file import read_runtime, running_gateway
 from agentspace_gateway.storage import Database, StorageError, migration_status
-from agentspace_gateway.storage.failures import free_bytes, mount_point, storage_problem
+from agentspace_gateway.storage.failures import (
+    StorageProblem,
+    free_bytes,
+    mount_point,
+    storage_problem,
+)
 from agentspace_gateway.storage.integrity import quick_check
 from agentspace_gateway.vault import CredentialVault, VaultError, open_vault
 
@@ -104,7 +109,7 @@ async def check_database(home: Home) -> Check:
     try:
         damage = await quick_check(database)
         if damage is not None:
-            return Check("database", "fail", damage.message, damage.next_step)
+            return _storage_failure(StorageError(str(damage)), home, damage)
         status = await migration_status(database)
         await database.exclusive(_try_write)
     except (sqlite3.Error, OSError) as error:
@@ -137,11 +142,15 @@ async def _try_write(connection: aiosqlite.Connection) -> None:
     await connection.execute("ROLLBACK")
 
 
-def _storage_failure(error: BaseException, home: Home) -> Check:
-    problem = storage_problem(error, home.database)
+def _storage_failure(
+    error: BaseException, home: Home, problem: StorageProblem | None = None
+) -> Check:
+    problem = problem or storage_problem(error, home.database)
     if problem is None:
         return Check("database", "fail", str(error), "Run with --debug for the details.")
-    return Check("database", "fail", problem.message, problem.next_step)
+    # This is doctor: the step that sends a person here is the one already taken.
+    step = problem.next_step.replace("Run: agentspace-gateway doctor. Then, with", "With")
+    return Check("database", "fail", problem.message, step)
 
 
 def check_free_space(home: Home) -> Check:
