@@ -214,10 +214,16 @@ async def test_a_message_that_cannot_be_stored_stops_the_request_and_keeps_nothi
         again = await send_chat(ws, "y", "and now?", sessionId=frames[0]["sessionId"])
 
     error = frames[-1]
-    assert (error["type"], error["code"], error["requestId"]) == ("error", "INTERNAL_ERROR", "x")
+    assert (error["type"], error["code"], error["requestId"]) == (
+        "error",
+        "STORAGE_UNAVAILABLE",
+        "x",
+    )
     assert "could not be stored" in error["message"]
-    assert "Send it again" in error["message"]
-    assert "disk I/O" not in error["message"]  # the cause is in the log, not on the wire
+    assert "send it again" in error["message"]
+    # A storage failure is the machine's state: its cause and next step are on the wire.
+    assert "(disk I/O error). Check the disk" in error["message"]
+    assert error["details"] == {"kind": "unknown"}
     assert "retryable" not in error
     assert failures == [when]
     # Never a chat.stream.start: that promises the message is kept.

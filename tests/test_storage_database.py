@@ -387,7 +387,9 @@ async def test_a_file_that_is_not_a_database_is_reported(tmp_path: Path) -> None
     path = tmp_path / "agentspace.db"
     path.write_bytes(b"this is a text file, not SQLite\n" * 200)
 
-    with pytest.raises(StorageError, match=r"Cannot open the database .*agentspace\.db"):
+    with pytest.raises(
+        StorageError, match=r"Cannot open the database: The database .*agentspace\.db is damaged"
+    ):
         await Database.open(path)
 
 

@@ -318,9 +318,10 @@ def message_not_stored(problem: StorageProblem | None = None) -> GatewayError:
         return GatewayError(
             ErrorCode.STORAGE_UNAVAILABLE,
             "Your message could not be stored, so its request was stopped and nothing of "
-            f"the reply was kept (any tokens already billed are in the usage ledger). {problem}",
+            f"the reply was kept (any tokens already billed are in the usage ledger). {problem} "
+            "Then send it again.",
             problem.details(),
-            retryable=problem.kind == "locked",
+            retryable=True if problem.kind == "locked" else None,
         )
     return GatewayError(
         ErrorCode.INTERNAL_ERROR,

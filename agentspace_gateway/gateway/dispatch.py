@@ -75,7 +75,7 @@ class Dispatcher:
             f"The {type_} request could not be completed: {problem}",
             request_id=request_id,
             details=problem.details(),
-            retryable=problem.kind == "locked",
+            retryable=True if problem.kind == "locked" else None,
         )
 
     def refuse_over_rate(
