@@ -3,6 +3,8 @@
 import io
 import json
 import sqlite3
+import subprocess
+import sys
 from pathlib import Path
 
 import keyring
@@ -188,3 +190,16 @@ def test_migrate_refuses_a_database_from_a_newer_version(home: Home, capsys) -> 
     status, _, err = run(["migrate"], capsys)
     assert status == 1
     assert "0999_future" in err
+
+
+def test_the_cli_starts_without_importing_the_provider_sdks() -> None:
+    # Each command is a process of its own: the SDKs' seconds of import are paid only by the
+    # commands that talk to a provider (serve, chat), not by keys, clients or budgets.
+    probe = (
+        "import sys, agentspace_gateway.cli; "
+        "print(sorted({'anthropic', 'openai'} & set(sys.modules)))"
+    )
+    loaded = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True, timeout=60
+    )
+    assert loaded.stdout.strip() == "[]"

@@ -8,7 +8,6 @@ from pathlib import Path
 import pytest
 from anthropic.types import MessageDeltaUsage, Usage
 
-from agentspace_gateway.chat.setup import price_overrides
 from agentspace_gateway.config import Config, PriceOverride, load_config
 from agentspace_gateway.home import Home
 from agentspace_gateway.llm.anthropic_usage import merge_usage
@@ -19,6 +18,7 @@ from agentspace_gateway.pricing import (
     TokenCounts,
     one_hour_write_rate,
 )
+from agentspace_gateway.providers.prices import price_overrides
 
 from chat_helpers import query, send_chat
 from conftest import TEST_API_KEY

@@ -2,7 +2,6 @@
 
 import asyncio
 from collections.abc import AsyncIterator
-from decimal import Decimal
 
 from aiohttp import web
 
@@ -11,41 +10,17 @@ from agentspace_gateway.chat.context_assembly import ContextAssembler
 from agentspace_gateway.chat.services import ChatServices
 from agentspace_gateway.chat.streams import ChatStreams, StopReason
 from agentspace_gateway.chat.upstreams import ChatUpstreams
-from agentspace_gateway.config import Config, PriceOverride
 from agentspace_gateway.gateway.keys import SHUTDOWN
 from agentspace_gateway.llm.client import AnthropicClients
 from agentspace_gateway.llm.openai_client import OpenAIClients
 from agentspace_gateway.metering import Metering
-from agentspace_gateway.pricing import UNKNOWN_MODEL, ModelPrices, one_hour_write_rate
 from agentspace_gateway.providers import Providers
 from agentspace_gateway.providers.keys import ProviderKeys
-from agentspace_gateway.providers.prices import provider_price_book
+from agentspace_gateway.providers.prices import price_overrides, provider_price_book
 from agentspace_gateway.storage import ReplyRecorder
 from agentspace_gateway.tokens import TokenEstimator
 
 CHAT = web.AppKey("chat", ChatServices)
-
-
-def price_overrides(config: Config) -> dict[str, ModelPrices]:
-    def exact(value: float | None) -> Decimal | None:
-        # Through str: Decimal(0.3) would carry the float's binary error into every cost.
-        return None if value is None else Decimal(str(value))
-
-    def model_prices(model: str, prices: PriceOverride) -> ModelPrices:
-        input_mtok = Decimal(str(prices.input))
-        cache_write_mtok = exact(prices.cache_write)
-        return ModelPrices(
-            input_mtok=input_mtok,
-            output_mtok=Decimal(str(prices.output)),
-            cache_read_mtok=exact(prices.cache_read),
-            cache_write_mtok=cache_write_mtok,
-            cache_write_1h_mtok=one_hour_write_rate(
-                input_mtok, cache_write_mtok, exact(prices.cache_write_1h)
-            ),
-            source=UNKNOWN_MODEL if model == UNKNOWN_MODEL else "config",
-        )
-
-    return {model: model_prices(model, prices) for model, prices in config.pricing.items()}
 
 
 async def chat_context(app: web.Application) -> AsyncIterator[None]:

@@ -3,12 +3,11 @@
 import argparse
 from typing import Any
 
-from agentspace_gateway.chat.setup import price_overrides
 from agentspace_gateway.cli.context import load
 from agentspace_gateway.pricing import ModelPrices
 from agentspace_gateway.providers import Providers
 from agentspace_gateway.providers.catalog import catalog
-from agentspace_gateway.providers.prices import provider_price_book
+from agentspace_gateway.providers.prices import price_overrides, provider_price_book
 
 
 def register(commands: Any) -> None:
