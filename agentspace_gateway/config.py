@@ -132,8 +132,12 @@ class AnthropicConfig:
     base_url: str = ""
     max_tokens: int = field(default=4096, validator=_positive)
     timeout_seconds: float = field(default=600.0, validator=_positive)
-    # The SDK's own retries (429, 529, 5xx, connection errors, honouring retry-after).
+    # A chat's retries before its reply starts (429, 529, 5xx, connection errors), made by
+    # the gateway for every provider (llm/retries.py); the SDK itself never retries.
     max_retries: int = field(default=2, validator=_not_negative)
+    # The longest wait before a retry: an upstream retry-after longer than this is not
+    # waited, the client gets RATE_LIMITED with retryAfterMs at once.
+    max_retry_wait_seconds: float = field(default=30.0, validator=_not_negative)
 
 
 _HEADER_NAME = re.compile(r"[A-Za-z0-9!#$%&'*+.^_`|~-]+")
