@@ -85,9 +85,9 @@ class ChatUpstreams:
                 ],
                 limit: max_tokens,
             }
+            name, url = provider.name, provider.base_url
             return with_retries(
-                lambda: openai_events(session, provider.base_url, key, body, provider=provider.name),
-                retries,
+                lambda: openai_events(session, url, key, body, provider=name), retries
             )
 
         return Upstream(route, openai)
