@@ -120,10 +120,14 @@ class GatewayConfig:
 
 @frozen
 class KeyserverConfig:
-    # Wrong bearer tokens (key server and gateway alike) allowed per address in the window;
-    # past it that address gets 429 until the oldest failure leaves the window.
+    # Wrong credentials (tokens on /keys and /gateway, client keys on the HTTP APIs) allowed
+    # per credential prefix in the window; past it that prefix gets 429 until the oldest
+    # failure leaves the window. The right credential is never refused (failed_auth.py).
     failed_auth_limit: int = field(default=10, validator=_positive)
     failed_auth_window_seconds: float = field(default=60.0, validator=_positive)
+    # Wrong credentials allowed in any one second over every prefix together: past it any
+    # further wrong one gets 429, however fresh its prefix.
+    failed_auth_global_per_second: int = field(default=10, validator=_positive)
 
 
 @frozen
