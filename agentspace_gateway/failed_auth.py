@@ -54,6 +54,7 @@ PREFIX_CHARS = 8
 AUDIT_SECONDS = 60.0
 AUDIT_ROWS = 30
 NO_CREDENTIAL = "(none)"
+SUMMARY_LABELS = 5
 
 
 def credential_prefix(credential: str | None) -> str:
@@ -188,9 +189,11 @@ class FailedAuthLimiter:
         if not self._unaudited or (last is not None and now - last < self._audit_seconds):
             return None
         prefixes = len(self._unaudited_prefixes)
+        some = ", ".join(sorted(map(prefix_label, self._unaudited_prefixes))[:SUMMARY_LABELS])
         text = (
-            f"{self._unaudited} more wrong or missing credentials "
-            f"({prefixes}{'+' if prefixes >= self._max_prefixes else ''} prefixes), "
+            f"{self._unaudited} more wrong or missing credentials from "
+            f"{prefixes}{'+' if prefixes >= self._max_prefixes else ''} prefixes ({some}"
+            f"{', ...' if prefixes > SUMMARY_LABELS else ''}), "
             f"{self._refused} of them refused 429 without a row of their own"
             + ("" if last is None else f", in the last {now - last:.0f} s")
             + f"; limits: {self.limit} per prefix per {self.window:g} s, "
@@ -230,8 +233,9 @@ async def judge_wrong(
     aggregated one). Returns the seconds to refuse it for (429), or None (401)."""
     verdict = limiter.wrong(credential)
     if verdict.audit:
-        await record("denied", f"{where}: {reason} (prefix {verdict.prefix})")
+        await record("denied", f"{where}: {reason}" if where else reason)
     if verdict.summary is not None:
-        log.warning("wrong credentials: %s", verdict.summary)
-        await record("rate_limited", f"{where}: {verdict.summary}")
+        summary = f"{where}: {verdict.summary}" if where else verdict.summary
+        log.warning("wrong credentials: %s", summary)
+        await record("rate_limited", summary)
     return verdict.refused_for

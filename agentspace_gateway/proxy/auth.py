@@ -134,9 +134,7 @@ class ClientAuth:
                     detail=detail,
                 )
 
-        wait = await judge_wrong(
-            self._limiter, credential, where="client key", reason=problem, record=record
-        )
+        wait = await judge_wrong(self._limiter, credential, where="", reason=problem, record=record)
         if wait is not None:
             seconds = max(1, math.ceil(wait))
             return anthropic_error(
