@@ -132,6 +132,24 @@ async def test_retries_stop_when_max_retries_is_spent(
     assert len(fake.message_requests) == 2
 
 
+async def test_retry_after_ms_is_read_too_and_bounded_the_same(
+    make_client, fake_anthropic, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fake, base_url = fake_anthropic
+    monkeypatch.setenv("ANTHROPIC_API_KEY", TEST_API_KEY)
+    client = await chat_gateway(make_client, base_url, max_retries=2)
+    fake.enqueue(
+        Scenario.error(429, headers={"retry-after-ms": "250"}),
+        Scenario.error(429, headers={"retry-after-ms": "3600000"}),
+    )
+    async with client.ws_connect("/gateway") as ws:
+        frames = await send_chat(ws, "r", "hello")
+
+    assert [(s["waitingMs"], s["retry"]) for s in statuses(frames)] == [(250, 1)]
+    assert (frames[-1]["code"], frames[-1]["retryAfterMs"]) == ("RATE_LIMITED", 3_600_000)
+    assert len(fake.message_requests) == 2
+
+
 async def test_the_timeout_bounds_the_retries_and_waits_together(
     make_client, fake_anthropic, monkeypatch: pytest.MonkeyPatch
 ) -> None:
