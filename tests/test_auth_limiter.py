@@ -12,10 +12,13 @@ import sqlite3
 import time
 
 import aiohttp
+import pytest
 
 from agentspace_gateway.config import Config, KeyserverConfig
 from agentspace_gateway.home import Home
 from agentspace_gateway.vault import CredentialVault
+
+from proxy_helpers import MODEL, proxied_gateway, send_message
 
 API_KEY = "sk-ant-api03-" + "L00pback" * 12
 WRONG_TOKENS = 2_000
@@ -94,3 +97,42 @@ async def test_a_flood_on_one_prefix_does_not_lock_out_another(
     assert (await client.get("/keys/anthropic", headers=other)).status == 401
     good = {"Authorization": f"Bearer {vault.get_token()}"}
     assert (await client.get("/keys/anthropic", headers=good)).status == 200
+
+
+async def test_wrong_client_keys_on_the_http_api_are_limited_the_same_way(
+    make_client, fake_anthropic, home: Home, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    proxied = await proxied_gateway(make_client, fake_anthropic, home, monkeypatch)
+    url = f"{proxied.base_url}/v1/messages"
+    body = {"model": MODEL, "max_tokens": 8, "messages": [{"role": "user", "content": "hi"}]}
+    rows_before = len(audit_rows(home))
+    statuses: collections.Counter[int] = collections.Counter()
+    sessions = [
+        aiohttp.ClientSession(connector=aiohttp.TCPConnector(local_addr=(f"127.0.0.{n + 2}", 0)))
+        for n in range(10)
+    ]
+
+    async def guess(n: int) -> None:
+        # A fresh public prefix (asg_ and 6 characters) for every guess.
+        headers = {"x-api-key": f"asg_{n:06d}" + "k" * 37}
+        async with sessions[n % 10].post(url, json=body, headers=headers) as response:
+            statuses[response.status] += 1
+
+    began = time.monotonic()
+    try:
+        for batch in range(0, 500, 100):
+            await asyncio.gather(*(guess(n) for n in range(batch, batch + 100)))
+    finally:
+        await asyncio.gather(*(session.close() for session in sessions))
+    elapsed = time.monotonic() - began
+    # The valid key, from 127.0.0.1, right after the flood.
+    request_id = await send_message(proxied, proxied.key.secret)
+
+    assert elapsed < 30
+    assert statuses[401] <= 10 * (elapsed + 1)
+    assert statuses[429] == 500 - statuses[401]
+    assert proxied.usage_row(request_id)["stop_reason"] == "end_turn"  # it got in
+    assert len(proxied.fake.requests) == 1  # and only it went upstream
+    new_rows = [event for event, _ in audit_rows(home)[rows_before:]]
+    assert new_rows.count("client.refused") <= 30
+    assert new_rows.count("access.rate_limited") <= 1 + int(elapsed // 60)
