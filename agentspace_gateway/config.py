@@ -120,10 +120,14 @@ class GatewayConfig:
 
 @frozen
 class KeyserverConfig:
-    # Wrong bearer tokens (key server and gateway alike) allowed per address in the window;
-    # past it that address gets 429 until the oldest failure leaves the window.
+    # Wrong credentials (tokens on /keys and /gateway, client keys on the HTTP APIs) allowed
+    # per credential prefix in the window; past it that prefix gets 429 until the oldest
+    # failure leaves the window. The right credential is never refused (failed_auth.py).
     failed_auth_limit: int = field(default=10, validator=_positive)
     failed_auth_window_seconds: float = field(default=60.0, validator=_positive)
+    # Wrong credentials allowed in any one second over every prefix together: past it any
+    # further wrong one gets 429, however fresh its prefix.
+    failed_auth_global_per_second: int = field(default=10, validator=_positive)
 
 
 @frozen
@@ -132,8 +136,12 @@ class AnthropicConfig:
     base_url: str = ""
     max_tokens: int = field(default=4096, validator=_positive)
     timeout_seconds: float = field(default=600.0, validator=_positive)
-    # The SDK's own retries (429, 529, 5xx, connection errors, honouring retry-after).
+    # A chat's retries before its reply starts (429, 529, 5xx, connection errors), made by
+    # the gateway for every provider (llm/retries.py); the SDK itself never retries.
     max_retries: int = field(default=2, validator=_not_negative)
+    # The longest wait before a retry: an upstream retry-after longer than this is not
+    # waited, the client gets RATE_LIMITED with retryAfterMs at once.
+    max_retry_wait_seconds: float = field(default=30.0, validator=_not_negative)
 
 
 _HEADER_NAME = re.compile(r"[A-Za-z0-9!#$%&'*+.^_`|~-]+")

@@ -12,6 +12,7 @@ from agentspace_gateway.protocol.messages import (
     ChatStreamDelta,
     ChatStreamEnd,
     ChatStreamStart,
+    ChatStreamStatus,
     SessionCreated,
 )
 from agentspace_gateway.storage import NewMessage, SessionRow
@@ -19,7 +20,10 @@ from agentspace_gateway.storage import NewMessage, SessionRow
 from .sessions import find_session
 
 
-@handles(ChatSend, replies=[SessionCreated, ChatStreamStart, ChatStreamDelta, ChatStreamEnd])
+@handles(
+    ChatSend,
+    replies=[SessionCreated, ChatStreamStart, ChatStreamStatus, ChatStreamDelta, ChatStreamEnd],
+)
 async def chat_send(context: ConnectionContext, message: ChatSend) -> None:
     services = context.app[CHAT]
     stream = ChatStream(context, services, message.id)

@@ -10,7 +10,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient
 from fake_openai import FakeOpenAI, Scenario, running_fake_openai
 
-from agentspace_gateway.config import Config, ProviderConfig
+from agentspace_gateway.config import AnthropicConfig, Config, ProviderConfig
 from agentspace_gateway.home import Home
 
 from chat_helpers import deltas, messages, send_chat, shape, until_end, usage_rows
@@ -40,7 +40,14 @@ async def gateway(make_client, fakes, monkeypatch: pytest.MonkeyPatch):  # type:
         "openai": ProviderConfig(kind="openai", base_url=keyed_url, key="env:TEST_OPENAI_KEY"),
         "lab": ProviderConfig(kind="openai", base_url=local_url, key="none"),
     }
-    return await make_client(Config(providers=providers, models={"fast": "lab/tiny-1.5b"}))
+    # No retries, as chat_config: test_upstream_waits covers them.
+    return await make_client(
+        Config(
+            providers=providers,
+            models={"fast": "lab/tiny-1.5b"},
+            anthropic=AnthropicConfig(max_retries=0),
+        )
+    )
 
 
 async def test_an_openai_model_streams_and_is_billed_to_the_nano_dollar(

@@ -62,7 +62,7 @@ async def test_every_answer_of_get_keys_has_its_row(make_client, vault: Credenti
 
     for _ in range(limit):
         assert (await client.get("/keys/anthropic", headers=wrong)).status == 401
-    limited = await client.get("/keys/anthropic", headers=good)
+    limited = await client.get("/keys/anthropic", headers=wrong)
     assert "Retry-After" in limited.headers
     seen[limited.status] = (await limited.json())["error"]["code"]
 

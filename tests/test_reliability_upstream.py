@@ -2,7 +2,7 @@
 
 That module covers 429, 529, 500, 413-like and 401 before the stream, and an error event, a
 reset connection, a stall and malformed SSE mid-stream. Here: unknown event types (the
-stream completes), a 429 the SDK waits out (the stream completes), a stall before any byte,
+stream completes), a 429 the gateway waits out (the stream completes), a stall before any byte,
 and, for every mid-stream fault, that the ledger holds exactly the tokens Anthropic reported.
 """
 
@@ -22,10 +22,13 @@ CHUNKS = ["par", "tial", "x"]
 
 @pytest.fixture
 async def patient_client(make_client, fake_anthropic, monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
-    """The gateway with a short upstream timeout and one SDK retry."""
+    """The gateway with a short upstream timeout and one retry.
+
+    The timeout bounds the attempts and the waits together (llm/retries.py): 2 s leaves the
+    0.3 s wait room under load."""
     monkeypatch.setenv("ANTHROPIC_API_KEY", TEST_API_KEY)
     _, base_url = fake_anthropic
-    return await make_client(chat_config(base_url, timeout_seconds=0.5, max_retries=1))
+    return await make_client(chat_config(base_url, timeout_seconds=2.0, max_retries=1))
 
 
 @pytest.mark.parametrize("after", [0, 1, 3], ids=["before-text", "mid-stream", "after-text"])
@@ -49,7 +52,7 @@ async def test_unknown_event_types_are_skipped_and_the_stream_completes(
     assert again[-1]["type"] == "chat.stream.end"
 
 
-async def test_a_429_with_retry_after_is_waited_out_by_the_sdk(
+async def test_a_429_with_retry_after_is_waited_out_by_the_gateway(
     patient_client, fake_anthropic, home: Home
 ) -> None:
     fake, _ = fake_anthropic

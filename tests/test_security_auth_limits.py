@@ -1,8 +1,8 @@
-"""Wrong bearer tokens from one address are slowed: 429 with Retry-After, audited once.
+"""Wrong bearer tokens are slowed per prefix and overall: 429 with Retry-After, audited
+in aggregate, and the right token is never refused.
 
-The key server and the gateway (upgrade header and first-frame auth) share one count per
-address; loopback is counted like any other address. The 401 matrix itself is in
-test_keyserver.py.
+The key server and the gateway (upgrade header and first-frame auth) share one count. The
+401 matrix itself is in test_keyserver.py; the loopback flood is in test_auth_limiter.py.
 """
 
 import asyncio
@@ -13,7 +13,7 @@ import pytest
 from aiohttp import WSMsgType
 
 from agentspace_gateway.config import Config, GatewayConfig, KeyserverConfig
-from agentspace_gateway.failed_auth import FailedAuthLimiter, address_key
+from agentspace_gateway.failed_auth import FailedAuthLimiter, credential_prefix, prefix_label
 from agentspace_gateway.home import Home
 from agentspace_gateway.vault import CredentialVault
 
@@ -45,87 +45,106 @@ def limited(limit: int = 3, window: float = 60.0, **gateway: object) -> Config:
 # -- the limiter on its own ---------------------------------------------------------------
 
 
-def test_the_limit_trips_on_the_nth_failure_and_lifts_after_the_window() -> None:
+def test_the_limit_trips_per_prefix_and_lifts_after_the_window() -> None:
     clock = Clock()
     limiter = FailedAuthLimiter(3, 60.0, clock=clock)
-    assert [limiter.failed("127.0.0.1") for _ in range(3)] == [False, False, True]
-    assert limiter.retry_after("127.0.0.1") == pytest.approx(60.0)
-    assert limiter.retry_after("127.0.0.2") is None  # another address is not affected
+    assert [limiter.wrong("aaaaaaaa-1").refused_for for _ in range(3)] == [None] * 3
+    assert limiter.wrong("aaaaaaaa-2").refused_for == pytest.approx(60.0)
+    assert limiter.wrong("bbbbbbbb-1").refused_for is None  # another prefix is not affected
     clock.now += 30
-    assert limiter.retry_after("127.0.0.1") == pytest.approx(30.0)
+    assert limiter.wrong("aaaaaaaa-3").refused_for == pytest.approx(30.0)
     clock.now += 30.001
-    assert limiter.retry_after("127.0.0.1") is None
+    assert limiter.wrong("aaaaaaaa-4").refused_for is None
 
 
 def test_it_is_a_sliding_window_not_a_lifetime_count() -> None:
     clock = Clock()
     limiter = FailedAuthLimiter(3, 10.0, clock=clock)
     for _ in range(10):
-        assert not limiter.failed("::1")
+        assert limiter.wrong("same-prefix").refused_for is None
         clock.now += 6  # two failures per window at most: never limited
-    assert limiter.retry_after("::1") is None
 
 
-def test_memory_stays_bounded_under_many_addresses() -> None:
+def test_fresh_prefixes_meet_the_global_limit() -> None:
     clock = Clock()
-    limiter = FailedAuthLimiter(5, 60.0, max_addresses=100, clock=clock)
+    limiter = FailedAuthLimiter(3, 60.0, global_per_second=5, clock=clock)
+    verdicts = [limiter.wrong(f"{n:08d}").refused_for for n in range(8)]
+    assert verdicts[:5] == [None] * 5
+    assert all(v is not None and v <= 1.0 for v in verdicts[5:])
+    clock.now += 1.001
+    assert limiter.wrong("fresh-one").refused_for is None
+
+
+def test_a_missing_credential_is_never_refused_429() -> None:
+    limiter = FailedAuthLimiter(1, 60.0, global_per_second=1)
+    assert all(limiter.wrong(None).refused_for is None for _ in range(20))
+
+
+def test_memory_stays_bounded_under_many_prefixes() -> None:
+    clock = Clock()
+    limiter = FailedAuthLimiter(5, 60.0, global_per_second=10**6, max_prefixes=100, clock=clock)
     for n in range(10_000):
-        limiter.failed(f"10.{n // 65536}.{n // 256 % 256}.{n % 256}")
+        limiter.wrong(f"{n:08d}")
         assert len(limiter) <= 100
     clock.now += 61
-    limiter.retry_after("10.0.0.1")
-    assert len(limiter) == 0  # stale addresses are pruned, not kept forever
+    limiter.wrong("x")
+    assert len(limiter) == 1  # stale prefixes are pruned, not kept forever
 
 
 @pytest.mark.parametrize(
-    ("left", "right", "same"),
+    ("credential", "label"),
     [
-        ("2001:db8::1", "2001:db8::ffff:1", True),  # one /64: one host's addresses
-        ("2001:db8::1", "2001:db8:0:1::1", False),
-        ("::ffff:127.0.0.1", "127.0.0.1", True),
-        ("fe80::1%eth0", "fe80::2", True),
-        ("127.0.0.1", "127.0.0.2", False),
-        (None, "unknown", True),
+        ("asg_AbCdEf" + "x" * 40, "asg_AbCdEf"),  # a client key's public part, as listed
+        (None, "(none)"),
     ],
 )
-def test_addresses_are_grouped_as_hosts_own_them(left: str, right: str, same: bool) -> None:
-    assert (address_key(left) == address_key(right)) is same
+def test_labels_show_only_what_is_public(credential: str | None, label: str) -> None:
+    assert prefix_label(credential_prefix(credential)) == label
 
 
-# -- the key server -----------------------------------------------------------------------
+def test_a_tokens_characters_never_appear_in_its_label() -> None:
+    label = prefix_label(credential_prefix("SeCrEtToKeN-rest-of-it"))
+    assert label.startswith("#")
+    assert "SeCrEt" not in label
 
 
-async def test_repeated_wrong_tokens_get_429_and_one_audit_row(
+# -- the key server and the gateway -------------------------------------------------------
+
+
+async def test_repeated_wrong_tokens_get_429_but_the_right_one_still_works(
     make_client, vault: CredentialVault, home: Home
 ) -> None:
     client = await make_client(limited(limit=3))
     vault.add_key("anthropic", API_KEY)
-    token = vault.get_token()
+    good = {"Authorization": f"Bearer {vault.get_token()}"}
     wrong = {"Authorization": "Bearer " + "w" * 43}
 
-    statuses = [(await client.get("/keys/anthropic", headers=wrong)).status for _ in range(3)]
-    refused = await client.get("/keys/anthropic", headers={"Authorization": f"Bearer {token}"})
+    statuses = [(await client.get("/keys/anthropic", headers=wrong)).status for _ in range(4)]
+    refused = await client.get("/keys/anthropic", headers=wrong)
+    allowed = await client.get("/keys/anthropic", headers=good)
 
-    assert statuses == [401, 401, 401]
+    assert statuses == [401, 401, 401, 429]
     assert refused.status == 429
     assert 1 <= int(refused.headers["Retry-After"]) <= 60
     error = (await refused.json())["error"]
     assert error["code"] == "TOO_MANY_FAILED_ATTEMPTS"
     assert "token show" in error["message"]
     assert API_KEY not in await refused.text()
+    assert allowed.status == 200  # a lockout never applies to the right token
     log = events(home)
-    assert [e for e, _ in log].count("access.denied") == 3  # every denial is still a row
+    # One row of its own for the prefix, the rest in one aggregated row.
+    assert [e for e, _ in log].count("access.denied") == 1
     [(_, detail)] = [row for row in log if row[0] == "access.rate_limited"]
-    assert "3 wrong tokens within 60 s" in (detail or "")
-    assert "127.0.0.1" in (detail or "")
+    assert "1 more wrong or missing credentials" in (detail or "")
+    assert "w" * 8 not in (detail or "")  # a token's characters never reach the log
     # Refusals during the lockout add no rows: a guesser cannot grow the database at will.
     for _ in range(5):
         assert (await client.get("/keys/anthropic", headers=wrong)).status == 429
     assert len(events(home)) == len(log)
 
 
-async def test_requests_without_a_token_do_not_count(
-    make_client, vault: CredentialVault, home: Home
+async def test_requests_without_a_token_are_never_refused_429(
+    make_client, vault: CredentialVault
 ) -> None:
     client = await make_client(limited(limit=2))
     vault.add_key("anthropic", API_KEY)
@@ -135,25 +154,19 @@ async def test_requests_without_a_token_do_not_count(
         "/keys/anthropic", headers={"Authorization": f"Bearer {vault.get_token()}"}
     )
     assert ok.status == 200
-    assert "access.rate_limited" not in [e for e, _ in events(home)]
 
 
-async def test_the_right_token_works_again_after_the_window(
+async def test_a_wrong_prefix_is_answered_401_again_after_the_window(
     make_client, vault: CredentialVault
 ) -> None:
     client = await make_client(limited(limit=2, window=0.5))
     vault.add_key("anthropic", API_KEY)
-    good = {"Authorization": f"Bearer {vault.get_token()}"}
+    nope = {"Authorization": "Bearer nope-nope"}
     for _ in range(2):
-        await client.get("/keys/anthropic", headers={"Authorization": "Bearer nope-nope"})
-    assert (await client.get("/keys/anthropic", headers=good)).status == 429
+        await client.get("/keys/anthropic", headers=nope)
+    assert (await client.get("/keys/anthropic", headers=nope)).status == 429
     await asyncio.sleep(0.6)
-    response = await client.get("/keys/anthropic", headers=good)
-    assert response.status == 200
-    assert (await response.json())["key"] == API_KEY
-
-
-# -- the gateway --------------------------------------------------------------------------
+    assert (await client.get("/keys/anthropic", headers=nope)).status == 401
 
 
 async def upgrade_status(client, headers: dict[str, str]) -> int:  # type: ignore[no-untyped-def]
@@ -167,40 +180,39 @@ async def test_the_gateway_and_the_key_server_share_the_count(
 ) -> None:
     client = await make_client(limited(limit=3, require_token=True))
     token = vault.get_token()
-    await client.get("/keys/anthropic", headers={"Authorization": "Bearer wrong-1"})
-    assert await upgrade_status(client, {"Authorization": "Bearer wrong-2"}) == 401
-    assert await upgrade_status(client, {"Authorization": "Bearer wrong-3"}) == 401
+    await client.get("/keys/anthropic", headers={"Authorization": "Bearer wrong-to-1"})
+    assert await upgrade_status(client, {"Authorization": "Bearer wrong-to-2"}) == 401
+    assert await upgrade_status(client, {"Authorization": "Bearer wrong-to-3"}) == 401
+    assert await upgrade_status(client, {"Authorization": "Bearer wrong-to-4"}) == 429
 
-    # Now even the right token, by header or by first frame, is refused before the upgrade.
-    assert await upgrade_status(client, {"Authorization": f"Bearer {token}"}) == 429
-    assert await upgrade_status(client, {}) == 429
+    # The right token, by header or by first frame, still gets in.
+    async with client.ws_connect("/gateway", headers={"Authorization": f"Bearer {token}"}) as ws:
+        assert (await exchange(ws, {"type": "ping", "id": "p"}))["type"] == "pong"
+    async with client.ws_connect("/gateway") as ws:
+        assert await exchange(ws, {"type": "auth", "id": "a", "token": token}) == {
+            "type": "auth.ok"
+        }
     assert (
         await client.get("/keys/anthropic", headers={"Authorization": f"Bearer {token}"})
-    ).status == 429
-    assert [e for e, _ in events(home)].count("access.rate_limited") == 1
+    ).status != 429
 
 
 async def test_wrong_auth_frames_count_and_a_lockout_closes_4429(
     make_client, vault: CredentialVault, home: Home
 ) -> None:
     client = await make_client(limited(limit=2, require_token=True, auth_timeout_seconds=5.0))
-    token = vault.get_token()
-    # Opened before the lockout, used after it.
-    waiting = await client.ws_connect("/gateway")
-    for attempt in range(2):
+    codes = []
+    for attempt in range(3):
         async with client.ws_connect("/gateway") as ws:
             await request(ws, {"type": "auth", "id": f"a{attempt}", "token": "not-the-token"})
             frame = await ws.receive(timeout=5)
-            assert (frame.type, frame.data) == (WSMsgType.CLOSE, 4401)
-
-    await request(waiting, {"type": "auth", "id": "late", "token": token})
-    frame = await waiting.receive(timeout=5)
-    assert (frame.type, frame.data) == (WSMsgType.CLOSE, 4429)
-    assert "too many wrong tokens" in frame.extra
-    assert await upgrade_status(client, {}) == 429
+            assert frame.type is WSMsgType.CLOSE
+            codes.append(frame.data)
+            extra = frame.extra
+    assert codes == [4401, 4401, 4429]
+    assert "too many wrong tokens" in extra
     log = [e for e, _ in events(home)]
-    assert log.count("access.denied") == 2
-    assert log.count("access.rate_limited") == 1
+    assert log.count("access.denied") == 1
 
 
 async def test_first_frames_that_guess_nothing_do_not_count(

@@ -13,6 +13,7 @@ from agentspace_gateway.chat.upstreams import ChatUpstreams
 from agentspace_gateway.gateway.keys import SHUTDOWN
 from agentspace_gateway.llm.client import AnthropicClients
 from agentspace_gateway.llm.openai_client import OpenAIClients
+from agentspace_gateway.llm.retries import RetryPolicy
 from agentspace_gateway.metering import Metering
 from agentspace_gateway.providers import Providers
 from agentspace_gateway.providers.keys import ProviderKeys
@@ -39,6 +40,11 @@ async def chat_context(app: web.Application) -> AsyncIterator[None]:
         clients,
         OpenAIClients(ProviderKeys(keys), timeout_seconds=config.anthropic.timeout_seconds),
         max_tokens=config.anthropic.max_tokens,
+        retries=RetryPolicy(
+            max_retries=config.anthropic.max_retries,
+            max_wait_seconds=config.anthropic.max_retry_wait_seconds,
+            timeout_seconds=config.anthropic.timeout_seconds,
+        ),
     )
     streams = ChatStreams()
     shutdown = app[SHUTDOWN]

@@ -25,10 +25,15 @@ from agentspace_gateway.gateway.connection import ConnectionContext
 from agentspace_gateway.llm.errors import upstream_error
 from agentspace_gateway.metering import BilledRequest, Failed, Settlement, TextStreamed
 from agentspace_gateway.metering.budget_refusals import budget_exceeded
-from agentspace_gateway.metering.events import StreamEvent
+from agentspace_gateway.metering.events import StreamEvent, Waiting
 from agentspace_gateway.metering.meter import outlast
 from agentspace_gateway.protocol.errors import ErrorCode, GatewayError
-from agentspace_gateway.protocol.messages import ChatStreamEnd, ChatStreamStart, ErrorMessage
+from agentspace_gateway.protocol.messages import (
+    ChatStreamEnd,
+    ChatStreamStart,
+    ChatStreamStatus,
+    ErrorMessage,
+)
 from agentspace_gateway.storage import MessageRepository, MessageRow, NewMessage, SessionRow
 from agentspace_gateway.storage.budgets import Scope
 from agentspace_gateway.storage.failures import StorageProblem, storage_problem
@@ -55,8 +60,9 @@ class ChatStream:
         self._handler_cancelled = False
         self._reading: asyncio.Task[None] | None = None
         # chat.stream.start goes out once the message is stored, so a client that saw it
-        # can count on the message being kept, crash or not; text that comes sooner waits.
-        self._early: list[str] | None = []  # None once announced
+        # can count on the message being kept, crash or not; text (and a status) that
+        # comes sooner waits.
+        self._early: list[str | ChatStreamStatus] | None = []  # None once announced
         self._start: ChatStreamStart | None = None
         self._frame = delta_frame(request_id)
         # Why the user's message could not be stored, when the storage itself was why.
@@ -211,6 +217,30 @@ class ChatStream:
                         error.code,
                         error.message,
                     )
+                elif type(event) is Waiting:
+                    self._waiting(event)
+
+    def _waiting(self, event: Waiting) -> None:
+        """Every wait the gateway makes is told to the client before it begins."""
+        error = event.error
+        log.info(
+            "chat %s: upstream failed (%s), retry %d in %.1f s",
+            self.request_id,
+            error.code,
+            event.retry,
+            event.seconds,
+        )
+        status = ChatStreamStatus(
+            request_id=self.request_id,
+            waiting_ms=round(event.seconds * 1000),
+            retry=event.retry,
+            reason=str(error.code),
+            message=error.message,
+        )
+        if self._early is not None:
+            self._early.append(status)
+        elif not self.context.closed:
+            self.context.send(status)
 
     def _relay(self, text: str) -> None:
         context = self.context
@@ -235,8 +265,11 @@ class ChatStream:
             return
         waiting, self._early = self._early, None
         self.context.send(self._start)
-        for text in waiting:
-            self.context.send_delta(self._frame, text)
+        for item in waiting:
+            if isinstance(item, str):
+                self.context.send_delta(self._frame, item)
+            else:
+                self.context.send(item)
 
     @property
     def _shut_down(self) -> bool:

@@ -3,7 +3,7 @@
 assembled context is put in that provider's request shape.
 
 Both kinds yield the same metering events, so ``ChatStream`` reads one stream whichever
-provider it came from.
+provider it came from; both are retried the same way (``llm/retries.py``).
 """
 
 from collections.abc import AsyncGenerator, Callable
@@ -16,6 +16,7 @@ from agentspace_gateway.llm.anthropic_stream import anthropic_events
 from agentspace_gateway.llm.client import AnthropicClients
 from agentspace_gateway.llm.openai_client import OpenAIClients
 from agentspace_gateway.llm.openai_stream import openai_events
+from agentspace_gateway.llm.retries import RetryPolicy, with_retries
 from agentspace_gateway.metering.events import StreamEvent
 from agentspace_gateway.providers import Providers, Route
 
@@ -38,15 +39,18 @@ class ChatUpstreams:
         openai: OpenAIClients,
         *,
         max_tokens: int,
+        retries: RetryPolicy,
     ) -> None:
         self.providers = providers
         self._anthropic = anthropic
         self.openai = openai
         self._max_tokens = max_tokens
+        self._retries = retries
 
     async def open(self, model: str) -> Upstream:
         """Route ``model`` and get its key; UNKNOWN_PROVIDER or NO_API_KEY when it cannot go."""
         route = self.providers.route(model)
+        retries = self._retries
         if route.provider.kind == "anthropic":
             client = await self._anthropic.client()
 
@@ -59,7 +63,7 @@ class ChatUpstreams:
                     "system": assembled.system_prompt,
                     "messages": assembled.messages,
                 }
-                return anthropic_events(client, params)
+                return with_retries(lambda: anthropic_events(client, params), retries)
 
             return Upstream(route, anthropic)
         provider = route.provider
@@ -81,7 +85,10 @@ class ChatUpstreams:
                 ],
                 limit: max_tokens,
             }
-            return openai_events(session, provider.base_url, key, body, provider=provider.name)
+            name, url = provider.name, provider.base_url
+            return with_retries(
+                lambda: openai_events(session, url, key, body, provider=name), retries
+            )
 
         return Upstream(route, openai)
 

@@ -10,7 +10,7 @@ from aiohttp import WSMsgType, web
 from agentspace_gateway import appkeys
 from agentspace_gateway.audited_keys import Actor, AuditEvent
 from agentspace_gateway.bearer import challenge, presented_token
-from agentspace_gateway.failed_auth import count_failure, too_many_failures
+from agentspace_gateway.failed_auth import judge_wrong, too_many_failures
 from agentspace_gateway.gateway.access import check_access, token_required
 from agentspace_gateway.gateway.connection import ConnectionContext, OutboundLimits
 from agentspace_gateway.gateway.inbound_limits import InboundLimits, TokenBucket
@@ -51,17 +51,14 @@ async def gateway(request: web.Request) -> web.StreamResponse:
                 "The gateway requires a token but the credential vault holding it is "
                 f"unavailable: {vault.problem}",
             )
-        limiter = app[appkeys.FAILED_AUTH]
-        wait = limiter.retry_after(actor.remote_addr)
-        if wait is not None:
-            return too_many_failures(actor.remote_addr, wait)
         if "Authorization" in request.headers:
+            # Checked before any lockout is consulted: the right token always gets in.
             presented = presented_token(request.headers["Authorization"])
             if presented.token is None or not await vault.keys.token_is_valid(presented.token):
                 reason = presented.problem or "wrong bearer token"
-                await _audit(app, AuditEvent.ACCESS_DENIED, actor, f"gateway upgrade: {reason}")
-                if presented.token is not None:
-                    await count_failure(limiter, vault.keys, actor, "gateway upgrade")
+                wait = await _wrong(app, actor, presented.token, "gateway upgrade", reason)
+                if wait is not None:
+                    return too_many_failures(wait)
                 return json_error(
                     401,
                     ErrorCode.UNAUTHORIZED,
@@ -118,7 +115,6 @@ async def _authenticate(
     app = context.app
     config = app[appkeys.CONFIG]
     keys = app[appkeys.VAULT].keys
-    limiter = app[appkeys.FAILED_AUTH]
     reason = "no auth frame within the time allowed"
     try:
         frame = await socket.receive(timeout=config.gateway.auth_timeout_seconds)
@@ -130,28 +126,38 @@ async def _authenticate(
         except DecodeError as error:
             message, reason = None, f"first frame invalid: {error.message}"
         if isinstance(message, Auth) and keys is not None:
-            # Connections opened before a lockout began must not keep guessing through it.
-            wait = limiter.retry_after(actor.remote_addr)
+            if await keys.token_is_valid(message.token):
+                context.send(Authenticated())
+                return message.token
+            wait = await _wrong(app, actor, message.token, "gateway", "wrong token in auth frame")
             if wait is not None:
                 await context.close(
                     TOO_MANY_FAILURES, f"too many wrong tokens; retry in {math.ceil(wait)} s"
                 )
-                return None
-            if await keys.token_is_valid(message.token):
-                context.send(Authenticated())
-                return message.token
-            reason = "wrong token in auth frame"
-            await _audit(app, AuditEvent.ACCESS_DENIED, actor, f"gateway: {reason}")
-            await count_failure(limiter, keys, actor, "gateway auth frame")
-            await context.close(AUTH_FAILED, "authentication required")
+            else:
+                await context.close(AUTH_FAILED, "authentication required")
             return None
         if message is not None:
             reason = f"first frame was {message.type}, not auth"
     elif frame is not None and frame.type in (WSMsgType.CLOSE, WSMsgType.CLOSED, WSMsgType.ERROR):
         return None
-    await _audit(app, AuditEvent.ACCESS_DENIED, actor, f"gateway: {reason}")
+    await _wrong(app, actor, None, "gateway", reason)
     await context.close(AUTH_FAILED, "authentication required")
     return None
+
+
+async def _wrong(
+    app: web.Application, actor: Actor, token: str | None, where: str, reason: str
+) -> float | None:
+    """A wrong (or missing) token, audited as the limiter allows; seconds to refuse it for."""
+
+    async def record(kind: str, detail: str) -> None:
+        event = AuditEvent.ACCESS_DENIED if kind == "denied" else AuditEvent.ACCESS_RATE_LIMITED
+        await _audit(app, event, actor, detail)
+
+    return await judge_wrong(
+        app[appkeys.FAILED_AUTH], token, where=where, reason=reason, record=record
+    )
 
 
 async def _read_frames(

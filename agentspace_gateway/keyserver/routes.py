@@ -8,11 +8,7 @@ from aiohttp import web
 from agentspace_gateway import __version__, appkeys
 from agentspace_gateway.audited_keys import Actor, AuditEvent
 from agentspace_gateway.bearer import challenge, presented_token
-from agentspace_gateway.failed_auth import (
-    FailedAuthLimiter,
-    count_failure,
-    too_many_failures,
-)
+from agentspace_gateway.failed_auth import FailedAuthLimiter, judge_wrong, too_many_failures
 from agentspace_gateway.first_run import key_hint, key_sources
 from agentspace_gateway.gateway.keys import REGISTRY
 from agentspace_gateway.http_errors import json_error
@@ -68,18 +64,24 @@ async def get_key(request: web.Request) -> web.Response:
         )
     keys = state.keys
 
-    limiter = request.app[appkeys.FAILED_AUTH]
-    wait = limiter.retry_after(actor.remote_addr)
-    if wait is not None:
-        # Refused without looking at the token: a guesser learns nothing meanwhile.
-        return too_many_failures(actor.remote_addr, wait)
-
+    # The token is checked before any lockout is consulted: the right one always gets in.
     presented = presented_token(request.headers.get("Authorization"))
     if presented.token is None or not await keys.token_is_valid(presented.token):
         reason = presented.problem or "wrong bearer token"
-        await keys.record(AuditEvent.ACCESS_DENIED, actor, provider=provider[:64], detail=reason)
-        if presented.token is not None:
-            await count_failure(limiter, keys, actor, f"GET /keys/{provider[:64]}")
+
+        async def record(kind: str, detail: str) -> None:
+            event = AuditEvent.ACCESS_DENIED if kind == "denied" else AuditEvent.ACCESS_RATE_LIMITED
+            await keys.record(event, actor, provider=provider[:64], detail=detail)
+
+        wait = await judge_wrong(
+            request.app[appkeys.FAILED_AUTH],
+            presented.token,
+            where=f"GET /keys/{provider[:64]}",
+            reason=reason,
+            record=record,
+        )
+        if wait is not None:
+            return too_many_failures(wait)
         return json_error(
             401,
             ErrorCode.UNAUTHORIZED,
@@ -114,7 +116,9 @@ def setup_keyserver(app: web.Application) -> None:
     settings = app[appkeys.CONFIG].keyserver
     # Shared with the gateway: a wrong token counts the same on /keys and /gateway.
     app[appkeys.FAILED_AUTH] = FailedAuthLimiter(
-        settings.failed_auth_limit, settings.failed_auth_window_seconds
+        settings.failed_auth_limit,
+        settings.failed_auth_window_seconds,
+        global_per_second=settings.failed_auth_global_per_second,
     )
     app.router.add_get("/health", health)
     app.router.add_get("/keys/{provider}", get_key)

@@ -1,8 +1,10 @@
 """One ``AsyncAnthropic`` per app, rebuilt when the stored key changes.
 
 The key comes from the vault's ``anthropic`` entry, else ANTHROPIC_API_KEY; the base URL
-from config, else ANTHROPIC_BASE_URL, else the SDK's default. The SDK's own retries are
-used (they honour retry-after); there is no second retry loop around them.
+from config, else ANTHROPIC_BASE_URL, else the SDK's default. The SDK never retries
+(``max_retries=0``): it would wait out any retry-after, however long, without a word to the
+client. A chat's retries are the gateway's (``llm/retries.py``), bounded and announced; the
+HTTP doors and ``context.inspect`` pass a failure on as it came, for their caller to judge.
 
 Keys are changed only by ``agentspace-gateway keys``, in another process (nothing in the
 running gateway writes them: the key server only reads), so the vault itself is the only
@@ -108,7 +110,7 @@ class AnthropicClients:
             api_key=key,
             base_url=self.base_url,
             timeout=self._config.timeout_seconds,
-            max_retries=self._config.max_retries,
+            max_retries=0,
             http_client=DefaultAioHttpClient(),
         )
 

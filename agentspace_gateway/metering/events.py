@@ -37,4 +37,14 @@ class Failed:
     error: GatewayError
 
 
-StreamEvent = UsageReported | TextStreamed | Stopped | Failed
+@frozen
+class Waiting:
+    """The request failed before its reply began and is tried again after ``seconds``
+    (``llm/retries.py``): not billed, but the client is told (``chat.stream.status``)."""
+
+    seconds: float
+    retry: int  # 1 for the first retry
+    error: GatewayError  # why: the failure being retried
+
+
+StreamEvent = UsageReported | TextStreamed | Stopped | Failed | Waiting

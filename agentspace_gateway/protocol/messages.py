@@ -299,6 +299,29 @@ class ChatStreamDelta(ServerMessage):
 
 
 @frozen(kw_only=True)
+class ChatStreamStatus(ServerMessage):
+    """The request failed before its reply began and the gateway waits before trying it
+    again; the stream goes on (deltas, then chat.stream.end or an error)."""
+
+    type: ClassVar[str] = "chat.stream.status"
+    request_id: str = field(metadata=about(REQUEST_ID))
+    waiting_ms: int = field(
+        metadata=about(
+            "Milliseconds the gateway waits before the retry: the provider's retry-after, "
+            "else a backoff; never more than anthropic.max_retry_wait_seconds."
+        )
+    )
+    retry: int = field(metadata=about("Which retry this wait comes before: 1 for the first."))
+    reason: str = field(
+        metadata=about(
+            "The error code of the failure being retried (RATE_LIMITED, UPSTREAM_OVERLOADED, "
+            "UPSTREAM_TIMEOUT, LLM_ERROR)."
+        )
+    )
+    message: str = field(metadata=about("The provider's message about that failure."))
+
+
+@frozen(kw_only=True)
 class ChatStreamEnd(ServerMessage):
     """The reply is over, finished or stopped by chat.cancel, with its usage and cost."""
 

@@ -2,10 +2,11 @@
 
 Each check reads the key's row afresh (one indexed look-up on a read-only connection of its
 own), so a revocation made by the CLI in another process applies from the next request. A
-presented key that is wrong counts toward the same per-address limit as a wrong token on
-/keys and /gateway; a request with no key at all guesses nothing and is only refused (see
-failed_auth.py for why).
-Every use and every refusal is in the audit log, never the key itself.
+presented key that is wrong counts toward the same limits (per credential prefix, and
+overall) as a wrong token on /keys and /gateway, only after the check, so a valid key is
+never refused 429; a request with no key at all guesses nothing and is only refused (see
+failed_auth.py for why). Every use is in the audit log, and refusals as failed_auth
+aggregates them; never the key itself.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import math
 from aiohttp import web
 
 from agentspace_gateway.clock import utc_now_iso
-from agentspace_gateway.failed_auth import FailedAuthLimiter, address_key
+from agentspace_gateway.failed_auth import FailedAuthLimiter, judge_wrong
 from agentspace_gateway.proxy.audit_events import ClientEvent
 from agentspace_gateway.proxy.errors import anthropic_error
 from agentspace_gateway.storage import AuditLog
@@ -69,21 +70,10 @@ class ClientAuth:
 
     async def authenticate(self, request: web.Request) -> ClientKey | web.Response:
         """The client key of a request, or the 401/429 response to give it."""
-        remote = request.remote
-        wait = self._limiter.retry_after(remote)
-        if wait is not None:
-            # Refused without looking at the key: a guesser learns nothing meanwhile.
-            return anthropic_error(
-                429,
-                "rate_limit_error",
-                f"Too many wrong client keys from {remote or 'this address'}; try again in "
-                f"{max(1, math.ceil(wait))} s with a valid one.",
-                headers={"Retry-After": str(max(1, math.ceil(wait)))},
-            )
         presented = presented_keys(request)
         if not presented:
-            await self._refuse(request, "no client key presented")
-            return _unauthorized("No client key was presented. " + HINT)
+            message = "No client key was presented. "
+            return await self._refuse(request, "no client key presented", None, message)
         now = utc_now_iso()
         for secret in presented:
             client = await self._keys.find_by_secret(secret)
@@ -96,14 +86,13 @@ class ClientAuth:
             else:
                 self.audit(ClientEvent.USE, request, f"client {client.name}")
                 return client
-            await self._refuse(request, problem, counted=True)
-            return _unauthorized(f"The {problem}. " + HINT)
+            return await self._refuse(request, problem, secret, f"The {problem}. ")
         if self._passthrough is not None and not any(map(looks_like_client_key, presented)):
             client = await self._passthrough.client()
             self.audit(ClientEvent.USE, request, "the caller's own credential, passed through")
             return client
-        await self._refuse(request, "unknown client key", counted=True)
-        return _unauthorized("Invalid client key. " + HINT)
+        unknown = "Invalid client key. "
+        return await self._refuse(request, "unknown client key", presented[0], unknown)
 
     def audit(self, event: ClientEvent, request: web.Request, detail: str) -> None:
         """Record an event without holding up the request it is about."""
@@ -129,20 +118,33 @@ class ClientAuth:
         while self._audits:
             await asyncio.wait(set(self._audits))
 
-    async def _refuse(self, request: web.Request, reason: str, *, counted: bool = False) -> None:
-        self.audit(ClientEvent.REFUSED, request, reason)
-        if counted and self._limiter.failed(request.remote):
-            detail = (
-                f"{request.path}: {self._limiter.limit} wrong client keys within "
-                f"{self._limiter.window:g} s; refusing {address_key(request.remote)}"
+    async def _refuse(
+        self, request: web.Request, problem: str, credential: str | None, message: str
+    ) -> web.Response:
+        """401, or 429 once the limiter says so; audited as the limiter allows."""
+
+        async def record(kind: str, detail: str) -> None:
+            if kind == "denied":
+                self.audit(ClientEvent.REFUSED, request, detail)
+            else:
+                await self._audit_log.record(
+                    "access.rate_limited",
+                    remote_addr=request.remote,
+                    user_agent=request.headers.get("User-Agent"),
+                    detail=detail,
+                )
+
+        wait = await judge_wrong(self._limiter, credential, where="", reason=problem, record=record)
+        if wait is not None:
+            seconds = max(1, math.ceil(wait))
+            return anthropic_error(
+                429,
+                "rate_limit_error",
+                f"Too many wrong client keys; try again in {seconds} s, or now with a valid "
+                "one (a valid key is never refused).",
+                headers={"Retry-After": str(seconds)},
             )
-            log.warning("rate limiting client key attempts: %s", detail)
-            await self._audit_log.record(
-                "access.rate_limited",
-                remote_addr=request.remote,
-                user_agent=request.headers.get("User-Agent"),
-                detail=detail,
-            )
+        return _unauthorized(message + HINT)
 
 
 class PassthroughClient:
