@@ -38,7 +38,7 @@ ALERT = BudgetAlert(
 
 async def bill(client: Client, session_id: str, request_id: str, cost: int, **who: Any) -> None:
     attribution = Attribution(**who) if who else None
-    await ReplyRecorder(client.server.app[appkeys.DATABASE]).record(
+    await ReplyRecorder(client.app[appkeys.DATABASE]).record(
         None,
         NewUsage(
             session_id=session_id,
@@ -71,7 +71,7 @@ async def test_no_budgets_is_an_empty_list(client: Client) -> None:
 async def test_standings_count_the_ledger_and_open_reservations_to_the_nanodollar(
     client: Client,
 ) -> None:
-    app = client.server.app
+    app = client.app
     store = app[BUDGETS].store
     session = await SessionRepository(app[appkeys.DATABASE]).create(agent_id="main", model="m")
     laptop = (await ClientKeyRepository(app[appkeys.DATABASE]).issue("laptop")).client
@@ -123,7 +123,7 @@ async def test_standings_count_the_ledger_and_open_reservations_to_the_nanodolla
 
 
 async def test_a_settled_reservation_is_no_longer_counted(client: Client) -> None:
-    store = client.server.app[BUDGETS].store
+    store = client.app[BUDGETS].store
     await store.set("agent", "main", "total", 100)
     await store.reserve(Scope(agent_id="main"), "r1", "m", 60, datetime.now(UTC))
 
@@ -159,7 +159,7 @@ async def next_is_pong(ws: Any, request_id: str) -> bool:
 
 
 async def test_a_watching_connection_receives_alerts_and_another_does_not(client: Client) -> None:
-    alerts = client.server.app[BUDGETS].alerts
+    alerts = client.app[BUDGETS].alerts
     async with client.ws_connect("/gateway") as watcher, client.ws_connect("/gateway") as other:
         started = await exchange(watcher, {"type": "budget.status", "id": "w1", "watch": True})
         assert started["watching"] is True
@@ -177,7 +177,7 @@ async def test_a_watching_connection_receives_alerts_and_another_does_not(client
 
 
 async def test_watch_false_stops_the_alerts(client: Client) -> None:
-    alerts = client.server.app[BUDGETS].alerts
+    alerts = client.app[BUDGETS].alerts
     async with client.ws_connect("/gateway") as ws:
         await exchange(ws, {"type": "budget.status", "id": "w1", "watch": True})
         alerts.publish(ALERT)
@@ -197,7 +197,7 @@ async def test_watch_false_stops_the_alerts(client: Client) -> None:
 async def test_a_closed_watcher_is_unsubscribed_and_never_sent_to(
     client: Client, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    app = client.server.app
+    app = client.app
     sent: list[tuple[str, str]] = []
     send = ConnectionContext.send
 
