@@ -5,11 +5,14 @@ import asyncio
 import io
 import sqlite3
 from datetime import UTC, datetime
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from test_terminal_interactive import CTRL_D, GATEWAY, Terminal
+from test_terminal_interactive import gateway as terminal_gateway  # noqa: F401 - a fixture
 
 from agentspace_gateway.cli import main
 from agentspace_gateway.cli.budgets import MAX_LIMIT_NANOUSD, usd_amount
@@ -260,3 +263,36 @@ async def test_a_running_gateway_sees_a_budget_set_by_the_command(
         "main",
         250_000_000,
     )
+
+
+async def test_the_interactive_client_lists_budgets_as_the_command_does(
+    tmp_path: Path,
+    terminal_gateway,  # noqa: F811 - the fixture imported above
+    capsys: pytest.CaptureFixture[str],
+) -> None:  # type: ignore[no-untyped-def]
+    _, env, _ = terminal_gateway
+    home = Home(Path(env["AGENTSPACE_HOME"]))
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("AGENTSPACE_HOME", str(home.root))
+        set_status, _, _ = await asyncio.to_thread(
+            run, ["budgets", "set", "agent:main", "12.345678912", "--period", "total"], capsys
+        )
+        _, listing, _ = await asyncio.to_thread(run, ["budgets", "list"], capsys)
+    assert set_status == 0
+
+    terminal = Terminal([GATEWAY, "chat"], env, tmp_path)
+    try:
+        await terminal.expect("> ")
+        terminal.type("/budgets\n")
+        shown = await terminal.expect(r"\n> ")
+        terminal.type(CTRL_D)
+        assert await terminal.exit_status() == 0
+    finally:
+        terminal.close()
+
+    row = next(line.split() for line in shown.splitlines() if line.startswith("agent:main"))
+    assert row == [
+        "agent:main", "total", "$12.345678912", "$0.000000", "$0.000000", "$12.345678912", "never"
+    ]  # fmt: skip
+    # The same figures as budgets list (which adds whether a request is clipped or refused).
+    assert listing.splitlines()[1].split()[:-1] == row
