@@ -230,3 +230,17 @@ async def test_watch_must_be_a_boolean(client: Client) -> None:
     assert refused["type"] == "error"
     assert refused["code"] == "INVALID_MESSAGE"
     assert refused["details"][0]["field"] == "watch"
+
+
+async def test_watch_false_right_behind_watch_true_ends_the_watch(client: Client) -> None:
+    """Each message runs as its own task: the stop must find the watch however they race."""
+    alerts = client.app[BUDGETS].alerts
+    async with client.ws_connect("/gateway") as ws:
+        await request(ws, {"type": "budget.status", "id": "w1", "watch": True})
+        await request(ws, {"type": "budget.status", "id": "w2", "watch": False})
+        replies = {frame["requestId"]: frame for frame in [await receive(ws), await receive(ws)]}
+        assert replies["w2"]["watching"] is False
+
+        alerts.publish(ALERT)
+
+        assert await next_is_pong(ws, "p1")
