@@ -31,6 +31,7 @@ from test_console_browser import (  # noqa: F401 - the fixtures this module uses
 )
 
 from agentspace_gateway import appkeys
+from agentspace_gateway.config import Config, GatewayConfig
 from agentspace_gateway.metering.budget_alerts import BudgetAlert
 from agentspace_gateway.metering.budget_setup import BUDGETS
 from agentspace_gateway.storage import NewUsage, ReplyRecorder, SessionRepository
@@ -54,6 +55,26 @@ async def cli(served: Served, *argv: str) -> str:
         check=True,
     )
     return done.stdout
+
+
+async def connected(opened: Page) -> None:
+    """Connected, giving the token first if the gateway asks for one (as the person would,
+    from agentspace-gateway token show), so the test holds whatever access the app requires."""
+    await opened.locator(
+        "#status[data-state='connected'], #token-form:not([hidden])"
+    ).first.wait_for()
+    if await opened.locator("#token-form").is_visible():
+        shown = await asyncio.to_thread(
+            subprocess.run,
+            [str(BIN / "agentspace-gateway"), "token", "show"],
+            capture_output=True,
+            text=True,
+            timeout=WAIT_SECONDS,
+            check=True,
+        )
+        await opened.locator("#token").fill(shown.stdout.strip())
+        await opened.locator("#token-form button[type='submit']").click()
+    await expect(opened.locator("#status")).to_have_attribute("data-state", "connected")
 
 
 async def row_figures(row: Locator) -> dict[str, int]:
@@ -103,12 +124,14 @@ async def test_the_panel_shows_each_budget_as_budget_status_answers(
     await cli(gateway, "budgets", "remove", "global", "--period", "day")
 
 
+@pytest.mark.parametrize("require_token", [False, True], ids=["open", "token"])
 async def test_an_alert_appears_live_and_the_standings_follow(
     make_client,
     passphrase: str,
     artifacts: Path,  # noqa: F811
+    require_token: bool,
 ) -> None:  # type: ignore[no-untyped-def]
-    client = await make_client()
+    client = await make_client(Config(gateway=GatewayConfig(require_token=require_token)))
     app = client.app
     store = app[BUDGETS].store
     await store.set("global", "", "total", 1_000_000_000)
@@ -119,8 +142,9 @@ async def test_an_alert_appears_live_and_the_standings_follow(
         )
         try:
             expect.set_options(timeout=WAIT_MS)
-            async with open_page(launched, url, artifacts / "budget-alert.png") as page:
-                await expect(page.locator("#status")).to_have_attribute("data-state", "connected")
+            screenshot = artifacts / f"budget-alert-{'token' if require_token else 'open'}.png"
+            async with open_page(launched, url, screenshot) as page:
+                await connected(page)
                 # The page watches from the moment it connects, whichever tab is open.
                 await expect(page.locator("#budgets-body")).to_have_attribute(
                     "data-watching", "true"
