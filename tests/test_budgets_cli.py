@@ -3,6 +3,7 @@ nano-dollar, what is refused and how, and a change seen by a gateway already run
 
 import asyncio
 import io
+import json
 import sqlite3
 from datetime import UTC, datetime
 from pathlib import Path
@@ -237,7 +238,23 @@ async def test_list_shows_spend_and_reservations_to_the_nanodollar(
         await database.close()
 
     status, out, _ = await asyncio.to_thread(run, ["budgets", "list"], capsys)
+    _, as_json, _ = await asyncio.to_thread(run, ["budgets", "list", "--json"], capsys)
 
+    assert json.loads(as_json) == {
+        "budgets": [
+            {
+                "scope": "client",
+                "scopeId": str(laptop.id),
+                "client": "laptop",
+                "period": "total",
+                "limitNanos": 1_000_000_000,
+                "spentNanos": 123_456_789,
+                "reservedNanos": 1,
+                "remainingNanos": 876_543_210,
+                "clipMaxTokens": False,
+            }
+        ]
+    }
     assert status == 0
     row = out.splitlines()[1].split()
     assert row == [

@@ -1,5 +1,5 @@
-"""agentspace-gateway budgets set SCOPE AMOUNT --period P [--clip-max-tokens] | list |
-remove SCOPE --period P
+"""agentspace-gateway budgets set SCOPE AMOUNT --period P [--clip-max-tokens] |
+list [--json] | remove SCOPE --period P
 
 Spend limits in USD (docs/budgets.md). SCOPE is ``global``, ``client:NAME`` (a client key's
 name), ``session:ID`` (a session id or full key) or ``agent:ID``. These commands work on the
@@ -9,6 +9,7 @@ running gateway reads the budgets at every request, so a change holds from its n
 
 import argparse
 import asyncio
+import json
 import re
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
@@ -63,9 +64,15 @@ def register(commands: Any) -> None:
         help="lower a request's max_tokens to fit what remains, instead of refusing it",
     )
     setting.set_defaults(run=run_set)
-    actions.add_parser(
+    listing = actions.add_parser(
         "list", help="every budget: limit, spent, reserved, remaining, when it resets"
-    ).set_defaults(run=run_list)
+    )
+    listing.add_argument(
+        "--json",
+        action="store_true",
+        help="print the budgets as one JSON object, in integer nano-dollars",
+    )
+    listing.set_defaults(run=run_list)
     removing = actions.add_parser("remove", help="remove a budget")
     removing.add_argument("scope", type=scope_argument, metavar="SCOPE", help=SCOPE_HELP)
     _period_option(removing)
@@ -183,6 +190,11 @@ def run_list(args: argparse.Namespace) -> int:
             return standings, {key.id: key for key in keys}
 
     standings, keys = asyncio.run(listing())
+    if args.json:
+        # The keys of budget.status.result, so a script reads either the same way.
+        budgets = [_json_budget(standing, keys) for standing in standings]
+        print(json.dumps({"budgets": budgets}, ensure_ascii=False))
+        return 0
     if not standings:
         print("no budgets (set one with: agentspace-gateway budgets set global 5 --period day)")
         return 0
@@ -203,6 +215,25 @@ def run_list(args: argparse.Namespace) -> int:
     for line in table(headers, rows, right=(2, 3, 4, 5)):
         print(line)
     return 0
+
+
+def _json_budget(standing: Standing, keys: dict[int, ClientKey]) -> dict[str, Any]:
+    budget = standing.budget
+    found: dict[str, Any] = {"scope": budget.scope_kind, "scopeId": budget.scope_id}
+    if budget.scope_kind == "client" and int(budget.scope_id) in keys:
+        found["client"] = keys[int(budget.scope_id)].name
+    found.update(
+        period=budget.period,
+        limitNanos=budget.limit_nanousd,
+        spentNanos=standing.spent_nanousd,
+        reservedNanos=standing.reserved_nanousd,
+        remainingNanos=standing.remaining_nanousd,
+        clipMaxTokens=budget.clip_max_tokens,
+    )
+    # Left out for a total budget, as budget.status leaves it out.
+    if standing.resets_at is not None:
+        found["resetsAt"] = standing.resets_at
+    return found
 
 
 def scope_label(budget: Budget, keys: dict[int, ClientKey]) -> str:
