@@ -8,6 +8,12 @@ from typing import Any
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient
+from budgets_helpers import (
+    fake_openai_fixture,  # noqa: F401 - the fixture
+    gateway_fixture,  # noqa: F401 - the fixture
+    set_budget,
+)
+from test_budgets_alerts import send as send_through_anthropic
 
 from agentspace_gateway import appkeys
 from agentspace_gateway.gateway.connection import ConnectionContext
@@ -244,3 +250,36 @@ async def test_watch_false_right_behind_watch_true_ends_the_watch(client: Client
         alerts.publish(ALERT)
 
         assert await next_is_pong(ws, "p1")
+
+
+async def test_a_threshold_crossed_by_real_requests_reaches_the_watcher_and_only_it(
+    gateway: Any,
+    fake_anthropic: Any,
+) -> None:
+    fake, _ = fake_anthropic
+    await set_budget(gateway, 1_000_000)  # $0.001, global, total
+    async with gateway.ws_connect("/gateway") as watcher, gateway.ws_connect("/gateway") as other:
+        await exchange(watcher, {"type": "budget.status", "id": "w1", "watch": True})
+
+        # Through the Anthropic API door: 330,000 then 660,000 nano-dollars settled.
+        await send_through_anthropic(gateway, fake, max_tokens=40, output_tokens=20)
+        await send_through_anthropic(gateway, fake, max_tokens=40, output_tokens=20)
+
+        assert await receive(watcher) == {
+            "type": "budget.alert",
+            "scope": "global",
+            "scopeId": "",
+            "period": "total",
+            "thresholdPercent": 50,
+            "limitNanos": 1_000_000,
+            "spentNanos": 660_000,
+            "reservedNanos": 0,
+        }
+        assert await next_is_pong(other, "p1")
+        status = await exchange(watcher, {"type": "budget.status", "id": "w2"})
+        [budget] = status["budgets"]
+        assert (budget["spentNanos"], budget["reservedNanos"], budget["remainingNanos"]) == (
+            660_000,
+            0,
+            340_000,
+        )

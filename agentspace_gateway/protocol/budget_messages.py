@@ -80,8 +80,9 @@ class BudgetStatusResult(ServerMessage):
 
 @frozen(kw_only=True)
 class BudgetAlertEvent(ServerMessage):
-    """A budget's spend plus reservations crossed one of its alert thresholds; sent once
-    per budget, threshold and period to the connections watching budgets."""
+    """A budget's settled spend reached one of its alert thresholds ([budgets]
+    alert_thresholds); sent once per budget, threshold and period to the connections
+    watching budgets."""
 
     type: ClassVar[str] = "budget.alert"
     scope: str = field(metadata=about(SCOPE))
@@ -95,6 +96,8 @@ class BudgetAlertEvent(ServerMessage):
         metadata=about(_NANOS.format("the period's spend when it was crossed."))
     )
     reserved_nanos: int = field(
-        metadata=about(_NANOS.format("what was reserved when it was crossed."))
+        metadata=about(
+            _NANOS.format("what requests under way held reserved then, for context.")
+        )
     )
     resets_at: str | None = field(default=None, metadata=about(RESETS_AT))
