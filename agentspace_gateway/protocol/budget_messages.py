@@ -96,8 +96,6 @@ class BudgetAlertEvent(ServerMessage):
         metadata=about(_NANOS.format("the period's spend when it was crossed."))
     )
     reserved_nanos: int = field(
-        metadata=about(
-            _NANOS.format("what requests under way held reserved then, for context.")
-        )
+        metadata=about(_NANOS.format("what requests under way held reserved then, for context."))
     )
     resets_at: str | None = field(default=None, metadata=about(RESETS_AT))
