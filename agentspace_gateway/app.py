@@ -14,6 +14,7 @@ from collections.abc import Iterable, Sequence
 from aiohttp import web
 
 from agentspace_gateway import appkeys
+from agentspace_gateway.budget_watches import setup_budget_watches
 from agentspace_gateway.chat.setup import setup_chat
 from agentspace_gateway.config import Config, load_config
 from agentspace_gateway.console import setup_console
@@ -69,6 +70,7 @@ def create_app(
     setup_gateway(app, handler_entry_points)
     setup_chat(app)
     setup_budgets(app)
+    setup_budget_watches(app)
     setup_openai_api(app)
     # After chat: the door prices and estimates with chat's price book and estimator.
     setup_proxy(app)

@@ -8,6 +8,7 @@ has its handlers.
 
 from agentspace_gateway.handler_registry import BoundHandler
 
+from .budget_status import budget_status
 from .chat_cancel import chat_cancel
 from .chat_send import chat_send
 from .context_inspect import context_inspect
@@ -17,6 +18,7 @@ from .session_list import session_list
 from .usage_query import usage_query
 
 BUILTIN_HANDLERS: tuple[BoundHandler, ...] = (  # type: ignore[type-arg]
+    budget_status,
     chat_cancel,
     chat_send,
     context_inspect,

@@ -27,6 +27,7 @@ BUILTIN_TYPES = {
     "usage.query",
     "session.list",
     "session.history",
+    "budget.status",
     "ping",
 }
 

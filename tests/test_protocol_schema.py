@@ -88,6 +88,7 @@ CLIENT_SHAPES = {
     "ping": ({"type", "id"}, set()),
     "auth": ({"type", "token"}, {"id"}),
     "session.history": ({"type", "id", "sessionId"}, {"limit"}),
+    "budget.status": ({"type", "id"}, {"watch"}),
 }
 SERVER_SHAPES = {
     "pong": ({"type", "requestId"}, set()),
@@ -1128,6 +1129,7 @@ BUILTIN_HANDLERS = {
     "session.list": "session_list:session_list",
     "ping": "ping:ping",
     "session.history": "session_history:session_history",
+    "budget.status": "budget_status:budget_status",
 }
 
 

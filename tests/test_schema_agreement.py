@@ -30,6 +30,7 @@ BASES: list[dict[str, Any]] = [
     {"type": "usage.query", "id": "u1", "sessionId": SESSION, "since": "2026-11-01"},
     {"type": "session.list", "id": "l1", "limit": 10, "after": SESSION},
     {"type": "session.history", "id": "h1", "sessionId": SESSION, "limit": 5},
+    {"type": "budget.status", "id": "b1", "watch": True},
     {"type": "test.shout", "id": "s1", "text": "hi", "times": 2},
     {"type": "test.crash", "id": "k1"},
     {"type": "test.flood", "id": "f1", "count": 1, "size": 1},

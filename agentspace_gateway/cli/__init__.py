@@ -1,5 +1,5 @@
-"""The ``agentspace-gateway`` command: serve, chat, usage, sessions, keys, token, audit,
-migrate, doctor, protocol.
+"""The ``agentspace-gateway`` command: serve, chat, usage, budgets, sessions, keys, clients,
+models, token, audit, migrate, doctor, protocol.
 
 Exit status: 0 done, 1 the operation failed, 2 bad usage or configuration.
 """
@@ -13,6 +13,7 @@ from typing import Any
 from agentspace_gateway import __version__
 from agentspace_gateway.cli import (
     audit,
+    budgets,
     chat,
     clients,
     doctor,
@@ -36,6 +37,7 @@ COMMANDS = (
     serve,
     chat,
     usage,
+    budgets,
     sessions,
     keys,
     clients,

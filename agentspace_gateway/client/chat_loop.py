@@ -19,6 +19,7 @@ from agentspace_gateway.client.events import ErrorReply, Event
 from agentspace_gateway.client.line_input import LineInput
 from agentspace_gateway.client.replies import Reply, follow_reply
 from agentspace_gateway.client.reports import (
+    budgets_report,
     inspection_report,
     reply_summary,
     resume_hint,
@@ -38,6 +39,7 @@ Type a message and press Enter: the reply streams in, then its tokens and cost.
   /inspect [exact]  what the next request carries, section by section; "exact" also asks
                     Anthropic for its own count
   /usage [session]  tokens and cost per model, of every session or only this one
+  /budgets          every budget: limit, spent, reserved, remaining, when it resets
   /sessions [all]   the {SESSIONS_SHOWN} most recently active sessions, or every one; * marks
                     this one
   /session ID       continue another session
@@ -152,6 +154,8 @@ class ChatLoop:
             await self._usage(argument)
         elif command == "inspect":
             await self._inspect(argument)
+        elif command == "budgets":
+            self._say(*budgets_report((await self._ask("budget.status")).data))
         else:
             self._complain(f"Unknown command /{command}: /help lists the commands.")
 

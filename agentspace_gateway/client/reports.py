@@ -116,6 +116,36 @@ def usage_report(frame: Mapping[str, Any]) -> list[str]:
     return lines
 
 
+def budgets_report(frame: Mapping[str, Any]) -> list[str]:
+    """One row per budget of a budget.status.result, money from its integer nano-dollars."""
+    budgets = [_mapping(budget) for budget in frame.get("budgets") or []]
+    if not budgets:
+        return ["no budgets (set one with: agentspace-gateway budgets set global 5 --period day)"]
+    rows = [
+        [
+            _budget_name(budget),
+            str(budget.get("period")),
+            *(money(None, budget.get(f"{name}Nanos")) for name in _BUDGET_FIGURES),
+            str(budget.get("resetsAt") or "never"),
+        ]
+        for budget in budgets
+    ]
+    headers = ("budget", "period", *_BUDGET_FIGURES, "resets")
+    return table(headers, rows, right=range(2, 2 + len(_BUDGET_FIGURES)))
+
+
+_BUDGET_FIGURES = ("limit", "spent", "reserved", "remaining")
+
+
+def _budget_name(budget: Mapping[str, Any]) -> str:
+    scope = budget.get("scope")
+    if scope == "global":
+        return "global"
+    if scope == "client":
+        return f"client:{budget.get('client') or '#' + str(budget.get('scopeId'))}"
+    return f"{scope}:{budget.get('scopeId')}"
+
+
 def sessions_report(frame: Mapping[str, Any], current: str | None = None) -> list[str]:
     """One row per session; with ``current``, a first column marks it with *."""
     sessions = [_mapping(session) for session in frame.get("sessions") or []]

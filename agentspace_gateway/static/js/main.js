@@ -2,6 +2,7 @@
 // (which the gateway's Origin check admits), then wire the chat to the side panels.
 
 import { Alerts } from "./alerts.js";
+import { BudgetsPanel } from "./budgets.js";
 import { ChatView } from "./chat.js";
 import { byId } from "./dom.js";
 import { Gateway, GatewayError } from "./gateway.js";
@@ -18,6 +19,7 @@ const gateway = new Gateway(socketUrl.href);
 const chat = new ChatView(gateway, alerts);
 const inspector = new Inspector(gateway);
 const usage = new UsagePanel(gateway);
+const budgets = new BudgetsPanel(gateway);
 const keyNotice = new KeyNotice(byId("key-notice"));
 const tokenForm = byId("token-form");
 const tokenProblem = byId("token-problem");
@@ -56,6 +58,8 @@ async function connect() {
   tokenForm.hidden = true;
   workspace.hidden = false;
   keyNotice.refresh();
+  // Watching from the start: an alert is shown whichever tab is open.
+  budgets.watch();
   await chat.refreshSessions();
   refreshPanel();
 }
@@ -66,8 +70,10 @@ function selectedTab() {
 
 function refreshPanel() {
   if (!gateway.connected) return;
-  if (selectedTab() === "context") inspector.show(chat.sessionId);
-  else usage.show(chat.sessionId);
+  const tab = selectedTab();
+  if (tab === "context") inspector.show(chat.sessionId);
+  else if (tab === "usage") usage.show(chat.sessionId);
+  else budgets.show();
 }
 
 for (const tab of document.querySelectorAll(".tabs [role='tab']")) {
