@@ -17,6 +17,7 @@ from agentspace_gateway import appkeys
 from agentspace_gateway.budget_watches import setup_budget_watches
 from agentspace_gateway.chat.setup import setup_chat
 from agentspace_gateway.config import Config, load_config
+from agentspace_gateway.connection_limits import connection_phase_middleware
 from agentspace_gateway.console import setup_console
 from agentspace_gateway.dev_server import setup_dev_server
 from agentspace_gateway.first_run import setup_first_run
@@ -56,7 +57,12 @@ def create_app(
     # Served on a specific non-loopback address (--allow-remote), that address names us too.
     allowed_names = (*config.server.allowed_hosts, config.server.host)
     app = web.Application(
-        middlewares=[host_check_middleware(allowed_names), json_errors_middleware],
+        middlewares=[
+            # First: a request under way lifts its connection's header deadline.
+            connection_phase_middleware,
+            host_check_middleware(allowed_names),
+            json_errors_middleware,
+        ],
         client_max_size=64 * 1024,
     )
     app.on_response_prepare.append(remember_prepared)

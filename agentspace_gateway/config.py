@@ -66,6 +66,14 @@ class ServerConfig:
     # Extra names accepted in the Host header, besides loopback addresses and localhost.
     allowed_hosts: tuple[str, ...] = ()
     shutdown_timeout_seconds: float = field(default=10.0, validator=_positive)
+    # Open HTTP and WebSocket connections at once; 0 derives it from the descriptor limit
+    # (connection_limits.py). Past it a connection is refused with 503 at once.
+    max_connections: int = field(default=0, validator=_not_negative)
+    # A connection must deliver a request's headers within this, from its first byte (or
+    # from its opening, for the first request); else it is closed.
+    header_timeout_seconds: float = field(default=10.0, validator=_positive)
+    # A connection with no request under way is closed after this.
+    idle_timeout_seconds: float = field(default=75.0, validator=_positive)
     # Time the event loop's stalls and report them at GET /debug/loop (for benchmarks).
     loop_monitor: bool = False
 

@@ -14,6 +14,13 @@ from aiohttp import web
 from agentspace_gateway.access_log import RedactingAccessLogger
 from agentspace_gateway.app import create_app
 from agentspace_gateway.config import Config
+from agentspace_gateway.connection_limits import (
+    ConnectionGate,
+    derived_max_connections,
+    descriptors_needed,
+    raise_descriptor_limit,
+)
+from agentspace_gateway.gated_site import GatedSite
 from agentspace_gateway.handler_registry import PluginConflictError
 from agentspace_gateway.home import Home
 from agentspace_gateway.host_check import is_loopback_name
@@ -48,11 +55,13 @@ def check_bind_host(host: str, *, allow_remote: bool) -> None:
     )
 
 
-async def bind_with_fallback(runner: web.AppRunner, host: str, port: int) -> int:
+async def bind_with_fallback(
+    runner: web.AppRunner, host: str, port: int, gate: ConnectionGate
+) -> int:
     """Start a site on ``port`` or one of the next free ones; return the port taken."""
     tries = 1 if port == 0 else PORT_TRIES
     for candidate in range(port, min(port + tries, 65536)):
-        site = web.TCPSite(runner, host, candidate)
+        site = GatedSite(runner, host, candidate, gate)
         try:
             await site.start()
         except OSError as error:
@@ -76,6 +85,7 @@ async def serve(config: Config, home: Home, *, announce: Callable[[str], None] =
             "Stop it first, or set AGENTSPACE_HOME to another directory."
         )
     check_bind_host(config.server.host, allow_remote=config.server.allow_remote)
+    gate = connection_gate(config)
     try:
         app = create_app(config=config, home=home)
     except PluginConflictError as error:
@@ -85,6 +95,8 @@ async def serve(config: Config, home: Home, *, announce: Callable[[str], None] =
         handle_signals=False,
         access_log_class=RedactingAccessLogger,
         shutdown_timeout=config.server.shutdown_timeout_seconds,
+        # aiohttp's keep-alive timer starts when a connection opens: a silent one goes too.
+        keepalive_timeout=config.server.idle_timeout_seconds,
     )
     with _stop_signals() as stop:
         try:
@@ -92,7 +104,7 @@ async def serve(config: Config, home: Home, *, announce: Callable[[str], None] =
         except MigrationError as error:
             raise ServeError(str(error)) from None
         try:
-            port = await bind_with_fallback(runner, config.server.host, config.server.port)
+            port = await bind_with_fallback(runner, config.server.host, config.server.port, gate)
             if config.server.port not in (0, port):
                 announce(f"port {config.server.port} is busy; took port {port} instead")
             frozen = freeze_startup_heap()
@@ -106,6 +118,32 @@ async def serve(config: Config, home: Home, *, announce: Callable[[str], None] =
                 await runner.cleanup()
             finally:
                 remove_runtime(home.runtime_file)
+
+
+def connection_gate(config: Config) -> ConnectionGate:
+    """Raise the descriptor limit as far as allowed, and size the connection cap to it."""
+    before, limit = raise_descriptor_limit()
+    configured = config.server.max_connections
+    max_connections = configured or derived_max_connections(limit)
+    log.info(
+        "descriptor limit %s (was %s); up to %d connections (server.max_connections%s)",
+        limit,
+        before,
+        max_connections,
+        "" if configured else ", derived from the limit",
+    )
+    if descriptors_needed(max_connections) > limit:
+        log.warning(
+            "server.max_connections = %d may need %d descriptors, more than the limit of %d: "
+            "past it connections wait, and accepts fail (logged once per interval). Lower "
+            "server.max_connections or raise the limit (ulimit -n).",
+            max_connections,
+            descriptors_needed(max_connections),
+            limit,
+        )
+    return ConnectionGate(
+        max_connections=max_connections, header_timeout=config.server.header_timeout_seconds
+    )
 
 
 def freeze_startup_heap() -> int:
