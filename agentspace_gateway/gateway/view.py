@@ -5,7 +5,7 @@ import logging
 import math
 
 import nanoid
-from aiohttp import WSMsgType, web
+from aiohttp import WSCloseCode, WSMsgType, web
 
 from agentspace_gateway import appkeys
 from agentspace_gateway.audited_keys import Actor, AuditEvent
@@ -13,7 +13,12 @@ from agentspace_gateway.bearer import challenge, presented_token
 from agentspace_gateway.failed_auth import judge_wrong, too_many_failures
 from agentspace_gateway.gateway.access import check_access, token_required
 from agentspace_gateway.gateway.connection import ConnectionContext, OutboundLimits
-from agentspace_gateway.gateway.inbound_limits import InboundLimits, TokenBucket
+from agentspace_gateway.gateway.inbound_limits import (
+    InboundLimits,
+    TokenBucket,
+    aiohttp_max_msg_size,
+    frame_fits,
+)
 from agentspace_gateway.gateway.keys import CODEC, CONNECTIONS, DISPATCHER, TOKEN_HOLDERS
 from agentspace_gateway.http_errors import json_error
 from agentspace_gateway.protocol.errors import ErrorCode
@@ -68,7 +73,8 @@ async def gateway(request: web.Request) -> web.StreamResponse:
             token = presented.token
 
     socket = web.WebSocketResponse(
-        heartbeat=config.gateway.heartbeat_seconds, max_msg_size=config.gateway.max_frame_bytes
+        heartbeat=config.gateway.heartbeat_seconds,
+        max_msg_size=aiohttp_max_msg_size(config.gateway.max_frame_bytes),
     )
     await socket.prepare(request)
     context = ConnectionContext(
@@ -171,6 +177,12 @@ async def _read_frames(
         async for frame in socket:
             if frame.type not in (WSMsgType.TEXT, WSMsgType.BINARY):
                 continue
+            if not frame_fits(frame.data, limits.max_frame_bytes):
+                await socket.close(
+                    code=WSCloseCode.MESSAGE_TOO_BIG,
+                    message=f"message larger than {limits.max_frame_bytes} bytes".encode(),
+                )
+                break
             wait = bucket.take()
             if wait:
                 dispatcher.refuse_over_rate(context, frame.data, wait, limits)
