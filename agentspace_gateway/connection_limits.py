@@ -9,8 +9,11 @@ connection passes the ``ConnectionGate``:
   closes it if a request's headers have not all arrived ``header_timeout`` seconds after
   its first byte (or after the connection opened, for the first request);
 - past the cap, a few more (``HEALTH_SLOTS``) are kept for ``/health`` alone, so a
-  supervisor can still tell the gateway lives; any other path there is refused;
-- past those, the connection gets an immediate 503 with ``Connection: close``.
+  supervisor can still tell the gateway lives; any other path there is refused. When they
+  are all taken, the one that has waited longest without sending a request is closed to
+  make room: a neighbour's idle sockets cannot hold them, a probe's request is read at once;
+- when every kept slot has a request under way, the connection gets an immediate 503 with
+  ``Connection: close``.
 
 Idle connections are aiohttp's own ``keepalive_timeout``, set to ``idle_timeout`` by
 ``serve``: its timer starts when a connection opens, so a silent one is closed too.
@@ -83,6 +86,8 @@ class ConnectionGate:
         self.header_timeout = header_timeout
         self.open = 0
         self.lingering = 0
+        # Connections on a kept slot with no request yet, oldest first (a dict keeps order).
+        self.waiting_for_health: dict[GuardedProtocol, None] = {}
         self._refused_log = ThrottledWarning(log, LOG_INTERVAL_SECONDS)
         self._timeout_log = ThrottledWarning(log, LOG_INTERVAL_SECONDS)
         message = (
@@ -107,6 +112,10 @@ class ConnectionGate:
             f"refused a connection: {self.open} open, the limit is server.max_connections "
             f"= {self.max_connections} (+{HEALTH_SLOTS} kept for /health)"
         )
+        if self.waiting_for_health:
+            oldest = next(iter(self.waiting_for_health))
+            oldest.evict()
+            return GuardedProtocol(self, make_handler(), health_only=True)
         return _Refusal(self)
 
     def header_timed_out(self, peer: object) -> None:
@@ -135,6 +144,8 @@ class GuardedProtocol(asyncio.Protocol):
         assert isinstance(transport, asyncio.Transport)
         self._transport = transport
         self._arm_deadline()
+        if self.health_only:
+            self.gate.waiting_for_health[self] = None
         self._inner.connection_made(transport)
 
     def data_received(self, data: bytes) -> None:
@@ -159,12 +170,21 @@ class GuardedProtocol(asyncio.Protocol):
 
     def release(self) -> None:
         """Give back the connection's place under the cap (once, however often called)."""
+        self.gate.waiting_for_health.pop(self, None)
         if self._counted:
             self._counted = False
             self.gate.open -= 1
 
+    def evict(self) -> None:
+        """Close a connection holding a kept slot without using it, for one that may."""
+        self.gate.waiting_for_health.pop(self, None)
+        if self._transport is not None:
+            self._transport.write(self.gate.refusal)
+            self._transport.close()
+
     def request_started(self) -> None:
         self._in_request = True
+        self.gate.waiting_for_health.pop(self, None)
         self._disarm()
 
     def request_finished(self) -> None:

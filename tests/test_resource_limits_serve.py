@@ -179,29 +179,21 @@ def test_connections_past_the_cap_are_refused_and_health_still_answers(tmp_path:
             more = [socket.create_connection(address) for _ in range(10)]
             idle += more
             refused = [answer for answer in (refusal_of(sock) for sock in more) if answer]
-            # 4 slots kept for /health took 4 of them; the other 6 were told at once.
+            # The newest 4 hold the slots kept for /health; each newcomer past those made
+            # room by closing the one that had waited longest there, telling it why.
             assert len(refused) == 6
             for status, body in refused:
                 error = body["error"]
                 assert isinstance(error, dict)
                 assert (status, error["code"]) == (503, "TOO_MANY_CONNECTIONS")
                 assert "server.max_connections" in error["message"]
-            assert health_status(served.port) == 503
-
-            idle.pop(0).close()
-            assert wait_for(lambda: health(served.port), timeout=10)
+            # Idle sockets on every kept slot cannot keep a probe out.
+            assert health(served.port) is not None
         finally:
             for sock in idle:
                 sock.close()
         refusal_lines = [line for line in served.log_lines() if "refused a connection" in line]
         assert 1 <= len(refusal_lines) <= 2
-
-
-def health_status(port: int) -> int:
-    with contextlib.suppress(OSError):
-        status, _ = get_json(f"http://127.0.0.1:{port}/health", timeout=10)
-        return status
-    return 0
 
 
 def test_accept_failures_at_the_descriptor_limit_are_logged_once_per_interval(
