@@ -125,7 +125,8 @@ class GatedListener(asyncio.AbstractServer):
         )
         self._failures(
             f"cannot accept connections: {error.strerror}{hint}; "
-            f"{self._gate.open} open; accepting again in {ACCEPT_RETRY_SECONDS:g} s"
+            f"{self._gate.open + len(self._connecting)} open; "
+            f"accepting again in {ACCEPT_RETRY_SECONDS:g} s"
         )
 
     def _resume(self, sock: socket.socket) -> None:
