@@ -85,7 +85,6 @@ async def serve(config: Config, home: Home, *, announce: Callable[[str], None] =
             "Stop it first, or set AGENTSPACE_HOME to another directory."
         )
     check_bind_host(config.server.host, allow_remote=config.server.allow_remote)
-    gate = connection_gate(config)
     try:
         app = create_app(config=config, home=home)
     except PluginConflictError as error:
@@ -104,6 +103,8 @@ async def serve(config: Config, home: Home, *, announce: Callable[[str], None] =
         except MigrationError as error:
             raise ServeError(str(error)) from None
         try:
+            # Once startup has succeeded: a gateway that cannot start says only why.
+            gate = connection_gate(config)
             port = await bind_with_fallback(runner, config.server.host, config.server.port, gate)
             if config.server.port not in (0, port):
                 announce(f"port {config.server.port} is busy; took port {port} instead")
