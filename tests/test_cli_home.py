@@ -28,6 +28,10 @@ INVOCATIONS = [
     ["clients", "add", "laptop"],
     ["clients", "list"],
     ["clients", "revoke", "laptop"],
+    ["budgets", "list"],
+    ["budgets", "set", "global", "5", "--period", "month"],
+    ["budgets", "remove", "global", "--period", "month"],
+    ["doctor"],
 ]
 
 

@@ -78,12 +78,15 @@ def test_busy_port_falls_back_to_the_next_free_one(tmp_path: Path) -> None:
         occupier.listen()
         argv = [GATEWAY, "serve", "--port", str(port)]
         with running(argv, gateway_env(home, PASSPHRASE), tmp_path) as process:
-            wait_for(lambda: health(port + 1), process=process)
-            runtime = wait_for(lambda: read_runtime(home))
-            assert runtime["port"] == port + 1
+            runtime = wait_for(lambda: read_runtime(home), process=process)
+            # port + 1 was free when probed; on a shared machine another process may take it
+            # before serve does, and then the next free one after it is right too.
+            taken = runtime["port"]
+            assert port < taken <= port + 10
+            assert wait_for(lambda: health(taken), process=process)
             process.send_signal(signal.SIGTERM)
             out, _ = process.communicate(timeout=20)
-    assert f"port {port} is busy; took port {port + 1} instead" in out
+    assert f"port {port} is busy; took port {taken} instead" in out
 
 
 def test_a_second_gateway_on_the_same_home_is_refused(tmp_path: Path) -> None:
