@@ -11,7 +11,10 @@ from aiohttp.web import BaseRequest, StreamResponse
 
 from agentspace_gateway.redaction import REDACTED
 
-SECRET_QUERY_NAMES = frozenset({"token", "key", "api_key", "apikey", "access_token", "auth"})
+# "code": the console's one-time login link (console_login.py).
+SECRET_QUERY_NAMES = frozenset(
+    {"token", "key", "api_key", "apikey", "access_token", "auth", "code"}
+)
 
 
 def redacted_target(request: BaseRequest) -> str:

@@ -105,7 +105,11 @@ def _agent_id(_: object, attribute: "attrs.Attribute[str]", value: str) -> None:
 
 @frozen
 class GatewayConfig:
-    require_token: bool = False
+    # The WebSocket and the console ask for a credential even on loopback: on a shared
+    # machine every local user is a neighbour. False restores the old open door (serve warns).
+    require_token: bool = True
+    # How long a console login link (serve's, or agentspace-gateway open's) stays usable.
+    login_code_seconds: float = field(default=600.0, validator=_positive)
     # Browser origins allowed to open the WebSocket, besides the gateway's own pages.
     allowed_origins: tuple[str, ...] = field(default=(), validator=_origin)
     default_model: str = field(default="claude-sonnet-5-5", validator=_model, converter=_normalised)

@@ -1,8 +1,10 @@
 """The web console: GET / and its static files, served from the package, no build step.
 
 The page talks to /gateway from the gateway's own origin, which the Origin check admits.
-``/console/config.json`` tells it, before it connects, whether to ask for the token; it never
-carries the token itself.
+Where a credential is required (the default) the page needs the session cookie a login
+link sets (console_login.py); without it ``/`` answers with a page saying how to log in.
+``/console/config.json`` tells the page, before it connects, whether to ask for the token
+(never, once the cookie is there); it never carries the token itself.
 """
 
 from pathlib import Path
@@ -10,6 +12,7 @@ from pathlib import Path
 from aiohttp import web
 
 from agentspace_gateway import appkeys
+from agentspace_gateway.console_login import CONSOLE_LOGIN, login_page, setup_console_login
 from agentspace_gateway.gateway.access import token_required
 
 STATIC_DIR = Path(__file__).with_name("static")
@@ -29,13 +32,19 @@ SECURITY_HEADERS = {
 NO_CACHE = {"Cache-Control": "no-cache"}
 
 
-async def index(request: web.Request) -> web.FileResponse:
+async def index(request: web.Request) -> web.StreamResponse:
+    if token_required(request.app[appkeys.CONFIG]) and not request.app[
+        CONSOLE_LOGIN
+    ].request_has_session(request):
+        return login_page("The console needs you to log in first.")
     return web.FileResponse(STATIC_DIR / "index.html", headers={**NO_CACHE, **SECURITY_HEADERS})
 
 
 async def console_config(request: web.Request) -> web.Response:
     config = request.app[appkeys.CONFIG]
-    return web.json_response({"requireToken": token_required(config)}, headers=NO_CACHE)
+    # The cookie is the credential when present; the page asks for the token otherwise.
+    ask = token_required(config) and not request.app[CONSOLE_LOGIN].request_has_session(request)
+    return web.json_response({"requireToken": ask}, headers=NO_CACHE)
 
 
 async def _secure_static(request: web.Request, response: web.StreamResponse) -> None:
@@ -45,6 +54,7 @@ async def _secure_static(request: web.Request, response: web.StreamResponse) -> 
 
 
 def setup_console(app: web.Application) -> None:
+    setup_console_login(app)
     app.router.add_get("/", index)
     app.router.add_get("/console/config.json", console_config)
     # add_static refuses paths that climb out of the directory and never lists it.

@@ -20,6 +20,7 @@ from agentspace_gateway.connection_limits import (
     descriptors_needed,
     raise_descriptor_limit,
 )
+from agentspace_gateway.console_login import announce_console_login
 from agentspace_gateway.gated_site import GatedSite
 from agentspace_gateway.handler_registry import PluginConflictError
 from agentspace_gateway.home import Home
@@ -112,6 +113,7 @@ async def serve(config: Config, home: Home, *, announce: Callable[[str], None] =
             log.info("startup done: %d long-lived objects moved out of the collector's way", frozen)
             info = write_runtime(home.runtime_file, config.server.host, port)
             announce(f"agentspace-gateway serving on {info.url} (home {home.root})")
+            announce_console_login(app, config.server.host, port, announce)
             await stop.wait()
             log.info("shutting down: ending running streams, then closing connections")
         finally:

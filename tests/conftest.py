@@ -15,6 +15,7 @@ from keyring.backends import fail
 from agentspace_gateway.access_log import RedactingAccessLogger
 from agentspace_gateway.app import create_app
 from agentspace_gateway.config import AnthropicConfig, Config
+from agentspace_gateway.console_login import CONSOLE_LOGIN, COOKIE
 from agentspace_gateway.handler_registry import ENTRY_POINT_GROUP
 from agentspace_gateway.home import Home
 from agentspace_gateway.storage import Database, apply_migrations
@@ -87,7 +88,12 @@ def make_client(aiohttp_client, home: Home):  # type: ignore[no-untyped-def]
     async def make(
         config: Config | None = None,
         plugins: list[importlib.metadata.EntryPoint] | None = None,
+        *,
+        logged_in: bool = True,
     ) -> TestClient[web.Request, web.Application]:
+        """A client of a fresh app; ``logged_in`` (the default) gives it the console's session
+        cookie, the credential every page and WebSocket of the gateway accepts, so tests
+        about something else need not present one. Tests about credentials pass False."""
         app = create_app(
             home=home,
             config=config or Config(),
@@ -98,9 +104,20 @@ def make_client(aiohttp_client, home: Home):  # type: ignore[no-untyped-def]
         server = TestServer(app)
         await server.start_server(access_log_class=RedactingAccessLogger)
         client: TestClient[web.Request, web.Application] = await aiohttp_client(server)
+        if logged_in:
+            log_in(client)
         return client
 
     return make
+
+
+def log_in(client: TestClient[web.Request, web.Application]) -> None:
+    """Put a console session cookie in the client's jar, as redeeming a login link does,
+    without a request (so no access-log line or audit row a test might count)."""
+    login = client.app[CONSOLE_LOGIN]
+    session = login.redeem(login.new_code())
+    assert session is not None
+    client.session.cookie_jar.update_cookies({COOKIE: session}, client.make_url("/"))
 
 
 @pytest.fixture

@@ -33,8 +33,21 @@ def free_port() -> int:
 
 
 def gateway_env(home: Path, passphrase: str | None = None, **extra: str) -> dict[str, str]:
+    """The environment of a gateway process (or a client of one) in a test.
+
+    Its doors are open to loopback (gateway.require_token = false) unless ``extra`` says
+    otherwise: tests of a real process that are about something else connect with a plain
+    ``ws_connect``. Tests about credentials pass AGENTSPACE_GATEWAY_REQUIRE_TOKEN="true".
+    """
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AGENTSPACE_", "ANTHROPIC_"))}
-    env.update({"AGENTSPACE_HOME": str(home), "PYTHON_KEYRING_BACKEND": NO_KEYCHAIN, **extra})
+    env.update(
+        {
+            "AGENTSPACE_HOME": str(home),
+            "PYTHON_KEYRING_BACKEND": NO_KEYCHAIN,
+            "AGENTSPACE_GATEWAY_REQUIRE_TOKEN": "false",
+            **extra,
+        }
+    )
     if passphrase is not None:
         env["AGENTSPACE_VAULT_PASSPHRASE"] = passphrase
     return env

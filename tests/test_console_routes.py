@@ -65,12 +65,17 @@ async def test_nothing_outside_the_static_files_is_served(client, path: str) -> 
 async def test_the_config_says_whether_a_token_is_needed_and_never_the_token(
     make_client, vault
 ) -> None:
-    open_gateway = await make_client()
-    response = await open_gateway.get("/console/config.json")
+    # Logged in (the fixture's console cookie), the cookie is the credential.
+    logged_in = await make_client()
+    response = await logged_in.get("/console/config.json")
     assert response.status == 200
     assert await response.json() == {"requireToken": False}
 
-    guarded = await make_client(Config(gateway=GatewayConfig(require_token=True)))
+    open_gateway = await make_client(Config(gateway=GatewayConfig(require_token=False)))
+    response = await open_gateway.get("/console/config.json")
+    assert await response.json() == {"requireToken": False}
+
+    guarded = await make_client(logged_in=False)
     response = await guarded.get("/console/config.json")
     assert await response.json() == {"requireToken": True}
     token = vault.get_token()

@@ -115,7 +115,7 @@ TOKEN_CONFIG = Config(gateway=GatewayConfig(require_token=True, auth_timeout_sec
 
 
 async def test_token_in_the_upgrade_header(make_client, vault: CredentialVault, home: Home) -> None:
-    client = await make_client(TOKEN_CONFIG)
+    client = await make_client(TOKEN_CONFIG, logged_in=False)
     token = vault.get_token()
     async with client.ws_connect("/gateway", headers={"Authorization": f"Bearer {token}"}) as ws:
         assert (await exchange(ws, {"type": "ping", "id": "h"}))["type"] == "pong"
@@ -124,7 +124,7 @@ async def test_token_in_the_upgrade_header(make_client, vault: CredentialVault, 
 
 
 async def test_token_in_the_first_frame(make_client, vault: CredentialVault) -> None:
-    client = await make_client(TOKEN_CONFIG)
+    client = await make_client(TOKEN_CONFIG, logged_in=False)
     async with client.ws_connect("/gateway") as ws:
         assert await exchange(ws, {"type": "auth", "id": "a1", "token": vault.get_token()}) == {
             "type": "auth.ok"
@@ -144,7 +144,7 @@ async def test_token_in_the_first_frame(make_client, vault: CredentialVault) -> 
 async def test_failed_frame_auth_closes_4401_and_is_audited(
     make_client, vault: CredentialVault, home: Home, first: object, reason: str
 ) -> None:
-    client = await make_client(TOKEN_CONFIG)
+    client = await make_client(TOKEN_CONFIG, logged_in=False)
     async with client.ws_connect("/gateway") as ws:
         if first is not None:
             await request(ws, first)  # type: ignore[arg-type]
@@ -155,12 +155,12 @@ async def test_failed_frame_auth_closes_4401_and_is_audited(
 
 
 async def test_required_token_without_a_vault_is_503(make_client) -> None:
-    client = await make_client(TOKEN_CONFIG)
+    client = await make_client(TOKEN_CONFIG, logged_in=False)
     assert await refused_status(client, {}) == 503
 
 
 async def test_allow_remote_forces_the_token_on(make_client, vault: CredentialVault) -> None:
-    client = await make_client(Config(server=ServerConfig(allow_remote=True)))
+    client = await make_client(Config(server=ServerConfig(allow_remote=True)), logged_in=False)
     async with client.ws_connect("/gateway") as ws:
         await request(ws, {"type": "ping", "id": "p"})
         assert await close_code_sent(ws) == 4401

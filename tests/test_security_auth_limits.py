@@ -178,7 +178,7 @@ async def upgrade_status(client, headers: dict[str, str]) -> int:  # type: ignor
 async def test_the_gateway_and_the_key_server_share_the_count(
     make_client, vault: CredentialVault, home: Home
 ) -> None:
-    client = await make_client(limited(limit=3, require_token=True))
+    client = await make_client(limited(limit=3, require_token=True), logged_in=False)
     token = vault.get_token()
     await client.get("/keys/anthropic", headers={"Authorization": "Bearer wrong-to-1"})
     assert await upgrade_status(client, {"Authorization": "Bearer wrong-to-2"}) == 401
@@ -200,7 +200,9 @@ async def test_the_gateway_and_the_key_server_share_the_count(
 async def test_wrong_auth_frames_count_and_a_lockout_closes_4429(
     make_client, vault: CredentialVault, home: Home
 ) -> None:
-    client = await make_client(limited(limit=2, require_token=True, auth_timeout_seconds=5.0))
+    client = await make_client(
+        limited(limit=2, require_token=True, auth_timeout_seconds=5.0), logged_in=False
+    )
     codes = []
     for attempt in range(3):
         async with client.ws_connect("/gateway") as ws:
@@ -218,7 +220,7 @@ async def test_wrong_auth_frames_count_and_a_lockout_closes_4429(
 async def test_first_frames_that_guess_nothing_do_not_count(
     make_client, vault: CredentialVault
 ) -> None:
-    client = await make_client(limited(limit=2, require_token=True))
+    client = await make_client(limited(limit=2, require_token=True), logged_in=False)
     for _ in range(3):
         async with client.ws_connect("/gateway") as ws:
             await request(ws, {"type": "ping", "id": "p"})

@@ -101,7 +101,7 @@ async def test_nothing_secret_at_rest_or_in_logs_in_process(
         anthropic=AnthropicConfig(base_url=base_url, max_retries=0, timeout_seconds=5.0),
         gateway=GatewayConfig(require_token=True, token_check_seconds=0.1),
     )
-    client = await make_client(config)
+    client = await make_client(config, logged_in=False)
     old = vault.get_token()
     assert old is not None
 

@@ -64,7 +64,7 @@ async def by_frame(client, token: str) -> ClientWebSocketResponse:  # type: igno
 async def test_rotation_closes_connections_that_used_the_old_token(
     make_client, vault: CredentialVault, home: Home
 ) -> None:
-    client = await make_client(token_config())
+    client = await make_client(token_config(), logged_in=False)
     old = vault.get_token()
     assert old is not None
     header_ws, frame_ws = await by_header(client, old), await by_frame(client, old)
@@ -98,7 +98,7 @@ async def test_rotation_closes_connections_that_used_the_old_token(
 async def test_connections_keep_working_while_the_token_stays(
     make_client, vault: CredentialVault, home: Home
 ) -> None:
-    client = await make_client(token_config())
+    client = await make_client(token_config(), logged_in=False)
     token = vault.get_token()
     assert token is not None
     ws = await by_header(client, token)
@@ -113,8 +113,10 @@ async def test_connections_keep_working_while_the_token_stays(
 async def test_connections_that_needed_no_token_are_unaffected(
     make_client, vault: CredentialVault, home: Home
 ) -> None:
-    # Loopback without require_token: there is no token to revoke.
-    client = await make_client(Config(gateway=GatewayConfig(token_check_seconds=CHECK)))
+    # Loopback with require_token = false: there is no token to revoke.
+    client = await make_client(
+        Config(gateway=GatewayConfig(require_token=False, token_check_seconds=CHECK))
+    )
     async with client.ws_connect("/gateway") as ws:
         vault.rotate_token()
         await asyncio.sleep(CHECK * 5)
@@ -130,7 +132,7 @@ async def test_connections_that_needed_no_token_are_unaffected(
 async def test_token_rotate_from_the_command_line_closes_the_connection(
     make_client, vault: CredentialVault, home: Home, tmp_path
 ) -> None:
-    client = await make_client(token_config())
+    client = await make_client(token_config(), logged_in=False)
     old = vault.get_token()
     assert old is not None
     ws = await by_header(client, old)

@@ -12,9 +12,9 @@ from typing import Any
 from agentspace_gateway.audited_keys import Actor
 from agentspace_gateway.cli.context import CommandError, load, open_database
 from agentspace_gateway.client.tables import table
+from agentspace_gateway.client_auth.audit_events import ClientEvent
 from agentspace_gateway.clock import format_utc, utc_now_iso
 from agentspace_gateway.pricing import usd_text
-from agentspace_gateway.proxy.audit_events import ClientEvent
 from agentspace_gateway.storage import AuditLog
 from agentspace_gateway.storage.client_keys import (
     ClientKey,

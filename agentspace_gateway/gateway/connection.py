@@ -24,6 +24,7 @@ from attrs import frozen
 from agentspace_gateway.protocol.errors import ErrorCode, GatewayError
 from agentspace_gateway.protocol.messages import ErrorMessage, ServerMessage
 from agentspace_gateway.protocol.wire import WireCodec
+from agentspace_gateway.storage.client_keys import ClientKey
 
 log = logging.getLogger(__name__)
 
@@ -85,6 +86,9 @@ class ConnectionContext:
     ) -> None:
         self.id = connection_id
         self.peer = peer
+        # The client key the connection proved, if that was its credential: it then sees and
+        # spends only in that client's sessions. None: the owner (token, console cookie).
+        self.client: ClientKey | None = None
         self.app = app
         self.request = request
         self._socket = socket

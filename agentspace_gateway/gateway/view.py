@@ -1,4 +1,10 @@
-"""GET /gateway: check access, upgrade, then read frames and hand each to the dispatcher."""
+"""GET /gateway: check access, upgrade, then read frames and hand each to the dispatcher.
+
+Where a credential is required (the default, loopback included), one of: the console's
+session cookie, a client key (x-api-key or Authorization: Bearer; the connection then sees
+only that client's sessions and usage), or the gateway token (Authorization: Bearer, or an
+auth frame first for a browser page that cannot set headers).
+"""
 
 import asyncio
 import logging
@@ -10,6 +16,9 @@ from aiohttp import WSCloseCode, WSMsgType, web
 from agentspace_gateway import appkeys
 from agentspace_gateway.audited_keys import Actor, AuditEvent
 from agentspace_gateway.bearer import challenge, presented_token
+from agentspace_gateway.client_auth import CLIENT_AUTH
+from agentspace_gateway.client_auth.keys import Refused, presented_keys
+from agentspace_gateway.console_login import CONSOLE_LOGIN
 from agentspace_gateway.failed_auth import judge_wrong, too_many_failures
 from agentspace_gateway.gateway.access import check_access, token_required
 from agentspace_gateway.gateway.connection import ConnectionContext, OutboundLimits
@@ -24,6 +33,7 @@ from agentspace_gateway.http_errors import json_error
 from agentspace_gateway.protocol.errors import ErrorCode
 from agentspace_gateway.protocol.messages import Auth, Authenticated
 from agentspace_gateway.protocol.wire import DecodeError
+from agentspace_gateway.storage.client_keys import ClientKey, looks_like_client_key
 
 log = logging.getLogger(__name__)
 
@@ -47,14 +57,25 @@ async def gateway(request: web.Request) -> web.StreamResponse:
     needs_token = token_required(config)
     # The token this connection proved, kept so a rotation can close it later.
     token: str | None = None
-    if needs_token:
+    client: ClientKey | None = None
+    # Proved before the upgrade: a console cookie, a client key or the token in a header.
+    proved = not needs_token or app[CONSOLE_LOGIN].request_has_session(request)
+    if not proved:
+        client_keys = [key for key in presented_keys(request) if looks_like_client_key(key)]
+        if client_keys:
+            checked = await app[CLIENT_AUTH].check(request, client_keys)
+            if isinstance(checked, Refused):
+                return _client_key_refused(checked)
+            client, proved = checked, True
+    if not proved:
         vault = app[appkeys.VAULT]
         if vault.keys is None:
             return json_error(
                 503,
                 ErrorCode.VAULT_UNAVAILABLE,
-                "The gateway requires a token but the credential vault holding it is "
-                f"unavailable: {vault.problem}",
+                "The gateway requires a credential: a client key (agentspace-gateway clients "
+                "add NAME), the console's login cookie, or the gateway token, but the "
+                f"credential vault holding the token is unavailable: {vault.problem}",
             )
         if "Authorization" in request.headers:
             # Checked before any lockout is consulted: the right token always gets in.
@@ -67,10 +88,11 @@ async def gateway(request: web.Request) -> web.StreamResponse:
                 return json_error(
                     401,
                     ErrorCode.UNAUTHORIZED,
-                    f"{reason}. See the token with: agentspace-gateway token show",
+                    f"{reason}. See the token with: agentspace-gateway token show, or present "
+                    "a client key (agentspace-gateway clients add NAME)",
                     headers=challenge(invalid=presented.token is not None),
                 )
-            token = presented.token
+            token, proved = presented.token, True
 
     socket = web.WebSocketResponse(
         heartbeat=config.gateway.heartbeat_seconds,
@@ -96,7 +118,8 @@ async def gateway(request: web.Request) -> web.StreamResponse:
     context.start_writer()
     log.debug("connection %s opened from %s", context.id, context.peer)
     try:
-        if needs_token and token is None:
+        context.client = client
+        if not proved:
             token = await _authenticate(context, socket, actor)
             if token is None:
                 return socket
@@ -212,6 +235,17 @@ async def _read_frames(
             task.cancel()
         if running:
             await asyncio.gather(*running, return_exceptions=True)
+
+
+def _client_key_refused(refused: Refused) -> web.Response:
+    if refused.retry_after is not None:
+        return json_error(
+            refused.status,
+            ErrorCode.TOO_MANY_FAILED_ATTEMPTS,
+            refused.message,
+            headers={"Retry-After": str(refused.retry_after)},
+        )
+    return json_error(refused.status, ErrorCode.UNAUTHORIZED, refused.message)
 
 
 async def _audit(app: web.Application, event: AuditEvent, actor: Actor, detail: str) -> None:

@@ -17,6 +17,7 @@ from aiohttp import web
 
 from agentspace_gateway import appkeys
 from agentspace_gateway.chat.setup import CHAT
+from agentspace_gateway.client_auth.attribution import attribute
 from agentspace_gateway.metering import BilledRequest
 from agentspace_gateway.metering.budget_headers import mark_clipped
 from agentspace_gateway.metering.budget_refusals import refusal_message
@@ -34,7 +35,6 @@ from agentspace_gateway.openai_api.translate import TranslationError, to_anthrop
 from agentspace_gateway.protocol.errors import GatewayError
 from agentspace_gateway.providers import Provider
 from agentspace_gateway.providers.catalog import catalog
-from agentspace_gateway.proxy.attribution import attribute
 from agentspace_gateway.proxy.input_estimate import estimate_input
 from agentspace_gateway.proxy.routes import PROXY, read_body
 from agentspace_gateway.storage.budgets import Scope

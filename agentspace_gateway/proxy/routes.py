@@ -19,12 +19,12 @@ from attrs import frozen
 
 from agentspace_gateway import appkeys
 from agentspace_gateway.chat.setup import CHAT
+from agentspace_gateway.client_auth.attribution import Attributed, SessionCache, attribute
+from agentspace_gateway.client_auth.audit_events import ClientEvent
+from agentspace_gateway.client_auth.keys import ClientAuth
 from agentspace_gateway.metering import BilledRequest, Metering
 from agentspace_gateway.metering.budget_headers import mark_clipped
 from agentspace_gateway.metering.budget_refusals import refusal_message
-from agentspace_gateway.proxy.attribution import Attributed, SessionCache, attribute
-from agentspace_gateway.proxy.audit_events import ClientEvent
-from agentspace_gateway.proxy.auth import ClientAuth
 from agentspace_gateway.proxy.errors import (
     anthropic_error,
     budget_refused,

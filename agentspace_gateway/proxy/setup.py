@@ -16,10 +16,11 @@ from aiohttp import web
 
 from agentspace_gateway import appkeys
 from agentspace_gateway.chat.setup import CHAT
+from agentspace_gateway.client_auth import CLIENT_AUTH
+from agentspace_gateway.client_auth.attribution import SessionCache
+from agentspace_gateway.client_auth.keys import ClientAuth, PassthroughClient
 from agentspace_gateway.llm.client import AnthropicClients
 from agentspace_gateway.proxied_inspection import PROXIED_INSPECTOR
-from agentspace_gateway.proxy.attribution import SessionCache
-from agentspace_gateway.proxy.auth import ClientAuth, PassthroughClient
 from agentspace_gateway.proxy.inspection import ProxiedInspector
 from agentspace_gateway.proxy.kept_requests import KeptRequests
 from agentspace_gateway.proxy.models import priced_models
@@ -75,6 +76,8 @@ async def proxy_context(app: web.Application) -> AsyncIterator[None]:
         ),
     )
     app[PROXY] = door
+    # The WebSocket checks client keys with the same instance: one limiter, one audit trail.
+    app[CLIENT_AUTH] = door.auth
     app[PROXIED_INSPECTOR] = door.inspector
     watching = asyncio.create_task(streams.watch())
     try:

@@ -1,4 +1,5 @@
-"""Client keys on the HTTP API: ``x-api-key`` or ``Authorization: Bearer`` (both may come).
+"""Client keys: ``x-api-key`` or ``Authorization: Bearer`` (both may come), on the HTTP APIs
+and on the WebSocket upgrade alike.
 
 Each check reads the key's row afresh (one indexed look-up on a read-only connection of its
 own), so a revocation made by the CLI in another process applies from the next request. A
@@ -16,10 +17,11 @@ import logging
 import math
 
 from aiohttp import web
+from attrs import frozen
 
+from agentspace_gateway.client_auth.audit_events import ClientEvent
 from agentspace_gateway.clock import utc_now_iso
 from agentspace_gateway.failed_auth import FailedAuthLimiter, judge_wrong
-from agentspace_gateway.proxy.audit_events import ClientEvent
 from agentspace_gateway.proxy.errors import anthropic_error
 from agentspace_gateway.storage import AuditLog
 from agentspace_gateway.storage.client_keys import (
@@ -50,6 +52,15 @@ def presented_keys(request: web.Request) -> list[str]:
     return found
 
 
+@frozen
+class Refused:
+    """Why a presented client key was not accepted; each door words the answer its own way."""
+
+    status: int  # 401, or 429 once the limiter says so
+    message: str
+    retry_after: int | None = None
+
+
 class ClientAuth:
     def __init__(
         self,
@@ -70,7 +81,23 @@ class ClientAuth:
 
     async def authenticate(self, request: web.Request) -> ClientKey | web.Response:
         """The client key of a request, or the 401/429 response to give it."""
-        presented = presented_keys(request)
+        checked = await self.check(request, presented_keys(request), passthrough=True)
+        if not isinstance(checked, Refused):
+            return checked
+        if checked.retry_after is not None:
+            return anthropic_error(
+                checked.status,
+                "rate_limit_error",
+                checked.message,
+                headers={"Retry-After": str(checked.retry_after)},
+            )
+        return _unauthorized(checked.message)
+
+    async def check(
+        self, request: web.Request, presented: list[str], *, passthrough: bool = False
+    ) -> ClientKey | Refused:
+        """The client key among ``presented``, or why none is accepted. ``passthrough``: a
+        credential that is not a client key may be the caller's own provider key."""
         if not presented:
             message = "No client key was presented. "
             return await self._refuse(request, "no client key presented", None, message)
@@ -87,7 +114,11 @@ class ClientAuth:
                 self.audit(ClientEvent.USE, request, f"client {client.name}")
                 return client
             return await self._refuse(request, problem, secret, f"The {problem}. ")
-        if self._passthrough is not None and not any(map(looks_like_client_key, presented)):
+        if (
+            passthrough
+            and self._passthrough is not None
+            and not any(map(looks_like_client_key, presented))
+        ):
             client = await self._passthrough.client()
             self.audit(ClientEvent.USE, request, "the caller's own credential, passed through")
             return client
@@ -120,7 +151,7 @@ class ClientAuth:
 
     async def _refuse(
         self, request: web.Request, problem: str, credential: str | None, message: str
-    ) -> web.Response:
+    ) -> Refused:
         """401, or 429 once the limiter says so; audited as the limiter allows."""
 
         async def record(kind: str, detail: str) -> None:
@@ -137,14 +168,13 @@ class ClientAuth:
         wait = await judge_wrong(self._limiter, credential, where="", reason=problem, record=record)
         if wait is not None:
             seconds = max(1, math.ceil(wait))
-            return anthropic_error(
+            return Refused(
                 429,
-                "rate_limit_error",
                 f"Too many wrong client keys; try again in {seconds} s, or now with a valid "
                 "one (a valid key is never refused).",
-                headers={"Retry-After": str(seconds)},
+                seconds,
             )
-        return _unauthorized(message + HINT)
+        return Refused(401, message + HINT)
 
 
 class PassthroughClient:
