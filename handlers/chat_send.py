@@ -50,8 +50,24 @@ async def _session_for(context: ConnectionContext, message: ChatSend) -> Session
     if message.session_id is not None:
         return await find_session(context, message.session_id)
     gateway = context.app[appkeys.CONFIG].gateway
-    session = await context.app[appkeys.SESSIONS].create(
-        agent_id=gateway.default_agent_id, model=message.model or gateway.default_model
-    )
+    model = message.model or gateway.default_model
+    client = context.client
+    if client is None:
+        session = await context.app[appkeys.SESSIONS].create(
+            agent_id=gateway.default_agent_id, model=model
+        )
+    else:
+        # A client key's new session is the client's, as one its HTTP requests open is: it
+        # lists, reports and bills under the client (the caller's id is this connection's).
+        opened = await context.app[appkeys.SESSION_ORIGINS].session_for(
+            client_key_id=client.id,
+            client_name=client.name,
+            external_id=f"ws-{nanoid.generate()}",
+            agent_id=None,
+            model=model,
+        )
+        found = await context.app[appkeys.SESSIONS].get(opened.id)
+        assert found is not None
+        session = found
     context.send(SessionCreated(session_id=session.id, session_key=session.session_key))
     return session

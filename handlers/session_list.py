@@ -22,7 +22,10 @@ async def session_list(context: ConnectionContext, message: SessionList) -> None
     # One row more than the page: whether it comes back says if there is a next page, without
     # a count query over every session.
     fetch = None if message.limit is None else message.limit + 1
-    rows = await context.app[appkeys.SESSIONS].list_with_message_counts(limit=fetch, after=after)
+    client = None if context.client is None else context.client.name
+    rows = await context.app[appkeys.SESSIONS].list_with_message_counts(
+        limit=fetch, after=after, client=client
+    )
     next_after = None
     if message.limit is not None and len(rows) > message.limit:
         rows = rows[: message.limit]

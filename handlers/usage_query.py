@@ -3,7 +3,7 @@ optionally a time range; summed in SQL over exact nano-dollars, and sent as both
 groupBy client, agent or session, the same usage is also summed per group."""
 
 from agentspace_gateway import appkeys
-from agentspace_gateway.plugin_api import ConnectionContext, handles
+from agentspace_gateway.plugin_api import ConnectionContext, ErrorCode, GatewayError, handles
 from agentspace_gateway.pricing import usd
 from agentspace_gateway.protocol.messages import (
     GrandTotal,
@@ -22,9 +22,19 @@ async def usage_query(context: ConnectionContext, message: UsageQuery) -> None:
     session_id = None
     if message.session_id is not None:
         session_id = (await find_session(context, message.session_id)).id
-    if message.client is not None:
+    client_name = message.client
+    if context.client is not None:
+        # A client key's connection sees its own usage only, whatever it asks for.
+        if client_name not in (None, context.client.name):
+            raise GatewayError(
+                ErrorCode.FORBIDDEN,
+                f"This connection's client key is {context.client.name!r}; it sees that "
+                "client's usage only.",
+            )
+        client_name = context.client.name
+    if client_name is not None:
         totals = await context.app[appkeys.SESSION_ORIGINS].totals_for_client(
-            message.client, session_id=session_id, since=message.since, until=message.until
+            client_name, session_id=session_id, since=message.since, until=message.until
         )
     else:
         totals = await context.app[appkeys.USAGE_LEDGER].totals_by_model(
@@ -35,7 +45,7 @@ async def usage_query(context: ConnectionContext, message: UsageQuery) -> None:
         found = await UsageGroups(context.app[appkeys.DATABASE]).totals(
             message.group_by,
             session_id=session_id,
-            client=message.client,
+            client=client_name,
             since=message.since,
             until=message.until,
         )

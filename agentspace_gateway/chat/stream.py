@@ -37,6 +37,7 @@ from agentspace_gateway.protocol.messages import (
 from agentspace_gateway.storage import MessageRepository, MessageRow, NewMessage, SessionRow
 from agentspace_gateway.storage.budgets import Scope
 from agentspace_gateway.storage.failures import StorageProblem, storage_problem
+from agentspace_gateway.storage.usage import Attribution
 from agentspace_gateway.wire_costs import wire_cost, wire_usage
 
 log = logging.getLogger(__name__)
@@ -128,13 +129,16 @@ class ChatStream:
             raise shutting_down()
 
         try:
+            client = self.context.client
             admitted = await services.metering.admit(
-                Scope(session_id=session.id),
+                Scope(session_id=session.id, client_key_id=None if client is None else client.id),
                 session_id=session.id,
                 model=upstream.route.ledger_model,
                 request_id=user_message.request_id,
                 max_tokens=services.max_tokens,
                 estimated_input_tokens=assembled.estimated_input_tokens,
+                # A client key's connection bills to that client, as its HTTP requests do.
+                attribution=None if client is None else Attribution(client.id, None, None),
             )
         except BaseException:
             await _settled(storing)

@@ -58,15 +58,18 @@ async def gateway(request: web.Request) -> web.StreamResponse:
     # The token this connection proved, kept so a rotation can close it later.
     token: str | None = None
     client: ClientKey | None = None
-    # Proved before the upgrade: a console cookie, a client key or the token in a header.
-    proved = not needs_token or app[CONSOLE_LOGIN].request_has_session(request)
+    # Proved before the upgrade: a client key, the console's cookie or the token in a header.
+    # A client key named in a header wins over a cookie the client also carries: whoever
+    # presents one asks to be that client, and gets no more than that client may.
+    client_keys = [key for key in presented_keys(request) if looks_like_client_key(key)]
+    proved = not needs_token
+    if client_keys:
+        checked = await app[CLIENT_AUTH].check(request, client_keys)
+        if isinstance(checked, Refused):
+            return _client_key_refused(checked)
+        client, proved = checked, True
     if not proved:
-        client_keys = [key for key in presented_keys(request) if looks_like_client_key(key)]
-        if client_keys:
-            checked = await app[CLIENT_AUTH].check(request, client_keys)
-            if isinstance(checked, Refused):
-                return _client_key_refused(checked)
-            client, proved = checked, True
+        proved = app[CONSOLE_LOGIN].request_has_session(request)
     if not proved:
         vault = app[appkeys.VAULT]
         if vault.keys is None:

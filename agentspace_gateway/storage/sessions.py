@@ -95,23 +95,29 @@ class SessionRepository:
         return [_session(row) for row in rows]
 
     async def list_with_message_counts(
-        self, *, limit: int | None = None, after: str | None = None
+        self, *, limit: int | None = None, after: str | None = None, client: str | None = None
     ) -> list[tuple[SessionRow, int]]:
         """Sessions with their message counts, most recently active first, in one query.
 
         ``limit`` makes it a page; ``after`` (a session id) starts it just past that session,
-        where the previous page ended (an unknown session gives an empty page). The count is
+        where the previous page ended (an unknown session gives an empty page). ``client``:
+        only the sessions opened with client keys of that name. The count is
         a correlated subquery over the (session_id, id) index of messages: one index range
         per session listed, and no query per session from Python.
         """
         if limit is not None and limit < 0:
             raise ValueError(f"limit must be >= 0, got {limit}")
-        where = ""
+        conditions: list[str] = []
         params: list[str | int] = []
         if after is not None:
-            where = """
-            WHERE (last_active_at, id) < (SELECT last_active_at, id FROM sessions WHERE id = ?)"""
+            conditions.append(
+                "(last_active_at, id) < (SELECT last_active_at, id FROM sessions WHERE id = ?)"
+            )
             params.append(after)
+        if client is not None:
+            conditions.append("origin_client IN (SELECT id FROM client_keys WHERE name = ?)")
+            params.append(client)
+        where = f"WHERE {' AND '.join(conditions)}" if conditions else ""
         params.append(-1 if limit is None else limit)
         rows = await self._db.fetchall(
             f"""
@@ -121,7 +127,7 @@ class SessionRepository:
             FROM sessions {where}
             ORDER BY last_active_at DESC, id DESC
             LIMIT ?
-            """,  # noqa: S608 - the WHERE clause is a constant
+            """,  # noqa: S608 - the WHERE clause is made of constants
             params,
         )
         return [(_session(row), row["message_count"]) for row in rows]
