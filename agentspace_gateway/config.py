@@ -27,7 +27,10 @@ from agentspace_gateway.vault.providers import PROVIDERS
 
 ENV_PREFIX = "AGENTSPACE_"
 # Environment variables of ours that are not configuration keys.
-NON_CONFIG_ENV = frozenset({"AGENTSPACE_HOME", "AGENTSPACE_VAULT_PASSPHRASE"})
+# AGENTSPACE_CLIENT_KEY: the terminal client's credential where there is no vault to read.
+NON_CONFIG_ENV = frozenset(
+    {"AGENTSPACE_HOME", "AGENTSPACE_VAULT_PASSPHRASE", "AGENTSPACE_CLIENT_KEY"}
+)
 
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR"]
 VaultBackendName = Literal["auto", "keyring", "file"]

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import ipaddress
 import logging
 import secrets
 import time
@@ -23,7 +24,6 @@ from agentspace_gateway import appkeys
 from agentspace_gateway.audited_keys import Actor, AuditEvent
 from agentspace_gateway.bearer import challenge, presented_token
 from agentspace_gateway.failed_auth import judge_wrong, too_many_failures
-from agentspace_gateway.gateway.access import peer_is_loopback
 from agentspace_gateway.http_errors import json_error
 from agentspace_gateway.protocol.errors import ErrorCode
 
@@ -101,6 +101,15 @@ after a few minutes.</p></body></html>
 """
 
 
+def _peer_is_loopback(request: web.Request) -> bool:
+    # As gateway.access's check; not imported from there, which would import the gateway
+    # package (whose view imports this module) half-way through loading it.
+    try:
+        return ipaddress.ip_address((request.remote or "").split("%", 1)[0]).is_loopback
+    except ValueError:
+        return False
+
+
 def login_page(problem: str, status: int = 401) -> web.Response:
     return web.Response(
         status=status,
@@ -110,12 +119,12 @@ def login_page(problem: str, status: int = 401) -> web.Response:
     )
 
 
-async def login(request: web.Request) -> web.StreamResponse:
+async def login(request: web.Request) -> web.Response:
     code = request.query.get("code", "")
     session = request.app[CONSOLE_LOGIN].redeem(code) if code else None
     if session is None:
         return login_page("This login link is not valid: it was used already, or it expired.")
-    response = web.HTTPSeeOther("/", headers={"Cache-Control": "no-store"})
+    response = web.Response(status=303, headers={"Location": "/", "Cache-Control": "no-store"})
     response.set_cookie(COOKIE, session, httponly=True, samesite="Strict", path="/")
     return response
 
@@ -124,7 +133,7 @@ async def new_login_code(request: web.Request) -> web.Response:
     """POST /console/login-code: a fresh login link for whoever proves the gateway token."""
     app = request.app
     actor = Actor(request.remote, request.headers.get("User-Agent"))
-    if not peer_is_loopback(request):
+    if not _peer_is_loopback(request):
         return json_error(403, ErrorCode.FORBIDDEN, "Login links are given on loopback only.")
     keys = app[appkeys.VAULT].keys
     if keys is None:

@@ -16,6 +16,7 @@ from agentspace_gateway.cli import (
     budgets,
     chat,
     clients,
+    console,
     doctor,
     keys,
     migrate,
@@ -35,6 +36,7 @@ from agentspace_gateway.storage.failures import storage_problem
 
 COMMANDS = (
     serve,
+    console,
     chat,
     usage,
     budgets,

@@ -4,9 +4,14 @@ when the gateway wants its token, reads it from the vault as ``token show`` does
 Where to connect: ``--url``, else the host and port the running gateway wrote to
 runtime.json, else ``server.host`` and ``server.port`` from the configuration
 (ws://127.0.0.1:3271 by default).
+
+With AGENTSPACE_CLIENT_KEY set, the client presents that client key instead of reading the
+vault (a machine with no passphrase or keychain, or a user who should see one client's
+sessions only): the gateway then shows it that client's sessions and usage alone.
 """
 
 import asyncio
+import os
 
 from attrs import frozen
 from yarl import URL
@@ -20,6 +25,7 @@ from agentspace_gateway.host_check import is_loopback_name
 from agentspace_gateway.runtime_file import running_gateway
 
 GATEWAY_PATH = "/gateway"
+CLIENT_KEY_ENV = "AGENTSPACE_CLIENT_KEY"
 # A gateway listening on every address is reached here through loopback.
 _WILDCARDS = {"": "127.0.0.1", "0.0.0.0": "127.0.0.1", "::": "::1"}  # noqa: S104
 
@@ -85,6 +91,17 @@ def websocket_url(text: str) -> str:
 
 async def connect(home: Home, config: Config, url: str | None = None) -> GatewayConnection:
     target = find_gateway(home, config, url)
+    client_key = os.environ.get(CLIENT_KEY_ENV, "").strip()
+    if client_key:
+        try:
+            return await GatewayConnection.open(target.url, client_key)
+        except GatewayUnreachable as error:
+            raise GatewayUnreachable(target.unreachable(str(error))) from None
+        except TokenRequired:
+            raise ClientError(
+                f"the gateway at {target.url} refused the client key in {CLIENT_KEY_ENV} "
+                "(revoked, expired or unknown); see: agentspace-gateway clients list"
+            ) from None
     token = await read_token(home, config, target) if target.token_expected else None
     try:
         return await GatewayConnection.open(target.url, token)
@@ -119,7 +136,11 @@ async def read_token(home: Home, config: Config, target: Target) -> str:
             )
             return token
     except (CommandError, VaultError) as error:
-        raise ClientError(f"{wanted}, and it could not be read from the vault: {error}") from None
+        raise ClientError(
+            f"{wanted}, and it could not be read from the vault: {error}. Or connect with a "
+            f"client key: set {CLIENT_KEY_ENV} to the key that agentspace-gateway clients add NAME "
+            "printed"
+        ) from None
 
 
 def _loopback(host: str) -> bool:

@@ -1,0 +1,168 @@
+"""#19: the console's one-time login link, its session cookie, and ``agentspace-gateway open``."""
+
+import asyncio
+import signal
+import subprocess
+from pathlib import Path
+
+import aiohttp
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestClient
+
+from agentspace_gateway.config import Config, GatewayConfig
+from agentspace_gateway.console_login import CONSOLE_LOGIN
+from agentspace_gateway.vault import CredentialVault
+
+from conftest import PASSPHRASE
+from processes import BIN, free_port, gateway_env, running, wait_for_health_async
+from wsclient import exchange
+
+GATEWAY = str(BIN / "agentspace-gateway")
+Client = TestClient[web.Request, web.Application]
+
+
+def code_of(link: str) -> str:
+    return link.split("/login?code=", 1)[1]
+
+
+async def login_code(client: Client, token: str) -> str:
+    response = await client.post(
+        "/console/login-code", headers={"Authorization": f"Bearer {token}"}
+    )
+    assert response.status == 200, await response.text()
+    body = await response.json()
+    assert body["url"].startswith(f"http://127.0.0.1:{client.server.port}/login?code=")
+    return code_of(body["url"])
+
+
+async def test_the_console_without_a_cookie_shows_how_to_log_in(make_client) -> None:
+    client = await make_client(logged_in=False)
+    response = await client.get("/")
+    assert response.status == 401
+    page = await response.text()
+    assert "agentspace-gateway open" in page
+    assert "<script" not in page
+    with pytest.raises(aiohttp.WSServerHandshakeError):
+        await client.ws_connect("/gateway")
+
+
+async def test_a_login_link_works_once_and_sets_a_strict_http_only_cookie(
+    make_client, vault: CredentialVault
+) -> None:
+    client = await make_client(logged_in=False)
+    code = await login_code(client, str(vault.get_token()))
+
+    response = await client.get(f"/login?code={code}", allow_redirects=False)
+    assert response.status == 303
+    assert response.headers["Location"] == "/"
+    cookie = response.headers["Set-Cookie"]
+    assert "HttpOnly" in cookie
+    assert "SameSite=Strict" in cookie
+    assert "Path=/" in cookie
+    assert code not in cookie
+
+    page = await client.get("/")
+    assert page.status == 200
+    assert "console" in (await page.text()).lower()
+    async with client.ws_connect("/gateway") as ws:
+        assert (await exchange(ws, {"type": "ping", "id": "p"}))["type"] == "pong"
+
+    # Spent: a second visit (another browser, say) gets the login page, and no cookie.
+    fresh = await make_client(logged_in=False)
+    again = await fresh.get(f"/login?code={code}", allow_redirects=False)
+    assert again.status == 401
+    assert "Set-Cookie" not in again.headers
+    assert "agentspace-gateway open" in await again.text()
+
+
+async def test_an_expired_code_is_refused(make_client, vault: CredentialVault) -> None:
+    config = Config(gateway=GatewayConfig(login_code_seconds=0.2))
+    client = await make_client(config, logged_in=False)
+    code = await login_code(client, str(vault.get_token()))
+    await asyncio.sleep(0.4)
+    response = await client.get(f"/login?code={code}", allow_redirects=False)
+    assert response.status == 401
+    assert (await client.get("/")).status == 401
+
+
+async def test_a_made_up_cookie_or_code_is_refused(make_client) -> None:
+    client = await make_client(logged_in=False)
+    assert (await client.get("/login?code=guess", allow_redirects=False)).status == 401
+    client.session.cookie_jar.update_cookies({"agentspace_console": "x" * 43}, client.make_url("/"))
+    assert (await client.get("/")).status == 401
+
+
+async def test_a_login_code_needs_the_gateway_token(make_client, vault: CredentialVault) -> None:
+    client = await make_client(logged_in=False)
+    for headers in ({}, {"Authorization": "Bearer wrong"}):
+        response = await client.post("/console/login-code", headers=headers)
+        assert response.status == 401
+        assert (await response.json())["error"]["code"] == "UNAUTHORIZED"
+    # The cookie of a logged-in console is not the token either.
+    logged_in = await make_client()
+    assert (await logged_in.post("/console/login-code")).status == 401
+    assert len(client.app[CONSOLE_LOGIN].new_code()) >= 43  # 256 bits, base64url
+
+
+def read_link(process: subprocess.Popen[str]) -> str:
+    assert process.stdout is not None
+    while line := process.stdout.readline():
+        if "/login?code=" in line:
+            return line.rsplit(" ", 1)[-1].strip()
+    raise AssertionError("serve printed no login link")
+
+
+async def test_serve_prints_a_link_open_prints_another_and_neither_is_logged(
+    tmp_path: Path,
+) -> None:
+    home, port = tmp_path / "home", free_port()
+    env = gateway_env(
+        home,
+        PASSPHRASE,
+        AGENTSPACE_GATEWAY_REQUIRE_TOKEN="true",
+        AGENTSPACE_LOGGING_LEVEL="DEBUG",
+    )
+    with running([GATEWAY, "serve", "--port", str(port)], env, tmp_path) as process:
+        printed = await asyncio.to_thread(read_link, process)
+        await wait_for_health_async(port, process)
+        opened = await asyncio.create_subprocess_exec(
+            GATEWAY, "open", "--print", env=env, cwd=tmp_path, stdout=subprocess.PIPE
+        )
+        out, _ = await asyncio.wait_for(opened.communicate(), timeout=60)
+        assert opened.returncode == 0
+        link = out.decode().strip()
+        assert link.startswith(f"http://127.0.0.1:{port}/login?code=")
+        assert code_of(link) != code_of(printed)
+
+        for url in (printed, link):
+            async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as http:
+                async with http.get(url) as page:
+                    assert page.status == 200
+                    assert str(page.url) == f"http://127.0.0.1:{port}/"
+                async with http.ws_connect(f"ws://127.0.0.1:{port}/gateway") as ws:
+                    await ws.send_json({"type": "ping", "id": "p"})
+                    assert (await ws.receive_json(timeout=10))["type"] == "pong"
+        async with aiohttp.ClientSession() as http, http.get(printed) as spent:
+            assert spent.status == 401
+        process.send_signal(signal.SIGTERM)
+        _, err = await asyncio.to_thread(process.communicate, timeout=30)
+
+    assert "GET /login?code=[REDACTED]" in err
+    for code in (code_of(printed), code_of(link)):
+        assert code not in err
+        for path in home.rglob("*"):
+            if path.is_file():
+                assert code.encode() not in path.read_bytes(), path
+
+
+async def test_serve_warns_when_the_doors_are_opened_explicitly(tmp_path: Path) -> None:
+    home, port = tmp_path / "home", free_port()
+    env = gateway_env(home, AGENTSPACE_GATEWAY_REQUIRE_TOKEN="false")
+    with running([GATEWAY, "serve", "--port", str(port)], env, tmp_path) as process:
+        await wait_for_health_async(port, process)
+        process.send_signal(signal.SIGTERM)
+        out, err = await asyncio.to_thread(process.communicate, timeout=30)
+    assert "gateway.require_token = false" in err
+    assert "ANY local user" in err
+    assert "/login?code=" not in out
