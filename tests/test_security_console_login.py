@@ -166,3 +166,46 @@ async def test_serve_warns_when_the_doors_are_opened_explicitly(tmp_path: Path) 
     assert "gateway.require_token = false" in err
     assert "ANY local user" in err
     assert "/login?code=" not in out
+
+
+async def run_cli(env: dict[str, str], cwd: Path, *argv: str) -> tuple[int, str, str]:
+    process = await asyncio.create_subprocess_exec(
+        GATEWAY, *argv, env=env, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
+    out, err = await asyncio.wait_for(process.communicate(), timeout=60)
+    assert process.returncode is not None
+    return process.returncode, out.decode(), err.decode()
+
+
+async def test_without_a_vault_the_link_and_a_client_key_still_get_in(tmp_path: Path) -> None:
+    # The README's first run: no passphrase, no keychain, so no vault and no token to read.
+    home, port = tmp_path / "home", free_port()
+    env = gateway_env(home, AGENTSPACE_GATEWAY_REQUIRE_TOKEN="true")
+    with running([GATEWAY, "serve", "--port", str(port)], env, tmp_path) as process:
+        printed = await asyncio.to_thread(read_link, process)
+        await wait_for_health_async(port, process)
+        async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as http:
+            async with http.get(printed) as page:
+                assert page.status == 200
+            async with http.ws_connect(f"ws://127.0.0.1:{port}/gateway") as ws:
+                await ws.send_json({"type": "session.list", "id": "l"})
+                assert (await ws.receive_json(timeout=10))["type"] == "session.list"
+
+        status, _, err = await run_cli(env, tmp_path, "sessions")
+        assert status == 1
+        assert "AGENTSPACE_CLIENT_KEY" in err
+        status, out, _ = await run_cli(env, tmp_path, "clients", "add", "laptop")
+        assert status == 0
+        key = out.splitlines()[0]
+        status, out, err = await run_cli(
+            {**env, "AGENTSPACE_CLIENT_KEY": key}, tmp_path, "sessions", "--json"
+        )
+        assert status == 0, err
+        assert key not in out + err
+        status, _, err = await run_cli(
+            {**env, "AGENTSPACE_CLIENT_KEY": key[:-2] + "xx"}, tmp_path, "sessions"
+        )
+        assert status == 1
+        assert "refused the client key" in err
+        process.send_signal(signal.SIGTERM)
+        await asyncio.to_thread(process.communicate, timeout=30)

@@ -160,3 +160,18 @@ async def test_a_client_key_sees_only_its_own_sessions_and_usage(
         assert usage["grandTotal"]["requestCount"] == 3
         bobs = await exchange(ws, {"type": "usage.query", "id": "b", "client": "bob"})
         assert bobs["grandTotal"]["requestCount"] == 1
+
+
+async def test_revoking_a_client_key_closes_its_open_connections(make_client, home: Home) -> None:
+    config = Config(gateway=GatewayConfig(token_check_seconds=0.1))
+    client = await make_client(config, logged_in=False)
+    issued = await issue(client, "laptop")
+    other = await issue(client, "desktop")
+    revoked_ws = await client.ws_connect("/gateway", headers={"x-api-key": issued.secret})
+    async with client.ws_connect("/gateway", headers={"x-api-key": other.secret}) as kept:
+        assert (await exchange(revoked_ws, {"type": "ping", "id": "p"}))["type"] == "pong"
+        await ClientKeyRepository(client.app[appkeys.DATABASE]).revoke("laptop")
+        closed = await revoked_ws.receive(timeout=5)
+        assert closed.type is aiohttp.WSMsgType.CLOSE
+        assert revoked_ws.close_code == 4401
+        assert (await exchange(kept, {"type": "ping", "id": "p"}))["type"] == "pong"

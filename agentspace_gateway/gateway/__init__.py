@@ -7,7 +7,6 @@ from collections.abc import AsyncIterator, Iterable
 from aiohttp import web
 
 from agentspace_gateway import appkeys
-from agentspace_gateway.gateway.access import token_required
 from agentspace_gateway.gateway.dispatch import Dispatcher
 from agentspace_gateway.gateway.keys import (
     CODEC,
@@ -23,6 +22,7 @@ from agentspace_gateway.gateway.view import gateway
 from agentspace_gateway.handler_registry import load_registry
 from agentspace_gateway.protocol.messages import Auth
 from agentspace_gateway.protocol.wire import WireCodec
+from agentspace_gateway.storage.client_keys import ClientKeyRepository
 
 GOING_AWAY = 1001
 # Stopping a stream is closing one HTTP request and one database write: well under a second.
@@ -48,16 +48,18 @@ def setup_gateway(
 
 
 async def _token_holders(app: web.Application) -> AsyncIterator[None]:
-    """Connections that proved the token, watched for its rotation where a token can be
-    presented at all."""
+    """Connections that proved the token or a client key, watched for the token's rotation
+    and the key's revocation."""
     config = app[appkeys.CONFIG]
     holders = TokenHolders(
-        config.gateway.token_check_seconds, app[appkeys.VAULT].keys, app[appkeys.AUDIT_LOG]
+        config.gateway.token_check_seconds,
+        app[appkeys.VAULT].keys,
+        app[appkeys.AUDIT_LOG],
+        ClientKeyRepository(app[appkeys.DATABASE]),
     )
     app[TOKEN_HOLDERS] = holders
-    if not token_required(config):
-        yield
-        return
+    # Watched always: a client key scopes (and can be revoked on) a connection even where
+    # no credential is required. The loop wakes once a second and does nothing when empty.
     async for _ in holders.watch():
         yield
 

@@ -1,4 +1,5 @@
-"""Connections that proved the bearer token are closed (4401) once the token is rotated.
+"""Connections that proved the bearer token are closed (4401) once the token is rotated,
+and those that proved a client key once that key is revoked or expires.
 
 The token can change in another process (``agentspace-gateway token rotate`` rewrites the
 vault), so the gateway has to look. It looks every ``gateway.token_check_seconds`` (1 s),
@@ -7,7 +8,9 @@ vault an unchanged token costs one ``stat`` in a worker thread, and with no toke
 connection the loop costs one wake-up a second. Checking on every message instead would
 put that thread hop on the path of every frame and still miss an idle connection.
 
-A digest of the token is kept per connection, not the token itself.
+A digest of the token is kept per connection, not the token itself; for a client key, its
+row id. Revocations are seen in the database (the CLI revokes from another process): one
+indexed query per round for all client-key connections.
 """
 
 import asyncio
@@ -20,6 +23,7 @@ from collections.abc import AsyncIterator
 from agentspace_gateway.audited_keys import Actor, AuditedKeys, AuditEvent
 from agentspace_gateway.gateway.connection import ConnectionContext
 from agentspace_gateway.storage import AuditLog
+from agentspace_gateway.storage.client_keys import ClientKeyRepository
 from agentspace_gateway.vault import VaultError
 
 log = logging.getLogger(__name__)
@@ -32,24 +36,52 @@ def _digest(token: str) -> bytes:
 
 
 class TokenHolders:
-    def __init__(self, check_seconds: float, keys: AuditedKeys | None, audit_log: AuditLog) -> None:
+    def __init__(
+        self,
+        check_seconds: float,
+        keys: AuditedKeys | None,
+        audit_log: AuditLog,
+        client_keys: ClientKeyRepository | None = None,
+    ) -> None:
         self.check_seconds = check_seconds
         self._keys = keys
         self._audit_log = audit_log
+        self._client_keys = client_keys
         self._holders: dict[ConnectionContext, bytes] = {}
+        self._clients: dict[ConnectionContext, int] = {}
         self._vault_problem: str | None = None
 
     def __len__(self) -> int:
-        return len(self._holders)
+        return len(self._holders) + len(self._clients)
 
     def add(self, connection: ConnectionContext, token: str) -> None:
         self._holders[connection] = _digest(token)
 
+    def add_client(self, connection: ConnectionContext, client_key_id: int) -> None:
+        self._clients[connection] = client_key_id
+
     def discard(self, connection: ConnectionContext) -> None:
         self._holders.pop(connection, None)
+        self._clients.pop(connection, None)
 
     async def check(self) -> int:
-        """Close every connection whose token is no longer the vault's; how many were."""
+        """Close every connection whose token is no longer the vault's, or whose client key
+        is no longer usable; how many were."""
+        return await self._check_tokens() + await self._check_clients()
+
+    async def _check_clients(self) -> int:
+        if self._client_keys is None or not self._clients:
+            return 0
+        revoked = await self._client_keys.revoked_among(set(self._clients.values()))
+        stale = [c for c, key_id in self._clients.items() if key_id in revoked]
+        for connection in stale:
+            self.discard(connection)
+        await asyncio.gather(
+            *(self._revoke(connection, "client key revoked or expired") for connection in stale)
+        )
+        return len(stale)
+
+    async def _check_tokens(self) -> int:
         keys = self._keys
         if keys is None or not self._holders:
             return 0
@@ -71,22 +103,25 @@ class TokenHolders:
         ]
         for connection in stale:
             self.discard(connection)
-        await asyncio.gather(*(self._revoke(connection) for connection in stale))
+        await asyncio.gather(*(self._revoke(connection, "token rotated") for connection in stale))
         return len(stale)
 
-    async def _revoke(self, connection: ConnectionContext) -> None:
+    async def _revoke(self, connection: ConnectionContext, why: str) -> None:
         headers = connection.request.headers
         actor = Actor(connection.peer, headers.get("User-Agent"))
-        log.info(
-            "closing connection %s from %s: its token was rotated", connection.id, connection.peer
-        )
+        log.info("closing connection %s from %s: %s", connection.id, connection.peer, why)
         await self._audit_log.record(
             AuditEvent.GATEWAY_REVOKED.value,
             remote_addr=actor.remote_addr,
             user_agent=actor.user_agent,
-            detail=f"token rotated; connection {connection.id} closed",
+            detail=f"{why}; connection {connection.id} closed",
         )
-        await connection.close(TOKEN_ROTATED, "token rotated; reconnect with the new token")
+        reason = (
+            "token rotated; reconnect with the new token"
+            if why == "token rotated"
+            else f"{why}; reconnect with a valid credential"
+        )
+        await connection.close(TOKEN_ROTATED, reason)
 
     async def watch(self) -> AsyncIterator[None]:
         """For a cleanup_ctx: look every ``check_seconds`` while the app runs."""

@@ -115,19 +115,21 @@ async def gateway(request: web.Request) -> web.StreamResponse:
             slow_client_seconds=config.gateway.slow_client_seconds,
         ),
     )
+    context.client = client
     connections = app[CONNECTIONS]
     holders = app[TOKEN_HOLDERS]
     connections.add(context)
     context.start_writer()
     log.debug("connection %s opened from %s", context.id, context.peer)
     try:
-        context.client = client
         if not proved:
             token = await _authenticate(context, socket, actor)
             if token is None:
                 return socket
         if token is not None:
             holders.add(context, token)
+        if client is not None:
+            holders.add_client(context, client.id)
         await _read_frames(context, socket, InboundLimits.from_config(config.gateway))
     finally:
         holders.discard(context)
