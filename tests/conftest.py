@@ -14,6 +14,7 @@ from keyring.backends import fail
 
 from agentspace_gateway.access_log import RedactingAccessLogger
 from agentspace_gateway.app import create_app
+from agentspace_gateway.appkeys import VAULT
 from agentspace_gateway.config import AnthropicConfig, Config
 from agentspace_gateway.console_login import CONSOLE_LOGIN, COOKIE
 from agentspace_gateway.handler_registry import ENTRY_POINT_GROUP
@@ -118,6 +119,24 @@ def log_in(client: TestClient[web.Request, web.Application]) -> None:
     session = login.redeem(login.new_code())
     assert session is not None
     client.session.cookie_jar.update_cookies({COOKIE: session}, client.make_url("/"))
+
+
+def credential_headers(client: TestClient[web.Request, web.Application]) -> dict[str, str]:
+    """The fixture's console cookie as a header, for a test that writes its own upgrade
+    request (a raw socket, or a client of its own) to the same gateway."""
+    cookies = client.session.cookie_jar.filter_cookies(client.make_url("/"))
+    morsel = cookies.get(COOKIE)
+    return {} if morsel is None else {"Cookie": f"{COOKIE}={morsel.value}"}
+
+
+def gateway_token(client: TestClient[web.Request, web.Application]) -> str:
+    """The app's own gateway token (its vault needs the passphrase fixture), for a client
+    that presents a bearer token rather than the fixture's cookie."""
+    keys = client.app[VAULT].keys
+    assert keys is not None, "the gateway token needs a vault: use the passphrase fixture"
+    token = keys.vault.get_token()
+    assert token is not None
+    return token
 
 
 @pytest.fixture

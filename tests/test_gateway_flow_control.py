@@ -13,6 +13,8 @@ import pytest
 from agentspace_gateway.config import Config, GatewayConfig
 from agentspace_gateway.gateway.keys import CONNECTIONS
 
+from conftest import credential_headers
+
 
 def masked_text_frame(text: str) -> bytes:
     payload = text.encode()
@@ -26,7 +28,9 @@ def masked_text_frame(text: str) -> bytes:
     return header + mask + body
 
 
-async def open_lazy_reader(port: int) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+async def open_lazy_reader(
+    port: int, headers: dict[str, str]
+) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
     """A real WebSocket client that completes the handshake and then never reads again."""
     sock = socket.socket()
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
@@ -37,7 +41,9 @@ async def open_lazy_reader(port: int) -> tuple[asyncio.StreamReader, asyncio.Str
     writer.write(
         (
             f"GET /gateway HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUpgrade: websocket\r\n"
-            f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n"
+            f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n"
+            + "".join(f"{name}: {value}\r\n" for name, value in headers.items())
+            + "\r\n"
         ).encode()
     )
     response = await reader.readuntil(b"\r\n\r\n")
@@ -71,7 +77,7 @@ async def test_a_client_that_stops_reading_is_closed(
 ) -> None:
     client = await make_client(Config(gateway=GatewayConfig(**limits)))  # type: ignore[arg-type]
     app = client.server.app
-    reader, writer = await open_lazy_reader(client.server.port)
+    reader, writer = await open_lazy_reader(client.server.port, credential_headers(client))
     flood = {"type": "test.flood", "id": "f", "count": 400, "size": 20_000}
 
     with caplog.at_level(logging.WARNING, logger="agentspace_gateway.gateway.connection"):

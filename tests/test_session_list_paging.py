@@ -15,6 +15,7 @@ from agentspace_gateway.cli import sessions as sessions_command
 from agentspace_gateway.client.connection import GatewayConnection
 from agentspace_gateway.home import Home
 
+from conftest import gateway_token
 from wsclient import exchange
 
 SESSION_COUNT = 25
@@ -198,7 +199,8 @@ async def listed(
     """What ``sessions [--limit N] [--json]`` prints against the test gateway: the lines of
     stdout, and its note on stderr ("" for none)."""
     args = argparse.Namespace(limit=limit, json=as_json)
-    async with await GatewayConnection.open(str(client.make_url("/gateway"))) as connection:
+    url = str(client.make_url("/gateway"))
+    async with await GatewayConnection.open(url, gateway_token(client)) as connection:
         assert await sessions_command.list_sessions(connection, args) == 0
     captured = capsys.readouterr()
     # Left out: log lines, when an earlier test in the run set up logging to stderr.
