@@ -77,7 +77,7 @@ class TokenHolders:
         for connection in stale:
             self.discard(connection)
         await asyncio.gather(
-            *(self._revoke(connection, "client key revoked or expired") for connection in stale)
+            *(self._revoke(connection, "client key was revoked or expired") for connection in stale)
         )
         return len(stale)
 
@@ -109,7 +109,8 @@ class TokenHolders:
     async def _revoke(self, connection: ConnectionContext, why: str) -> None:
         headers = connection.request.headers
         actor = Actor(connection.peer, headers.get("User-Agent"))
-        log.info("closing connection %s from %s: %s", connection.id, connection.peer, why)
+        said = "its token was rotated" if why == "token rotated" else f"its {why}"
+        log.info("closing connection %s from %s: %s", connection.id, connection.peer, said)
         await self._audit_log.record(
             AuditEvent.GATEWAY_REVOKED.value,
             remote_addr=actor.remote_addr,
