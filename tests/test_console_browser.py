@@ -554,35 +554,28 @@ async def guarded(tmp_path: Path, artifacts: Path) -> AsyncIterator[Served]:
         yield served
 
 
-async def test_a_required_token_is_asked_for_and_a_wrong_one_explained(
+async def test_a_required_credential_sends_the_browser_to_log_in_first(
     browser: Browser, guarded: Served, artifacts: Path
 ) -> None:
-    shown = await asyncio.to_thread(
+    # #19: the console's own page no longer asks for the token; it needs the login cookie.
+    opened = await asyncio.to_thread(
         subprocess.run,
-        [str(BIN / "agentspace-gateway"), "token", "show"],
+        [str(BIN / "agentspace-gateway"), "open", "--print"],
         env=guarded.env,
         capture_output=True,
         text=True,
         check=True,
     )
-    token = shown.stdout.strip()
+    link = opened.stdout.strip()
     screenshot = artifacts / "token-required.png"
     async with open_page(browser, guarded.page_url, screenshot) as page:
-        form = page.locator("#token-form")
-        await expect(form).to_be_visible()
-        await expect(page.locator("#workspace")).to_be_hidden()
+        await expect(page.locator("body")).to_contain_text("agentspace-gateway open")
+        await expect(page.locator("#workspace")).to_have_count(0)
+        await page.screenshot(path=artifacts / "login-needed.png")
 
-        await page.locator("#token").fill("not-the-token")
-        await form.locator("button[type='submit']").click()
-        problem = page.locator("#token-problem")
-        await expect(problem).to_contain_text("refused the token (close code 4401)")
-        await expect(problem).to_contain_text("agentspace-gateway token show")
-        await page.screenshot(path=artifacts / "token-refused.png")
-
-        await page.locator("#token").fill(token)
-        await form.locator("button[type='submit']").click()
+        await page.goto(link)
         await expect(page.locator("#status")).to_have_attribute("data-state", "connected")
-        await expect(form).to_be_hidden()
+        await expect(page.locator("#token-form")).to_be_hidden()
 
         await send(page, "hello")
         refused = last_reply(page).locator(".error-box")
