@@ -32,6 +32,7 @@ from test_console_browser import (  # noqa: F401 - the fixtures this module uses
 
 from agentspace_gateway import appkeys
 from agentspace_gateway.config import Config, GatewayConfig
+from agentspace_gateway.console_login import CONSOLE_LOGIN
 from agentspace_gateway.metering.budget_alerts import BudgetAlert
 from agentspace_gateway.metering.budget_setup import BUDGETS
 from agentspace_gateway.storage import NewUsage, ReplyRecorder, SessionRepository
@@ -135,7 +136,8 @@ async def test_an_alert_appears_live_and_the_standings_follow(
     app = client.app
     store = app[BUDGETS].store
     await store.set("global", "", "total", 1_000_000_000)
-    url = str(client.make_url("/"))
+    # The browser has its own cookies: it logs in through a one-time link, as a person would.
+    url = str(client.make_url(f"/login?code={app[CONSOLE_LOGIN].new_code()}"))
     async with async_playwright() as playwright:
         launched: Browser = await playwright.chromium.launch(
             executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
