@@ -12,6 +12,7 @@ from conftest import PASSPHRASE
 # One invocation of every command and action.
 INVOCATIONS = [
     ["serve"],
+    ["open", "--print"],
     ["chat", "--message", "hi"],
     ["usage"],
     ["sessions"],

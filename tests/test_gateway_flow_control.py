@@ -29,7 +29,7 @@ def masked_text_frame(text: str) -> bytes:
 
 
 async def open_lazy_reader(
-    port: int, headers: dict[str, str]
+    port: int, headers: dict[str, str] | None = None
 ) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
     """A real WebSocket client that completes the handshake and then never reads again."""
     sock = socket.socket()
@@ -42,7 +42,7 @@ async def open_lazy_reader(
         (
             f"GET /gateway HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUpgrade: websocket\r\n"
             f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n"
-            + "".join(f"{name}: {value}\r\n" for name, value in headers.items())
+            + "".join(f"{name}: {value}\r\n" for name, value in (headers or {}).items())
             + "\r\n"
         ).encode()
     )

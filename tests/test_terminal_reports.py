@@ -128,14 +128,16 @@ def test_urls_refused(given: str) -> None:
 def test_where_the_client_connects(tmp_path: Path) -> None:
     home = Home(tmp_path)
     default = find_gateway(home, Config())
-    assert (default.url, default.token_expected) == ("ws://127.0.0.1:3271/gateway", False)
-    assert find_gateway(home, Config(gateway=GatewayConfig(require_token=True))).token_expected
+    # #19: a credential is expected by default, loopback included.
+    assert (default.url, default.token_expected) == ("ws://127.0.0.1:3271/gateway", True)
+    opened = Config(gateway=GatewayConfig(require_token=False))
+    assert not find_gateway(home, opened).token_expected
 
     # A live runtime.json wins; a gateway bound to every address is reached on loopback and,
     # having been started with --allow-remote, wants its token.
     runtime = {"pid": os.getppid(), "host": "0.0.0.0", "port": 4100, "startedAt": "now"}
     home.runtime_file.write_text(json.dumps(runtime))
-    running = find_gateway(home, Config())
+    running = find_gateway(home, opened)
     assert (running.url, running.pid, running.token_expected) == (
         "ws://127.0.0.1:4100/gateway",
         os.getppid(),

@@ -16,11 +16,11 @@ from agentspace_gateway.cli import (
     budgets,
     chat,
     clients,
-    console,
     doctor,
     keys,
     migrate,
     models,
+    open,
     protocol,
     serve,
     sessions,
@@ -36,7 +36,7 @@ from agentspace_gateway.storage.failures import storage_problem
 
 COMMANDS = (
     serve,
-    console,
+    open,
     chat,
     usage,
     budgets,
