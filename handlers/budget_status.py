@@ -26,12 +26,22 @@ async def budget_status(context: ConnectionContext, message: BudgetStatus) -> No
     # Before the first await: a watch: false sent right behind this request must find it.
     if message.watch is True:
         began = watches.begin(
-            context, services.alerts, lambda alert: context.send(alert_event(alert))
+            context,
+            services.alerts,
+            lambda alert: (
+                context.send(alert_event(alert))
+                if visible(context, alert.scope_kind, alert.scope_id)
+                else None
+            ),
         )
     elif message.watch is False:
         watches.stop(context)
     try:
-        standings = await services.store.standings(datetime.now(UTC))
+        standings = [
+            standing
+            for standing in await services.store.standings(datetime.now(UTC))
+            if visible(context, standing.budget.scope_kind, standing.budget.scope_id)
+        ]
         names: dict[int, str] = {}
         if any(standing.budget.scope_kind == "client" for standing in standings):
             keys = await ClientKeyRepository(context.app[appkeys.DATABASE]).list_all()
@@ -49,6 +59,15 @@ async def budget_status(context: ConnectionContext, message: BudgetStatus) -> No
     finally:
         if began:
             watches.end(context)
+
+
+def visible(context: ConnectionContext, scope_kind: str, scope_id: str) -> bool:
+    """The owner sees every budget; a connection on a client key sees the budgets that
+    apply to every request it makes (its own key's and the global one), no one else's."""
+    client = context.client
+    if client is None:
+        return True
+    return scope_kind == "global" or (scope_kind == "client" and scope_id == str(client.id))
 
 
 def standing_of(standing: Standing, client_names: dict[int, str]) -> BudgetStanding:

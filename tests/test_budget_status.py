@@ -5,6 +5,7 @@ import asyncio
 from datetime import UTC, datetime
 from typing import Any
 
+import attrs
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient
@@ -283,3 +284,35 @@ async def test_a_threshold_crossed_by_real_requests_reaches_the_watcher_and_only
             0,
             340_000,
         )
+
+
+async def test_a_client_key_sees_its_own_and_the_global_budget_and_no_one_elses(
+    client: Client,
+) -> None:
+    app = client.app
+    store = app[BUDGETS].store
+    keys = ClientKeyRepository(app[appkeys.DATABASE])
+    laptop, phone = await keys.issue("laptop"), await keys.issue("phone")
+    await store.set("global", "", "day", 10)
+    await store.set("client", str(laptop.client.id), "month", 20)
+    await store.set("client", str(phone.client.id), "month", 30)
+    session = await SessionRepository(app[appkeys.DATABASE]).create(agent_id="main", model="m")
+    await store.set("session", session.id, "total", 40)
+    phone_alert = attrs.evolve(ALERT, scope_kind="client", scope_id=str(phone.client.id))
+
+    headers = {"x-api-key": laptop.secret}
+    async with client.ws_connect("/gateway", headers=headers) as ws:
+        seen = await exchange(ws, {"type": "budget.status", "id": "b1", "watch": True})
+        # Another client's alert is not for it; the global one is.
+        app[BUDGETS].alerts.publish(phone_alert)
+        app[BUDGETS].alerts.publish(ALERT)
+        assert await receive(ws) == ALERT_FRAME
+        assert await next_is_pong(ws, "p1")
+    async with client.ws_connect("/gateway") as owner:
+        everything = await exchange(owner, {"type": "budget.status", "id": "b2"})
+
+    assert {(b["scope"], b["limitNanos"]) for b in seen["budgets"]} == {
+        ("global", 10),
+        ("client", 20),
+    }
+    assert len(everything["budgets"]) == 4
