@@ -241,14 +241,15 @@ async def test_200_concurrent_requests_never_overshoot_and_none_is_refused_with_
         await one_round(gateway, key, fake, round_)
 
 
-async def test_a_sigkill_with_reservations_open_leaves_none_stuck_after_restart(
-    tmp_path: Path, fake_anthropic: tuple[FakeAnthropic, str]
-) -> None:
-    fake, base_url = fake_anthropic
+async def three_streams_held_then(
+    tmp_path: Path, fake: FakeAnthropic, base_url: str, name: str, stop: signal.Signals
+) -> int:
+    """A serve with a global budget and three streams held open (one per door), each with
+    its row open and its reservation held; then ``stop`` is sent. Returns the exit code."""
     home, workdir = tmp_path / "home", tmp_path / "work"
     workdir.mkdir()
     database = home / "agentspace.db"
-    added = run_cli(home, workdir, "clients", "add", "crash")
+    added = run_cli(home, workdir, "clients", "add", name)
     assert added.returncode == 0, added.stderr
     key = added.stdout.splitlines()[0]
     # Every stream stops after its first delta, its row open and its reservation held.
@@ -256,7 +257,7 @@ async def test_a_sigkill_with_reservations_open_leaves_none_stuck_after_restart(
         text_chunks=["a", "b"], input_tokens=12, stall_after=1, stall_seconds=60
     )
     gateway = await start_gateway(
-        home, workdir, base_url, "serve-killed", AGENTSPACE_ANTHROPIC_MAX_TOKENS=str(MAX_TOKENS)
+        home, workdir, base_url, f"serve-{name}", AGENTSPACE_ANTHROPIC_MAX_TOKENS=str(MAX_TOKENS)
     )
     try:
         await set_global_budget(home, LIMIT)
@@ -265,7 +266,7 @@ async def test_a_sigkill_with_reservations_open_leaves_none_stuck_after_restart(
             under_way = [
                 asyncio.ensure_future(anthropic_api(http, url, key)),
                 asyncio.ensure_future(openai_api(http, url, key)),
-                asyncio.ensure_future(websocket(http, gateway, "crash")),
+                asyncio.ensure_future(websocket(http, gateway, name)),
             ]
             await until(lambda: len(fake.message_requests) == 3, 20)
             await until(lambda: ledger(database)[2] == 3, 20)  # three rows in progress
@@ -273,12 +274,23 @@ async def test_a_sigkill_with_reservations_open_leaves_none_stuck_after_restart(
                 database, "SELECT count(*) FROM budget_reservations WHERE state = 'open'"
             )
             assert held == 3
-            gateway.process.send_signal(signal.SIGKILL)
-            assert await wait_for_exit(gateway) == -signal.SIGKILL
+            gateway.process.send_signal(stop)
+            code = await wait_for_exit(gateway)
             await asyncio.gather(*under_way, return_exceptions=True)
     finally:
         await kill(gateway)
+    return code
 
+
+async def test_a_sigkill_with_reservations_open_leaves_none_stuck_after_restart(
+    tmp_path: Path, fake_anthropic: tuple[FakeAnthropic, str]
+) -> None:
+    fake, base_url = fake_anthropic
+    code = await three_streams_held_then(tmp_path, fake, base_url, "killed", signal.SIGKILL)
+    assert code == -signal.SIGKILL
+
+    home, workdir = tmp_path / "home", tmp_path / "work"
+    database = home / "agentspace.db"
     async with gateway_running(home, workdir, base_url, "serve-after"):
         rows, spent, in_progress = ledger(database)
         assert (rows, in_progress) == (3, 0)  # marked interrupted, their input billed
@@ -298,34 +310,10 @@ async def test_a_graceful_shutdown_releases_the_reservations_of_the_streams_it_s
     tmp_path: Path, fake_anthropic: tuple[FakeAnthropic, str]
 ) -> None:
     fake, base_url = fake_anthropic
-    home, workdir = tmp_path / "home", tmp_path / "work"
-    workdir.mkdir()
-    database = home / "agentspace.db"
-    added = run_cli(home, workdir, "clients", "add", "stop")
-    assert added.returncode == 0, added.stderr
-    key = added.stdout.splitlines()[0]
-    fake.default = Scenario(
-        text_chunks=["a", "b"], input_tokens=12, stall_after=1, stall_seconds=60
-    )
-    gateway = await start_gateway(
-        home, workdir, base_url, "serve-stopped", AGENTSPACE_ANTHROPIC_MAX_TOKENS=str(MAX_TOKENS)
-    )
-    try:
-        await set_global_budget(home, LIMIT)
-        url = f"http://127.0.0.1:{gateway.port}"
-        async with aiohttp.ClientSession() as http:
-            under_way = [
-                asyncio.ensure_future(anthropic_api(http, url, key)),
-                asyncio.ensure_future(openai_api(http, url, key)),
-                asyncio.ensure_future(websocket(http, gateway, "stop")),
-            ]
-            await until(lambda: ledger(database)[2] == 3, 20)  # three rows in progress
-            gateway.process.send_signal(signal.SIGTERM)
-            assert await wait_for_exit(gateway) == 0
-            await asyncio.gather(*under_way, return_exceptions=True)
-    finally:
-        await kill(gateway)
+    code = await three_streams_held_then(tmp_path, fake, base_url, "stopped", signal.SIGTERM)
+    assert code == 0
 
+    database = tmp_path / "home" / "agentspace.db"
     # Released by the gateway itself as it stopped, not by a next start.
     states = db_rows(database, "SELECT state, count(*) FROM budget_reservations GROUP BY state")
     assert [tuple(row) for row in states] == [("settled", 3)]
