@@ -134,9 +134,11 @@ async def test_a_client_that_stops_reading_is_cut_off_and_memory_stays_bounded(
         assert figure["received"] < figure["upstream"] / 2, figures
         # Generous: the queue holds at most 16 MiB of text by default.
         assert figure["peak"] - baseline < 256 * MIB, figures
-    # Not a leak either: each flood peaks where the first did, give or take. (What is left
-    # after each wanders by tens of MiB: freed memory the allocator keeps for reuse.)
-    assert figures[-1]["peak"] - figures[0]["peak"] < 64 * MIB, figures
+    # Not a leak either: each flood peaks where the second did, give or take. (What is left
+    # after each wanders by tens of MiB: freed memory the allocator keeps for reuse. The
+    # first flood is the allocator's warm-up: its arenas for 20 MiB replies are new, and
+    # the second peaks 35 to 50 MiB above it on every commit measured.)
+    assert figures[-1]["peak"] - figures[1]["peak"] < 64 * MIB, figures
     print(f"\nbaseline RSS {baseline // MIB} MiB")
     for f in figures:
         print(

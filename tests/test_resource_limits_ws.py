@@ -14,7 +14,7 @@ from agentspace_gateway.config import Config, GatewayConfig
 from agentspace_gateway.gateway.keys import CONNECTIONS
 from agentspace_gateway.plugin_api import ClientMessage, ConnectionContext, handles
 
-from conftest import TEST_PLUGINS, inline_plugin
+from conftest import TEST_PLUGINS, credential_headers, inline_plugin
 from gateway_plugins import Shouted
 from test_gateway_flow_control import masked_text_frame, open_lazy_reader
 
@@ -63,7 +63,7 @@ async def test_the_outbound_cap_counts_bytes_of_utf8_not_characters(  # type: ig
     # 3 messages: 1.2 MB of UTF-8 over the 1 MiB cap, though only 300,000 characters.
     config = Config(gateway=GatewayConfig(outbound_queue_bytes=CAP))
     client = await make_client(config, plugins=PLUGINS)
-    _, writer = await open_lazy_reader(client.server.port)
+    _, writer = await open_lazy_reader(client.server.port, credential_headers(client))
     flood = {"type": "test.wide_flood", "id": "w", "count": 3, "asDeltas": as_deltas}
     try:
         with caplog.at_level(logging.WARNING, logger="agentspace_gateway.gateway.connection"):

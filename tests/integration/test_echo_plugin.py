@@ -15,11 +15,13 @@ from typing import Any
 import aiohttp
 import pytest
 
+from agentspace_gateway import appkeys
 from agentspace_gateway.app import create_app
 from agentspace_gateway.config import Config
 from agentspace_gateway.handler_registry import PluginConflictError
 from agentspace_gateway.home import Home
 from agentspace_gateway.plugin_api import ENTRY_POINT_GROUP
+from agentspace_gateway.storage.client_keys import ClientKeyRepository
 
 from conftest import PASSPHRASE
 from processes import BIN, free_port, gateway_env, health, running, wait_for
@@ -170,8 +172,10 @@ def test_the_published_schema_includes_the_plugin_messages(tmp_path: Path) -> No
 async def test_echo_in_process_through_aiohttp_client(aiohttp_client: Any, home: Home) -> None:
     # No handler_entry_points: the app loads every installed plugin, as serve does.
     client = await aiohttp_client(create_app(home=home, config=Config()))
+    # Every door asks who you are: here a client key, as a third-party tool would present.
+    issued = await ClientKeyRepository(client.app[appkeys.DATABASE]).issue("echo-test")
 
-    async with client.ws_connect("/gateway") as socket:
+    async with client.ws_connect("/gateway", headers={"x-api-key": issued.secret}) as socket:
         await socket.send_json({"type": "echo", "id": "e1", "text": "hi", "times": 3})
         reply = await socket.receive_json(timeout=REPLY_TIMEOUT_SECONDS)
 
