@@ -60,22 +60,28 @@ def test_readme_run_command_works_without_any_vault(tmp_path: Path) -> None:
     assert "AGENTSPACE_VAULT_PASSPHRASE" in err  # the warning says how to set a vault up
 
 
+def busy_port_with_a_free_next_one() -> tuple[socket.socket, int]:
+    """A listening socket on a port whose next port was free when probed."""
+    for _ in range(50):
+        port = free_port()
+        occupier = socket.socket()
+        try:
+            occupier.bind(("127.0.0.1", port))
+            with socket.socket() as probe:
+                probe.bind(("127.0.0.1", port + 1))
+        except OSError:
+            # A fresh socket each try: a bound one cannot be bound again.
+            occupier.close()
+            continue
+        occupier.listen()
+        return occupier, port
+    raise AssertionError("found no busy port with a free one after it in 50 tries")
+
+
 def test_busy_port_falls_back_to_the_next_free_one(tmp_path: Path) -> None:
     home = tmp_path / "home"
-    with socket.socket() as occupier:
-        for _ in range(50):
-            port = free_port()
-            try:
-                occupier.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-            with socket.socket() as probe:
-                try:
-                    probe.bind(("127.0.0.1", port + 1))
-                except OSError:
-                    continue
-            break
-        occupier.listen()
+    occupier, port = busy_port_with_a_free_next_one()
+    with occupier:
         argv = [GATEWAY, "serve", "--port", str(port)]
         with running(argv, gateway_env(home, PASSPHRASE), tmp_path) as process:
             runtime = wait_for(lambda: read_runtime(home), process=process)
