@@ -21,11 +21,10 @@ from collections.abc import Callable
 from aiohttp import web
 
 from agentspace_gateway import appkeys
-from agentspace_gateway.audited_keys import Actor, AuditEvent
-from agentspace_gateway.bearer import challenge, presented_token
-from agentspace_gateway.failed_auth import judge_wrong, too_many_failures
+from agentspace_gateway.audited_keys import Actor
 from agentspace_gateway.http_errors import json_error
 from agentspace_gateway.protocol.errors import ErrorCode
+from agentspace_gateway.token_check import token_refusal
 
 log = logging.getLogger(__name__)
 
@@ -143,30 +142,15 @@ async def new_login_code(request: web.Request) -> web.Response:
             "The gateway token is in the credential vault, which is unavailable "
             f"({app[appkeys.VAULT].problem}); use the link serve printed at start.",
         )
-    # Checked before any lockout is consulted: the right token always gets a link.
-    presented = presented_token(request.headers.get("Authorization"))
-    if presented.token is None or not await keys.token_is_valid(presented.token):
-        reason = presented.problem or "wrong bearer token"
-
-        async def record(kind: str, detail: str) -> None:
-            event = AuditEvent.ACCESS_DENIED if kind == "denied" else AuditEvent.ACCESS_RATE_LIMITED
-            await keys.record(event, actor, detail=detail)
-
-        wait = await judge_wrong(
-            app[appkeys.FAILED_AUTH],
-            presented.token,
-            where="console login code",
-            reason=reason,
-            record=record,
-        )
-        if wait is not None:
-            return too_many_failures(wait)
-        return json_error(
-            401,
-            ErrorCode.UNAUTHORIZED,
-            f"{reason}. See the token with: agentspace-gateway token show",
-            headers=challenge(invalid=presented.token is not None),
-        )
+    refused = await token_refusal(
+        request,
+        keys,
+        actor,
+        where="console login code",
+        hint="See the token with: agentspace-gateway token show",
+    )
+    if refused is not None:
+        return refused
     sockname = request.transport.get_extra_info("sockname") if request.transport else None
     port = sockname[1] if sockname else app[appkeys.CONFIG].server.port
     login = app[CONSOLE_LOGIN]

@@ -7,12 +7,12 @@ from aiohttp import web
 
 from agentspace_gateway import __version__, appkeys
 from agentspace_gateway.audited_keys import Actor, AuditEvent
-from agentspace_gateway.bearer import challenge, presented_token
-from agentspace_gateway.failed_auth import FailedAuthLimiter, judge_wrong, too_many_failures
+from agentspace_gateway.failed_auth import FailedAuthLimiter
 from agentspace_gateway.first_run import key_hint, key_sources
 from agentspace_gateway.gateway.keys import REGISTRY
 from agentspace_gateway.http_errors import json_error
 from agentspace_gateway.protocol.errors import ErrorCode
+from agentspace_gateway.token_check import token_refusal
 from agentspace_gateway.vault import PROVIDERS
 
 NO_STORE = {"Cache-Control": "no-store"}
@@ -64,31 +64,16 @@ async def get_key(request: web.Request) -> web.Response:
         )
     keys = state.keys
 
-    # The token is checked before any lockout is consulted: the right one always gets in.
-    presented = presented_token(request.headers.get("Authorization"))
-    if presented.token is None or not await keys.token_is_valid(presented.token):
-        reason = presented.problem or "wrong bearer token"
-
-        async def record(kind: str, detail: str) -> None:
-            event = AuditEvent.ACCESS_DENIED if kind == "denied" else AuditEvent.ACCESS_RATE_LIMITED
-            await keys.record(event, actor, provider=provider[:64], detail=detail)
-
-        wait = await judge_wrong(
-            request.app[appkeys.FAILED_AUTH],
-            presented.token,
-            where=f"GET /keys/{provider[:64]}",
-            reason=reason,
-            record=record,
-        )
-        if wait is not None:
-            return too_many_failures(wait)
-        return json_error(
-            401,
-            ErrorCode.UNAUTHORIZED,
-            f"{reason}. Send 'Authorization: Bearer <token>'; "
-            "see it with: agentspace-gateway token show",
-            headers=challenge(invalid=presented.token is not None),
-        )
+    refused = await token_refusal(
+        request,
+        keys,
+        actor,
+        where=f"GET /keys/{provider[:64]}",
+        hint="Send 'Authorization: Bearer <token>'; see it with: agentspace-gateway token show",
+        provider=provider[:64],
+    )
+    if refused is not None:
+        return refused
 
     if provider not in PROVIDERS:
         await keys.record(
