@@ -40,18 +40,12 @@ async def issue_key(served: Served, name: str) -> str:
     return found.group(0)
 
 
-async def test_a_proxied_session_shows_its_client_and_agent(
-    page: Page,  # noqa: F811
-    gateway: Served,  # noqa: F811
-    upstream: tuple[FakeAnthropic, str],  # noqa: F811
-) -> None:
-    fake, _ = upstream
-    key = await issue_key(gateway, "laptop")
-    fake.enqueue(Scenario(input_tokens=12, output_tokens=3))
+async def proxied(served: Served, key: str, agent: str, *, session: str) -> None:
+    """One request through the Anthropic API door, as Claude Code sends it."""
     async with (
         aiohttp.ClientSession() as http,
         http.post(
-            f"{gateway.page_url}v1/messages",
+            f"{served.page_url}v1/messages",
             json={
                 "model": "claude-sonnet-4-5",
                 "max_tokens": 8,
@@ -60,12 +54,23 @@ async def test_a_proxied_session_shows_its_client_and_agent(
             headers={
                 "x-api-key": key,
                 "anthropic-version": "2023-06-01",
-                "x-claude-code-session-id": "cc-console-1",
-                "x-claude-code-agent-id": "main",
+                "x-claude-code-session-id": session,
+                "x-claude-code-agent-id": agent,
             },
         ) as response,
     ):
         assert response.status == 200, await response.text()
+
+
+async def test_a_proxied_session_shows_its_client_and_agent(
+    page: Page,  # noqa: F811
+    gateway: Served,  # noqa: F811
+    upstream: tuple[FakeAnthropic, str],  # noqa: F811
+) -> None:
+    fake, _ = upstream
+    key = await issue_key(gateway, "laptop")
+    fake.enqueue(Scenario(input_tokens=12, output_tokens=3))
+    await proxied(gateway, key, "main", session="cc-console-1")
     await page.reload()
     origin = page.locator("#session-list .session .origin")
     await expect(origin).to_have_text(["via laptop, agent main"])

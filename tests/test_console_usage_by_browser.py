@@ -5,7 +5,6 @@ The gateway, fake upstream and browser fixtures are test_console_browser's."""
 import re
 from decimal import Decimal
 
-import aiohttp
 import pytest
 from playwright.async_api import Page, expect
 from test_console_browser import (  # noqa: F401 - the fixtures this module uses
@@ -19,32 +18,11 @@ from test_console_browser import (  # noqa: F401 - the fixtures this module uses
     send,
     upstream,
 )
-from test_console_proxied_browser import issue_key
+from test_console_proxied_browser import issue_key, proxied
 
 from fake_anthropic import FakeAnthropic, Scenario
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
-
-
-async def proxied(served: Served, key: str, agent: str) -> None:
-    async with (
-        aiohttp.ClientSession() as http,
-        http.post(
-            f"{served.page_url}v1/messages",
-            json={
-                "model": "claude-sonnet-4-5",
-                "max_tokens": 8,
-                "messages": [{"role": "user", "content": "from the terminal"}],
-            },
-            headers={
-                "x-api-key": key,
-                "anthropic-version": "2023-06-01",
-                "x-claude-code-session-id": "cc-usage-1",
-                "x-claude-code-agent-id": agent,
-            },
-        ) as response,
-    ):
-        assert response.status == 200, await response.text()
 
 
 async def test_the_by_selector_groups_usage_per_client_agent_and_session(
@@ -56,7 +34,7 @@ async def test_the_by_selector_groups_usage_per_client_agent_and_session(
     key = await issue_key(gateway, "laptop")
     for agent in ("main", "main", "sub-1"):
         fake.enqueue(Scenario(input_tokens=12, output_tokens=3))
-        await proxied(gateway, key, agent)
+        await proxied(gateway, key, agent, session="cc-usage-1")
     await send(page, "a question from the console")
     await expect(last_reply(page).locator(".meta .cost")).to_be_visible()
     await page.locator("#tab-usage").click()
