@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar
 from attrs import frozen
 
 from agentspace_gateway import __version__
-from agentspace_gateway.protocol.messages import ClientMessage, ServerMessage
+from agentspace_gateway.protocol.message_base import ClientMessage, ServerMessage
 
 if TYPE_CHECKING:
     from agentspace_gateway.gateway.connection import ConnectionContext

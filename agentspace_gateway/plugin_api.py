@@ -28,7 +28,7 @@ the request with an ``error`` message; any other exception is logged and answere
 from agentspace_gateway.gateway.connection import ConnectionContext
 from agentspace_gateway.handler_registry import ENTRY_POINT_GROUP, BoundHandler, handles
 from agentspace_gateway.protocol.errors import ErrorCode, GatewayError
-from agentspace_gateway.protocol.messages import ClientMessage, ServerMessage
+from agentspace_gateway.protocol.message_base import ClientMessage, ServerMessage
 from agentspace_gateway.strict_converter import FieldValueError
 
 __all__ = [

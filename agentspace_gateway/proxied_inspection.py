@@ -8,7 +8,7 @@ from typing import Protocol
 
 from aiohttp import web
 
-from agentspace_gateway.protocol.messages import ContextInspection
+from agentspace_gateway.protocol.context_messages import ContextInspection
 
 
 class ProxiedRequestInspector(Protocol):

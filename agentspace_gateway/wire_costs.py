@@ -3,11 +3,11 @@ and as an exact integer of nano-dollars (for adding up). Every reply that carrie
 request's usage builds it here, so no door forgets the integers."""
 
 from agentspace_gateway.pricing import Cost, TokenCounts, usd
-from agentspace_gateway.protocol import messages
+from agentspace_gateway.protocol import usage_messages
 
 
-def wire_usage(counts: TokenCounts, *, estimated: bool = False) -> messages.TokenUsage:
-    return messages.TokenUsage(
+def wire_usage(counts: TokenCounts, *, estimated: bool = False) -> usage_messages.TokenUsage:
+    return usage_messages.TokenUsage(
         input_tokens=counts.input_tokens,
         output_tokens=counts.output_tokens,
         cache_creation_input_tokens=counts.cache_creation_input_tokens,
@@ -18,8 +18,8 @@ def wire_usage(counts: TokenCounts, *, estimated: bool = False) -> messages.Toke
     )
 
 
-def wire_cost(cost: Cost) -> messages.Cost:
-    return messages.Cost(
+def wire_cost(cost: Cost) -> usage_messages.Cost:
+    return usage_messages.Cost(
         input_cost=usd(cost.input_side_nanousd),
         output_cost=usd(cost.output_nanousd),
         total_cost=usd(cost.total_nanousd),

@@ -7,7 +7,7 @@ request is closed and what was streamed so far is kept.
 from agentspace_gateway.chat.setup import CHAT
 from agentspace_gateway.chat.streams import StopReason
 from agentspace_gateway.plugin_api import ConnectionContext, ErrorCode, GatewayError, handles
-from agentspace_gateway.protocol.messages import ChatCancel
+from agentspace_gateway.protocol.chat_messages import ChatCancel
 
 
 @handles(ChatCancel)

@@ -7,14 +7,14 @@ from agentspace_gateway import appkeys
 from agentspace_gateway.chat.setup import CHAT
 from agentspace_gateway.chat.stream import ChatStream
 from agentspace_gateway.plugin_api import ConnectionContext, handles
-from agentspace_gateway.protocol.messages import (
+from agentspace_gateway.protocol.chat_messages import (
     ChatSend,
     ChatStreamDelta,
     ChatStreamEnd,
     ChatStreamStart,
     ChatStreamStatus,
-    SessionCreated,
 )
+from agentspace_gateway.protocol.session_messages import SessionCreated
 from agentspace_gateway.storage import NewMessage, SessionRow
 
 from .sessions import find_session

@@ -14,7 +14,7 @@ from agentspace_gateway.chat.setup import CHAT
 from agentspace_gateway.llm.errors import upstream_error
 from agentspace_gateway.plugin_api import ConnectionContext, handles
 from agentspace_gateway.pricing import PriceBook, usd
-from agentspace_gateway.protocol.messages import (
+from agentspace_gateway.protocol.context_messages import (
     CalibratedEstimate,
     ContextInspect,
     ContextInspection,

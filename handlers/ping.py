@@ -1,7 +1,7 @@
 """ping -> pong: a liveness check a client can time."""
 
 from agentspace_gateway.plugin_api import ConnectionContext, handles
-from agentspace_gateway.protocol.messages import Ping, Pong
+from agentspace_gateway.protocol.connection_messages import Ping, Pong
 
 
 @handles(Ping)

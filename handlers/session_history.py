@@ -3,7 +3,11 @@ that a client rejoins or switches to."""
 
 from agentspace_gateway import appkeys
 from agentspace_gateway.plugin_api import ConnectionContext, handles
-from agentspace_gateway.protocol.messages import HistoryMessage, SessionHistory, SessionMessages
+from agentspace_gateway.protocol.session_messages import (
+    HistoryMessage,
+    SessionHistory,
+    SessionMessages,
+)
 
 from .sessions import find_session
 

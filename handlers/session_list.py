@@ -3,7 +3,7 @@ or a page of them with the place the next page starts."""
 
 from agentspace_gateway import appkeys
 from agentspace_gateway.plugin_api import ConnectionContext, GatewayError, handles
-from agentspace_gateway.protocol.messages import (
+from agentspace_gateway.protocol.session_messages import (
     SessionList,
     SessionListing,
     SessionOrigin,

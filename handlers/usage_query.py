@@ -5,7 +5,7 @@ groupBy client, agent or session, the same usage is also summed per group."""
 from agentspace_gateway import appkeys
 from agentspace_gateway.plugin_api import ConnectionContext, ErrorCode, GatewayError, handles
 from agentspace_gateway.pricing import usd
-from agentspace_gateway.protocol.messages import (
+from agentspace_gateway.protocol.usage_messages import (
     GrandTotal,
     ModelUsageReport,
     UsageGroup,

@@ -5,7 +5,7 @@ from typing import ClassVar
 from attrs import frozen
 
 from agentspace_gateway.plugin_api import ClientMessage, ConnectionContext, ServerMessage, handles
-from agentspace_gateway.protocol.messages import Ping
+from agentspace_gateway.protocol.connection_messages import Ping
 
 
 @frozen(kw_only=True)

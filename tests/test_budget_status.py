@@ -21,7 +21,7 @@ from agentspace_gateway.gateway.connection import ConnectionContext
 from agentspace_gateway.gateway.keys import CONNECTIONS
 from agentspace_gateway.metering.budget_alerts import BudgetAlert
 from agentspace_gateway.metering.budget_setup import BUDGETS
-from agentspace_gateway.protocol.messages import ServerMessage
+from agentspace_gateway.protocol.message_base import ServerMessage
 from agentspace_gateway.storage import NewUsage, ReplyRecorder, SessionRepository
 from agentspace_gateway.storage.budgets import Scope
 from agentspace_gateway.storage.client_keys import ClientKeyRepository

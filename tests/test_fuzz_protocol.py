@@ -29,8 +29,9 @@ from hypothesis import strategies as st
 from agentspace_gateway.config import AnthropicConfig, Config, GatewayConfig
 from agentspace_gateway.handler_registry import load_registry
 from agentspace_gateway.plugin_api import ConnectionContext, handles
+from agentspace_gateway.protocol.connection_messages import Auth, Pong
 from agentspace_gateway.protocol.errors import ErrorCode
-from agentspace_gateway.protocol.messages import Auth, ClientMessage, Pong
+from agentspace_gateway.protocol.message_base import ClientMessage
 from agentspace_gateway.protocol.wire import camel
 
 from conftest import TEST_API_KEY, inline_plugin

@@ -12,7 +12,7 @@ from agentspace_gateway.gateway.connection import (
     ConnectionContext,
     OutboundLimits,
 )
-from agentspace_gateway.protocol.messages import Ping
+from agentspace_gateway.protocol.connection_messages import Ping
 from agentspace_gateway.protocol.wire import WireCodec
 
 

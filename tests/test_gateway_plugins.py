@@ -14,7 +14,7 @@ from agentspace_gateway.handler_registry import (
     load_registry,
 )
 from agentspace_gateway.home import Home
-from agentspace_gateway.protocol.messages import ServerMessage
+from agentspace_gateway.protocol.message_base import ServerMessage
 
 from conftest import inline_plugin
 from gateway_plugins import Shout

@@ -19,7 +19,7 @@ from agentspace_gateway.config import Config, GatewayConfig
 from agentspace_gateway.gateway.inbound_limits import TokenBucket
 from agentspace_gateway.gateway.keys import CONNECTIONS
 from agentspace_gateway.plugin_api import ClientMessage, ConnectionContext, handles
-from agentspace_gateway.protocol.messages import Pong
+from agentspace_gateway.protocol.connection_messages import Pong
 
 from conftest import inline_plugin
 from wsclient import exchange, receive

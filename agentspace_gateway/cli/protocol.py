@@ -15,12 +15,9 @@ from agentspace_gateway.handler_registry import (
     builtin_handlers,
     load_registry,
 )
-from agentspace_gateway.protocol.messages import (
-    SERVER_MESSAGES,
-    Auth,
-    ClientMessage,
-    ServerMessage,
-)
+from agentspace_gateway.protocol.connection_messages import Auth
+from agentspace_gateway.protocol.message_base import ClientMessage, ServerMessage
+from agentspace_gateway.protocol.messages import SERVER_MESSAGES
 from agentspace_gateway.protocol.schema import SchemaError, json_schema
 
 BUILT_IN = "built in"

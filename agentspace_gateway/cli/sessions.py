@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from agentspace_gateway.cli.arguments import positive_int
 from agentspace_gateway.client.command import add_url_option, run_against_gateway
-from agentspace_gateway.protocol.messages import SESSION_PAGE_MAX
+from agentspace_gateway.protocol.session_messages import SESSION_PAGE_MAX
 
 if TYPE_CHECKING:
     from agentspace_gateway.client.connection import GatewayConnection

@@ -27,7 +27,7 @@ from agentspace_gateway.client.reports import (
     usage_report,
 )
 from agentspace_gateway.protocol.errors import ErrorCode
-from agentspace_gateway.protocol.messages import SESSION_PAGE_MAX
+from agentspace_gateway.protocol.session_messages import SESSION_PAGE_MAX
 
 T = TypeVar("T")
 

@@ -20,7 +20,7 @@ from agentspace_gateway.gateway.shutdown import ShutdownSignal
 from agentspace_gateway.gateway.token_holders import TokenHolders
 from agentspace_gateway.gateway.view import gateway
 from agentspace_gateway.handler_registry import load_registry
-from agentspace_gateway.protocol.messages import Auth
+from agentspace_gateway.protocol.connection_messages import Auth
 from agentspace_gateway.protocol.wire import WireCodec
 from agentspace_gateway.storage.client_keys import ClientKeyRepository
 

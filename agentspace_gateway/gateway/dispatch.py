@@ -8,8 +8,8 @@ from typing import Any
 from agentspace_gateway.gateway.connection import ConnectionContext
 from agentspace_gateway.gateway.inbound_limits import InboundLimits
 from agentspace_gateway.handler_registry import HandlerRegistry
+from agentspace_gateway.protocol.connection_messages import Auth, Authenticated
 from agentspace_gateway.protocol.errors import ErrorCode, GatewayError
-from agentspace_gateway.protocol.messages import Auth, Authenticated
 from agentspace_gateway.protocol.wire import DecodeError, WireCodec
 from agentspace_gateway.storage.failures import StorageProblem, storage_problem
 

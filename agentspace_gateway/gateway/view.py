@@ -30,8 +30,8 @@ from agentspace_gateway.gateway.inbound_limits import (
 )
 from agentspace_gateway.gateway.keys import CODEC, CONNECTIONS, DISPATCHER, TOKEN_HOLDERS
 from agentspace_gateway.http_errors import json_error
+from agentspace_gateway.protocol.connection_messages import Auth, Authenticated
 from agentspace_gateway.protocol.errors import ErrorCode
-from agentspace_gateway.protocol.messages import Auth, Authenticated
 from agentspace_gateway.protocol.wire import DecodeError
 from agentspace_gateway.storage.client_keys import ClientKey, looks_like_client_key
 

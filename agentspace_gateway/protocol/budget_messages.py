@@ -1,14 +1,14 @@
 """budget.status, its reply, and the budget.alert event a watching connection receives.
 
-In their own module beside messages.py (which holds the other built-ins) because the
-budget.status handler publishes them as its replies, as any plugin's would be.
+Not in messages.py's SERVER_MESSAGES: the budget.status handler publishes them as its
+replies, as any plugin's would be.
 """
 
 from typing import ClassVar
 
 from attrs import field, frozen
 
-from agentspace_gateway.protocol.messages import REQUEST_ID, ClientMessage, ServerMessage
+from agentspace_gateway.protocol.message_base import REQUEST_ID, ClientMessage, ServerMessage
 from agentspace_gateway.protocol.validators import about
 
 _NANOS = "Exact integer nano-dollars (10^-9 USD): {0}"

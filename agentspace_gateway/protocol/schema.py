@@ -20,7 +20,7 @@ from typing import Any, Literal, Union, get_args, get_origin
 
 import attrs
 
-from agentspace_gateway.protocol.messages import ClientMessage, ServerMessage
+from agentspace_gateway.protocol.message_base import ClientMessage, ServerMessage
 from agentspace_gateway.protocol.validators import DESCRIPTION, SCHEMA, facet_of
 from agentspace_gateway.protocol.wire import camel
 

@@ -14,8 +14,9 @@ import attrs
 import cattrs
 from cattrs.strategies import configure_tagged_union
 
+from agentspace_gateway.protocol.connection_messages import FieldProblem
 from agentspace_gateway.protocol.errors import ErrorCode, GatewayError
-from agentspace_gateway.protocol.messages import ClientMessage, FieldProblem, ServerMessage
+from agentspace_gateway.protocol.message_base import ClientMessage, ServerMessage
 from agentspace_gateway.protocol.validators import Text
 from agentspace_gateway.strict_converter import make_strict_converter, validation_problems
 
