@@ -16,7 +16,8 @@ from aiohttp import web
 from agentspace_gateway import appkeys
 from agentspace_gateway.budget_watches import setup_budget_watches
 from agentspace_gateway.chat.setup import setup_chat
-from agentspace_gateway.config import Config, load_config
+from agentspace_gateway.config import Config
+from agentspace_gateway.config_loading import load_config
 from agentspace_gateway.connection_limits import connection_phase_middleware
 from agentspace_gateway.console import setup_console
 from agentspace_gateway.dev_server import setup_dev_server

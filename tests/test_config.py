@@ -5,7 +5,8 @@ from pathlib import Path
 import pytest
 
 from agentspace_gateway.cli import main
-from agentspace_gateway.config import Config, ConfigError, load_config
+from agentspace_gateway.config import Config
+from agentspace_gateway.config_loading import ConfigError, load_config
 from agentspace_gateway.home import Home
 
 

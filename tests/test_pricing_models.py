@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 from anthropic.types import MessageDeltaUsage, Usage
 
-from agentspace_gateway.config import Config, PriceOverride, load_config
+from agentspace_gateway.config import Config, PriceOverride
+from agentspace_gateway.config_loading import load_config
 from agentspace_gateway.home import Home
 from agentspace_gateway.llm.anthropic_usage import merge_usage
 from agentspace_gateway.pricing import (

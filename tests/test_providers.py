@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from agentspace_gateway.config import ConfigError, load_config
+from agentspace_gateway.config_loading import ConfigError, load_config
 from agentspace_gateway.pricing import TokenCounts
 from agentspace_gateway.protocol.errors import ErrorCode, GatewayError
 from agentspace_gateway.providers import Providers

@@ -29,7 +29,7 @@ from agentspace_gateway.cli import (
 )
 from agentspace_gateway.cli.context import CommandError
 from agentspace_gateway.cli.session_option import attach_session_ids
-from agentspace_gateway.config import ConfigError
+from agentspace_gateway.config_loading import ConfigError
 from agentspace_gateway.home import Home
 from agentspace_gateway.storage import StorageError
 from agentspace_gateway.storage.failures import storage_problem

@@ -6,7 +6,8 @@ from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
 from agentspace_gateway.audited_keys import AuditedKeys
-from agentspace_gateway.config import Config, Sources, load_config
+from agentspace_gateway.config import Config
+from agentspace_gateway.config_loading import Sources, load_config
 from agentspace_gateway.home import Home
 from agentspace_gateway.logging_setup import configure_logging
 from agentspace_gateway.storage import AuditLog, Database, MigrationError, apply_migrations

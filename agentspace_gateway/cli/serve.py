@@ -5,7 +5,7 @@ import asyncio
 from typing import Any
 
 from agentspace_gateway.cli.context import CommandError, load
-from agentspace_gateway.config import Sources
+from agentspace_gateway.config_loading import Sources
 
 
 def register(commands: Any) -> None:
