@@ -128,6 +128,20 @@ def _start(argv: list[str], env: Mapping[str, str], workdir: Path, name: str) ->
     return ServerProcess(popen, log_path)
 
 
+def start_module(module: str, workdir: Path, name: str) -> ServerProcess:
+    """Start one of the bench's own servers, ``python -m benchmarks.MODULE --port 0``.
+
+    Its working directory is outside the checkout, so the checkout goes on PYTHONPATH for
+    ``benchmarks`` to import; these servers are the fakes, never the gateway measured.
+    """
+    return _start(
+        [sys.executable, "-m", f"benchmarks.{module}", "--port", "0"],
+        clean_environment(PYTHONPATH=str(REPOSITORY)),
+        workdir,
+        name,
+    )
+
+
 def _announced(process: ServerProcess, pattern: str) -> re.Match[str]:
     """Wait for the line the process prints once it is listening."""
     stdout: IO[str] | None = process.popen.stdout
@@ -246,10 +260,7 @@ def gateway(home: Path, upstream_url: str, workdir: Path, name: str) -> Iterator
 @contextlib.contextmanager
 def bare_server(workdir: Path) -> Iterator[str]:
     """The ceiling's bare aiohttp WebSocket server; yields its ws:// URL."""
-    script = Path(__file__).resolve().parent / "bare_server.py"
-    process = _start(
-        [sys.executable, str(script), "--port", "0"], clean_environment(), workdir, "bare"
-    )
+    process = start_module("bare_server", workdir, "bare")
     try:
         yield _announced(process, r"listening on (ws://\S+)").group(1)
     finally:

@@ -7,9 +7,8 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
-from benchmarks.processes import _announced, _start, clean_environment, gateway_environment
+from benchmarks.processes import _announced, gateway_environment, start_module
 
-FAKE_OPENAI = Path(__file__).resolve().parent / "fake_openai_server.py"
 PROVIDER = "bench"
 OPENAI_MODEL = "gpt-4.1"
 
@@ -17,12 +16,7 @@ OPENAI_MODEL = "gpt-4.1"
 @contextlib.contextmanager
 def fake_openai(workdir: Path) -> Iterator[str]:
     """The fake OpenAI upstream as a process; yields its base URL (ending in /v1)."""
-    process = _start(
-        [sys.executable, str(FAKE_OPENAI), "--port", "0"],
-        clean_environment(),
-        workdir,
-        "fake-openai",
-    )
+    process = start_module("fake_openai_server", workdir, "fake-openai")
     try:
         yield _announced(process, r"listening on (http://\S+)").group(1)
     finally:
