@@ -20,7 +20,8 @@ second), while 10 wrong tokens from anyone locked the real user out for a minute
 - **Audit rows are aggregated**: at most one row per prefix per ``audit_seconds`` and at
   most ``audit_rows`` individual rows in that time overall; every other failure is counted
   into one summary row, written at the first such failure and then at most once per
-  ``audit_seconds``. 2,000 wrong tokens make a few dozen rows, not 2,000.
+  ``audit_seconds``, and once more at shutdown for what is still counted.
+  2,000 wrong tokens make a few dozen rows, not 2,000.
 
 Only a *presented* credential that is wrong counts: a request with none guesses nothing
 and is never refused 429 (it shares the audit budget only). A prefix is logged as a short
@@ -184,9 +185,16 @@ class FailedAuthLimiter:
         self._audited.add(prefix)
         return True
 
-    def _summary(self, now: float) -> str | None:
+    def pending_summary(self) -> str | None:
+        """The aggregated row of every failure counted since the last one, due or not: what
+        the shutdown writes, as the next failure that would have written it never comes."""
+        return self._summary(self._clock(), due=False)
+
+    def _summary(self, now: float, *, due: bool = True) -> str | None:
         last = self._last_summary
-        if not self._unaudited or (last is not None and now - last < self._audit_seconds):
+        if not self._unaudited:
+            return None
+        if due and last is not None and now - last < self._audit_seconds:
             return None
         prefixes = len(self._unaudited_prefixes)
         some = ", ".join(sorted(map(prefix_label, self._unaudited_prefixes))[:SUMMARY_LABELS])
@@ -239,3 +247,15 @@ async def judge_wrong(
         log.warning("wrong credentials: %s", summary)
         await record("rate_limited", summary)
     return verdict.refused_for
+
+
+async def write_pending_summary(
+    limiter: FailedAuthLimiter, record: Callable[[str], Awaitable[object]]
+) -> None:
+    """At shutdown: ``record(detail)`` the aggregated row of the failures counted since the
+    last one, if there are any."""
+    summary = limiter.pending_summary()
+    if summary is not None:
+        summary = f"at shutdown: {summary}"
+        log.warning("wrong credentials: %s", summary)
+        await record(summary)

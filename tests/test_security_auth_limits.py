@@ -143,6 +143,43 @@ async def test_repeated_wrong_tokens_get_429_but_the_right_one_still_works(
     assert len(events(home)) == len(log)
 
 
+async def test_failures_still_counted_at_shutdown_get_their_aggregated_row(
+    make_client, vault: CredentialVault, home: Home
+) -> None:
+    client = await make_client(limited(limit=3))
+    vault.add_key("anthropic", API_KEY)
+    wrong = {"Authorization": "Bearer " + "s" * 43}
+    # 1: its own row; 2: the first summary, written at once; 3 to 6 (two of them refused
+    # 429): counted, and due in a summary only after another minute.
+    statuses = [(await client.get("/keys/anthropic", headers=wrong)).status for _ in range(6)]
+    assert statuses == [401, 401, 401, 429, 429, 429]
+    before = [detail for event, detail in events(home) if event == "access.rate_limited"]
+    assert len(before) == 1
+
+    await client.close()  # the app shuts down, and its cleanup runs
+
+    after = [detail for event, detail in events(home) if event == "access.rate_limited"]
+    assert after[:1] == before
+    [summary] = after[1:]
+    assert (summary or "").startswith("at shutdown: 4 more wrong or missing credentials")
+    assert "3 of them refused 429" in (summary or "")
+    assert "s" * 8 not in (summary or "")
+
+
+async def test_a_shutdown_with_nothing_counted_writes_no_summary(
+    make_client, vault: CredentialVault, home: Home
+) -> None:
+    client = await make_client(limited(limit=3))
+    vault.add_key("anthropic", API_KEY)
+    wrong = {"Authorization": "Bearer " + "q" * 43}
+    for _ in range(2):  # its own row, then the first summary: nothing left over
+        assert (await client.get("/keys/anthropic", headers=wrong)).status == 401
+
+    await client.close()
+
+    assert [e for e, _ in events(home)].count("access.rate_limited") == 1
+
+
 async def test_requests_without_a_token_are_never_refused_429(
     make_client, vault: CredentialVault
 ) -> None:

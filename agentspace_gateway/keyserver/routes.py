@@ -1,19 +1,25 @@
 """GET /health and GET /keys/{provider}."""
 
+import logging
 import os
+import sqlite3
 import time
+from collections.abc import AsyncIterator
 
 from aiohttp import web
 
 from agentspace_gateway import __version__, appkeys
 from agentspace_gateway.audited_keys import Actor, AuditEvent
-from agentspace_gateway.failed_auth import FailedAuthLimiter
+from agentspace_gateway.failed_auth import FailedAuthLimiter, write_pending_summary
 from agentspace_gateway.first_run import key_hint, key_sources
 from agentspace_gateway.gateway.keys import REGISTRY
 from agentspace_gateway.http_errors import json_error
 from agentspace_gateway.protocol.errors import ErrorCode
+from agentspace_gateway.storage.errors import StorageError
 from agentspace_gateway.token_check import token_refusal
 from agentspace_gateway.vault import PROVIDERS
+
+log = logging.getLogger(__name__)
 
 NO_STORE = {"Cache-Control": "no-store"}
 
@@ -97,6 +103,20 @@ async def get_key(request: web.Request) -> web.Response:
     return web.json_response({"provider": provider, "key": key}, headers=NO_STORE)
 
 
+async def _summary_at_shutdown(app: web.Application) -> AsyncIterator[None]:
+    """Registered after storage, so it ends before the database closes."""
+    yield
+
+    async def record(detail: str) -> None:
+        await app[appkeys.AUDIT_LOG].record(AuditEvent.ACCESS_RATE_LIMITED.value, detail=detail)
+
+    try:
+        await write_pending_summary(app[appkeys.FAILED_AUTH], record)
+    except (StorageError, sqlite3.Error, OSError) as error:
+        # Logged already (write_pending_summary warns first); the shutdown goes on.
+        log.warning("the failed-auth summary could not be audited at shutdown: %s", error)
+
+
 def setup_keyserver(app: web.Application) -> None:
     settings = app[appkeys.CONFIG].keyserver
     # Shared with the gateway: a wrong token counts the same on /keys and /gateway.
@@ -105,5 +125,6 @@ def setup_keyserver(app: web.Application) -> None:
         settings.failed_auth_window_seconds,
         global_per_second=settings.failed_auth_global_per_second,
     )
+    app.cleanup_ctx.append(_summary_at_shutdown)
     app.router.add_get("/health", health)
     app.router.add_get("/keys/{provider}", get_key)
