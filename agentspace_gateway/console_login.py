@@ -6,6 +6,13 @@ is 256 random bits, works once and expires (``gateway.login_code_seconds``); red
 sets an HttpOnly, SameSite=Strict cookie holding a random session id, which the console's
 pages and its WebSocket present from then on. Only SHA-256 digests of codes and session ids
 are kept, in memory: a restart logs the console out, and ``open`` logs it in again.
+
+A code, and the session redeemed with it, belong to the gateway token they were given
+under: rotating the token (``agentspace-gateway token rotate``, often from another process)
+ends them, as it closes the WebSocket connections that proved the old token. The gateway's
+token watch (``gateway/token_holders.py``) tells ``note_token`` the current token while any
+code or session lives; one given before the token was known (the link ``serve`` prints)
+takes the token of the first look, within ``gateway.token_check_seconds``.
 """
 
 from __future__ import annotations
@@ -22,6 +29,7 @@ from aiohttp import web
 
 from agentspace_gateway import appkeys
 from agentspace_gateway.audited_keys import Actor
+from agentspace_gateway.bearer import presented_token
 from agentspace_gateway.http_errors import json_error
 from agentspace_gateway.protocol.errors import ErrorCode
 from agentspace_gateway.token_check import token_refusal
@@ -40,31 +48,61 @@ def _digest(secret: str) -> bytes:
     return hashlib.sha256(secret.encode("utf-8")).digest()
 
 
+def _token_digest(token: str | None) -> bytes | None:
+    return None if token is None else _digest(token)
+
+
 class ConsoleLogin:
     def __init__(self, code_seconds: float) -> None:
         self.code_seconds = code_seconds
-        self._codes: dict[bytes, float] = {}  # digest -> monotonic expiry
-        self._sessions: dict[bytes, None] = {}  # digests, oldest first
+        # digest -> (monotonic expiry, digest of the token it was given under, if known)
+        self._codes: dict[bytes, tuple[float, bytes | None]] = {}
+        # digest -> the token digest its code had; oldest first
+        self._sessions: dict[bytes, bytes | None] = {}
 
-    def new_code(self) -> str:
+    def __len__(self) -> int:
+        """Codes and sessions that a rotation of the token would end."""
+        return len(self._codes) + len(self._sessions)
+
+    def new_code(self, token: str | None = None) -> str:
+        """A one-time code; ``token``: the gateway token it is given under, when known."""
         now = time.monotonic()
-        self._codes = {d: t for d, t in self._codes.items() if t > now}
+        self._codes = {d: c for d, c in self._codes.items() if c[0] > now}
         while len(self._codes) >= MAX_CODES:
             self._codes.pop(next(iter(self._codes)))
         code = secrets.token_urlsafe(32)
-        self._codes[_digest(code)] = now + self.code_seconds
+        self._codes[_digest(code)] = (now + self.code_seconds, _token_digest(token))
         return code
 
     def redeem(self, code: str) -> str | None:
         """A new session id for a live, unused code; None otherwise. The code is spent."""
-        expires = self._codes.pop(_digest(code), None)
+        expires, token = self._codes.pop(_digest(code), (None, None))
         if expires is None or expires <= time.monotonic():
             return None
         session = secrets.token_urlsafe(32)
         while len(self._sessions) >= MAX_SESSIONS:
             self._sessions.pop(next(iter(self._sessions)))
-        self._sessions[_digest(session)] = None
+        self._sessions[_digest(session)] = token
         return session
+
+    def note_token(self, token: str | None) -> int:
+        """The gateway token is now ``token`` (None: there is none). Codes and sessions given
+        under another one end; those given before it was known take this one. Returns how
+        many ended."""
+        current = _token_digest(token) or b""
+
+        def belongs(given_under: bytes | None) -> bool:
+            return given_under is None or hmac.compare_digest(given_under, current)
+
+        before = len(self)
+        self._codes = {d: (t, current) for d, (t, under) in self._codes.items() if belongs(under)}
+        self._sessions = {d: current for d, under in self._sessions.items() if belongs(under)}
+        ended = before - len(self)
+        if ended:
+            log.info(
+                "the gateway token changed: %d console login code(s) or session(s) ended", ended
+            )
+        return ended
 
     def is_session(self, session: str | None) -> bool:
         if not session:
@@ -154,7 +192,9 @@ async def new_login_code(request: web.Request) -> web.Response:
     sockname = request.transport.get_extra_info("sockname") if request.transport else None
     port = sockname[1] if sockname else app[appkeys.CONFIG].server.port
     login = app[CONSOLE_LOGIN]
-    url = login_url(request.url.host or "127.0.0.1", port, login.new_code())
+    # Proved just above, so it is the vault's token now: the code belongs to it.
+    token = presented_token(request.headers.get("Authorization")).token
+    url = login_url(request.url.host or "127.0.0.1", port, login.new_code(token))
     return web.json_response(
         {"url": url, "expiresInSeconds": login.code_seconds}, headers={"Cache-Control": "no-store"}
     )

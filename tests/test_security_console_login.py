@@ -11,7 +11,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient
 
 from agentspace_gateway.config import Config, GatewayConfig
-from agentspace_gateway.console_login import CONSOLE_LOGIN
+from agentspace_gateway.console_login import CONSOLE_LOGIN, announce_console_login
 from agentspace_gateway.vault import CredentialVault
 
 from conftest import PASSPHRASE
@@ -103,6 +103,67 @@ async def test_a_login_code_needs_the_gateway_token(make_client, vault: Credenti
     logged_in = await make_client()
     assert (await logged_in.post("/console/login-code")).status == 401
     assert len(client.app[CONSOLE_LOGIN].new_code()) >= 43  # 256 bits, base64url
+
+
+# Rotating the token (another process's `token rotate`, seen through a second vault on the
+# same file) ends what was given under the old one; the watch looks every CHECK seconds.
+CHECK = 0.1
+
+
+def watched() -> Config:
+    return Config(gateway=GatewayConfig(token_check_seconds=CHECK))
+
+
+async def logged_out(client: Client, timeout: float = 10.0) -> bool:
+    """Whether the client's console cookie stops opening the console within ``timeout``."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while asyncio.get_running_loop().time() < deadline:
+        if (await client.get("/")).status == 401:
+            return True
+        await asyncio.sleep(CHECK / 2)
+    return False
+
+
+async def test_rotating_the_token_ends_console_sessions_and_unused_codes(
+    make_client, vault: CredentialVault
+) -> None:
+    client = await make_client(watched(), logged_in=False)
+    old = str(vault.get_token())
+    used, unused = await login_code(client, old), await login_code(client, old)
+    assert (await client.get(f"/login?code={used}", allow_redirects=False)).status == 303
+    assert (await client.get("/")).status == 200
+
+    new = vault.rotate_token()
+
+    assert await logged_out(client)
+    # The cookie proves nothing now: the gateway waits for the token in an auth frame.
+    async with client.ws_connect("/gateway") as ws:
+        await ws.send_json({"type": "ping", "id": "p"})
+        closed = await ws.receive(timeout=10)
+        assert (closed.type, closed.data) == (aiohttp.WSMsgType.CLOSE, 4401)
+    assert (await client.get(f"/login?code={unused}", allow_redirects=False)).status == 401
+    # The new token gives a link that works, and the console stays open under it.
+    fresh = await login_code(client, new)
+    assert (await client.get(f"/login?code={fresh}", allow_redirects=False)).status == 303
+    await asyncio.sleep(CHECK * 5)
+    assert (await client.get("/")).status == 200
+
+
+async def test_the_link_serve_printed_ends_with_the_token_it_was_printed_under(
+    make_client, vault: CredentialVault
+) -> None:
+    client = await make_client(watched(), logged_in=False)
+    printed: list[str] = []
+    announce_console_login(client.app, "127.0.0.1", client.server.port, printed.append)
+    probe = await login_code(client, str(vault.get_token()))
+    assert (await client.get(f"/login?code={probe}", allow_redirects=False)).status == 303
+    await asyncio.sleep(CHECK * 10)  # the watch has looked at the token meanwhile
+
+    vault.rotate_token()
+
+    assert await logged_out(client)  # the rotation has been seen
+    spent = await client.get(f"/login?code={code_of(printed[0])}", allow_redirects=False)
+    assert spent.status == 401
 
 
 def read_link(process: subprocess.Popen[str]) -> str:

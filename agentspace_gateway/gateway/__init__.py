@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator, Iterable
 from aiohttp import web
 
 from agentspace_gateway import appkeys
+from agentspace_gateway.console_login import CONSOLE_LOGIN
 from agentspace_gateway.gateway.dispatch import Dispatcher
 from agentspace_gateway.gateway.keys import (
     CODEC,
@@ -48,14 +49,15 @@ def setup_gateway(
 
 
 async def _token_holders(app: web.Application) -> AsyncIterator[None]:
-    """Connections that proved the token or a client key, watched for the token's rotation
-    and the key's revocation."""
+    """Connections that proved the token or a client key, and the console's login codes and
+    sessions, watched for the token's rotation and the key's revocation."""
     config = app[appkeys.CONFIG]
     holders = TokenHolders(
         config.gateway.token_check_seconds,
         app[appkeys.VAULT].keys,
         app[appkeys.AUDIT_LOG],
         ClientKeyRepository(app[appkeys.DATABASE]),
+        app[CONSOLE_LOGIN],
     )
     app[TOKEN_HOLDERS] = holders
     # Watched always: a client key scopes (and can be revoked on) a connection even where

@@ -1,12 +1,14 @@
 """Connections that proved the bearer token are closed (4401) once the token is rotated,
-and those that proved a client key once that key is revoked or expires.
+and those that proved a client key once that key is revoked or expires; the console's
+login codes and sessions, given under the token, end with it too (``console_login.py``).
 
 The token can change in another process (``agentspace-gateway token rotate`` rewrites the
 vault), so the gateway has to look. It looks every ``gateway.token_check_seconds`` (1 s),
-once for all connections, and only while some connection holds the token: with the file
-vault an unchanged token costs one ``stat`` in a worker thread, and with no token-holding
-connection the loop costs one wake-up a second. Checking on every message instead would
-put that thread hop on the path of every frame and still miss an idle connection.
+once for all connections, and only while some connection holds the token or a console code
+or session lives: with the file vault an unchanged token costs one ``stat`` in a worker
+thread, and with nothing that holds the token the loop costs one wake-up a second. Checking
+on every message instead would put that thread hop on the path of every frame and still
+miss an idle connection.
 
 A digest of the token is kept per connection, not the token itself; for a client key, its
 row id. Revocations are seen in the database (the CLI revokes from another process): one
@@ -21,6 +23,7 @@ import logging
 from collections.abc import AsyncIterator
 
 from agentspace_gateway.audited_keys import Actor, AuditedKeys, AuditEvent
+from agentspace_gateway.console_login import ConsoleLogin
 from agentspace_gateway.gateway.connection import ConnectionContext
 from agentspace_gateway.storage import AuditLog
 from agentspace_gateway.storage.client_keys import ClientKeyRepository
@@ -42,11 +45,13 @@ class TokenHolders:
         keys: AuditedKeys | None,
         audit_log: AuditLog,
         client_keys: ClientKeyRepository | None = None,
+        console: ConsoleLogin | None = None,
     ) -> None:
         self.check_seconds = check_seconds
         self._keys = keys
         self._audit_log = audit_log
         self._client_keys = client_keys
+        self._console = console
         self._holders: dict[ConnectionContext, bytes] = {}
         self._clients: dict[ConnectionContext, int] = {}
         self._vault_problem: str | None = None
@@ -82,8 +87,8 @@ class TokenHolders:
         return len(stale)
 
     async def _check_tokens(self) -> int:
-        keys = self._keys
-        if keys is None or not self._holders:
+        keys, console = self._keys, self._console
+        if keys is None or not (self._holders or (console is not None and len(console))):
             return 0
         try:
             current = await asyncio.to_thread(keys.vault.get_token)
@@ -95,6 +100,8 @@ class TokenHolders:
                 log.warning("cannot re-check the gateway token: %s", error)
             return 0
         self._vault_problem = None
+        if console is not None:
+            console.note_token(current)
         expected = _digest(current) if current is not None else b""
         stale = [
             connection
