@@ -61,13 +61,18 @@ class ConsoleLogin:
         self._sessions: dict[bytes, bytes | None] = {}
 
     def __len__(self) -> int:
-        """Codes and sessions that a rotation of the token would end."""
+        """Live codes and sessions: what a rotation of the token would end."""
+        self._drop_expired_codes()
         return len(self._codes) + len(self._sessions)
+
+    def _drop_expired_codes(self) -> None:
+        now = time.monotonic()
+        self._codes = {d: c for d, c in self._codes.items() if c[0] > now}
 
     def new_code(self, token: str | None = None) -> str:
         """A one-time code; ``token``: the gateway token it is given under, when known."""
         now = time.monotonic()
-        self._codes = {d: c for d, c in self._codes.items() if c[0] > now}
+        self._drop_expired_codes()
         while len(self._codes) >= MAX_CODES:
             self._codes.pop(next(iter(self._codes)))
         code = secrets.token_urlsafe(32)

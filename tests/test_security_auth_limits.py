@@ -143,27 +143,36 @@ async def test_repeated_wrong_tokens_get_429_but_the_right_one_still_works(
     assert len(events(home)) == len(log)
 
 
+def summaries(home: Home) -> list[str]:
+    """The aggregated rows' details, oldest first."""
+    return [detail or "" for event, detail in events(home) if event == "access.rate_limited"]
+
+
+async def refusals_of(client, letter: str, count: int) -> list[int]:  # type: ignore[no-untyped-def]
+    """The statuses of ``count`` requests to /keys with one wrong token (``letter`` * 43)."""
+    wrong = {"Authorization": "Bearer " + letter * 43}
+    return [(await client.get("/keys/anthropic", headers=wrong)).status for _ in range(count)]
+
+
 async def test_failures_still_counted_at_shutdown_get_their_aggregated_row(
     make_client, vault: CredentialVault, home: Home
 ) -> None:
     client = await make_client(limited(limit=3))
     vault.add_key("anthropic", API_KEY)
-    wrong = {"Authorization": "Bearer " + "s" * 43}
-    # 1: its own row; 2: the first summary, written at once; 3 to 6 (two of them refused
+    # 1: its own row; 2: the first summary, written at once; 3 to 6 (the last three refused
     # 429): counted, and due in a summary only after another minute.
-    statuses = [(await client.get("/keys/anthropic", headers=wrong)).status for _ in range(6)]
-    assert statuses == [401, 401, 401, 429, 429, 429]
-    before = [detail for event, detail in events(home) if event == "access.rate_limited"]
+    assert await refusals_of(client, "s", 6) == [401, 401, 401, 429, 429, 429]
+    before = summaries(home)
     assert len(before) == 1
 
     await client.close()  # the app shuts down, and its cleanup runs
 
-    after = [detail for event, detail in events(home) if event == "access.rate_limited"]
+    after = summaries(home)
     assert after[:1] == before
     [summary] = after[1:]
-    assert (summary or "").startswith("at shutdown: 4 more wrong or missing credentials")
-    assert "3 of them refused 429" in (summary or "")
-    assert "s" * 8 not in (summary or "")
+    assert summary.startswith("at shutdown: 4 more wrong or missing credentials")
+    assert "3 of them refused 429" in summary
+    assert "s" * 8 not in summary
 
 
 async def test_a_shutdown_with_nothing_counted_writes_no_summary(
@@ -171,13 +180,12 @@ async def test_a_shutdown_with_nothing_counted_writes_no_summary(
 ) -> None:
     client = await make_client(limited(limit=3))
     vault.add_key("anthropic", API_KEY)
-    wrong = {"Authorization": "Bearer " + "q" * 43}
-    for _ in range(2):  # its own row, then the first summary: nothing left over
-        assert (await client.get("/keys/anthropic", headers=wrong)).status == 401
+    # Its own row, then the first summary: nothing is left to sum up.
+    assert await refusals_of(client, "q", 2) == [401, 401]
 
     await client.close()
 
-    assert [e for e, _ in events(home)].count("access.rate_limited") == 1
+    assert len(summaries(home)) == 1
 
 
 async def test_requests_without_a_token_are_never_refused_429(
