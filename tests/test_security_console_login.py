@@ -149,6 +149,23 @@ async def test_rotating_the_token_ends_console_sessions_and_unused_codes(
     assert (await client.get("/")).status == 200
 
 
+async def test_a_console_websocket_open_on_the_cookie_is_closed_by_a_rotation(
+    make_client, vault: CredentialVault
+) -> None:
+    client = await make_client(watched(), logged_in=False)
+    code = await login_code(client, str(vault.get_token()))
+    assert (await client.get(f"/login?code={code}", allow_redirects=False)).status == 303
+    async with client.ws_connect("/gateway") as ws:
+        await ws.send_json({"type": "ping", "id": "before"})
+        assert (await ws.receive_json(timeout=10))["type"] == "pong"
+
+        vault.rotate_token()
+
+        closed = await ws.receive(timeout=10)
+        assert (closed.type, closed.data) == (aiohttp.WSMsgType.CLOSE, 4401)
+        assert "token rotated" in closed.extra
+
+
 async def test_the_link_serve_printed_ends_with_the_token_it_was_printed_under(
     make_client, vault: CredentialVault
 ) -> None:

@@ -1,6 +1,7 @@
 """Connections that proved the bearer token are closed (4401) once the token is rotated,
 and those that proved a client key once that key is revoked or expires; the console's
-login codes and sessions, given under the token, end with it too (``console_login.py``).
+login codes and sessions, given under the token, end with it too (``console_login.py``), and
+so do the WebSockets that got in on a console session's cookie.
 
 The token can change in another process (``agentspace-gateway token rotate`` rewrites the
 vault), so the gateway has to look. It looks every ``gateway.token_check_seconds`` (1 s),
@@ -54,10 +55,12 @@ class TokenHolders:
         self._console = console
         self._holders: dict[ConnectionContext, bytes] = {}
         self._clients: dict[ConnectionContext, int] = {}
+        # Connections that proved the console's cookie: its session ends with the token.
+        self._console_holders: set[ConnectionContext] = set()
         self._vault_problem: str | None = None
 
     def __len__(self) -> int:
-        return len(self._holders) + len(self._clients)
+        return len(self._holders) + len(self._clients) + len(self._console_holders)
 
     def add(self, connection: ConnectionContext, token: str) -> None:
         self._holders[connection] = _digest(token)
@@ -65,9 +68,14 @@ class TokenHolders:
     def add_client(self, connection: ConnectionContext, client_key_id: int) -> None:
         self._clients[connection] = client_key_id
 
+    def add_console(self, connection: ConnectionContext) -> None:
+        """A connection that got in on the console's session cookie (its request's)."""
+        self._console_holders.add(connection)
+
     def discard(self, connection: ConnectionContext) -> None:
         self._holders.pop(connection, None)
         self._clients.pop(connection, None)
+        self._console_holders.discard(connection)
 
     async def check(self) -> int:
         """Close every connection whose token is no longer the vault's, or whose client key
@@ -88,7 +96,9 @@ class TokenHolders:
 
     async def _check_tokens(self) -> int:
         keys, console = self._keys, self._console
-        if keys is None or not (self._holders or (console is not None and len(console))):
+        if keys is None or not (
+            self._holders or self._console_holders or (console is not None and len(console))
+        ):
             return 0
         try:
             current = await asyncio.to_thread(keys.vault.get_token)
@@ -100,14 +110,16 @@ class TokenHolders:
                 log.warning("cannot re-check the gateway token: %s", error)
             return 0
         self._vault_problem = None
-        if console is not None:
-            console.note_token(current)
         expected = _digest(current) if current is not None else b""
         stale = [
             connection
             for connection, digest in self._holders.items()
             if not hmac.compare_digest(digest, expected)
         ]
+        if console is not None:
+            console.note_token(current)
+            ended = self._console_holders
+            stale += [c for c in ended if not console.request_has_session(c.request)]
         for connection in stale:
             self.discard(connection)
         await asyncio.gather(*(self._revoke(connection, "token rotated") for connection in stale))

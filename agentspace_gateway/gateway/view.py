@@ -68,8 +68,9 @@ async def gateway(request: web.Request) -> web.StreamResponse:
         if isinstance(checked, Refused):
             return _client_key_refused(checked)
         client, proved = checked, True
+    by_cookie = False
     if not proved:
-        proved = app[CONSOLE_LOGIN].request_has_session(request)
+        proved = by_cookie = app[CONSOLE_LOGIN].request_has_session(request)
     if not proved:
         vault = app[appkeys.VAULT]
         if vault.keys is None:
@@ -130,6 +131,8 @@ async def gateway(request: web.Request) -> web.StreamResponse:
             holders.add(context, token)
         if client is not None:
             holders.add_client(context, client.id)
+        if by_cookie:
+            holders.add_console(context)
         await _read_frames(context, socket, InboundLimits.from_config(config.gateway))
     finally:
         holders.discard(context)
