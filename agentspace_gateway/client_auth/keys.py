@@ -13,6 +13,7 @@ aggregates them; never the key itself.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import math
 
@@ -20,6 +21,7 @@ from aiohttp import web
 from attrs import frozen
 
 from agentspace_gateway.client_auth.audit_events import ClientEvent
+from agentspace_gateway.client_auth.deferred import Deferred
 from agentspace_gateway.clock import utc_now_iso
 from agentspace_gateway.failed_auth import FailedAuthLimiter, judge_wrong
 from agentspace_gateway.proxy.errors import anthropic_error
@@ -79,9 +81,12 @@ class ClientAuth:
         """Does this request go upstream with the caller's own credential?"""
         return self._passthrough is not None and self._passthrough.owns(client)
 
-    async def authenticate(self, request: web.Request) -> ClientKey | web.Response:
-        """The client key of a request, or the 401/429 response to give it."""
-        checked = await self.check(request, presented_keys(request), passthrough=True)
+    async def authenticate(
+        self, request: web.Request, *, later: Deferred | None = None
+    ) -> ClientKey | web.Response:
+        """The client key of a request, or the 401/429 response to give it. ``later``: the
+        use's audit row waits there (for the caller's first byte) instead of starting now."""
+        checked = await self.check(request, presented_keys(request), passthrough=True, later=later)
         if not isinstance(checked, Refused):
             return checked
         if checked.retry_after is not None:
@@ -94,10 +99,23 @@ class ClientAuth:
         return _unauthorized(checked.message)
 
     async def check(
-        self, request: web.Request, presented: list[str], *, passthrough: bool = False
+        self,
+        request: web.Request,
+        presented: list[str],
+        *,
+        passthrough: bool = False,
+        later: Deferred | None = None,
     ) -> ClientKey | Refused:
         """The client key among ``presented``, or why none is accepted. ``passthrough``: a
-        credential that is not a client key may be the caller's own provider key."""
+        credential that is not a client key may be the caller's own provider key. Refusals
+        are audited at once, whatever ``later`` is."""
+
+        def used(detail: str) -> None:
+            if later is None:
+                self.audit(ClientEvent.USE, request, detail)
+            else:
+                later.add(functools.partial(self.audit, ClientEvent.USE, request, detail))
+
         if not presented:
             message = "No client key was presented. "
             return await self._refuse(request, "no client key presented", None, message)
@@ -111,7 +129,7 @@ class ClientAuth:
             elif not client.usable_at(now):
                 problem = f"client key of {client.name} expired at {client.expires_at}"
             else:
-                self.audit(ClientEvent.USE, request, f"client {client.name}")
+                used(f"client {client.name}")
                 return client
             return await self._refuse(request, problem, secret, f"The {problem}. ")
         if (
@@ -120,7 +138,7 @@ class ClientAuth:
             and not any(map(looks_like_client_key, presented))
         ):
             client = await self._passthrough.client()
-            self.audit(ClientEvent.USE, request, "the caller's own credential, passed through")
+            used("the caller's own credential, passed through")
             return client
         unknown = "Invalid client key. "
         return await self._refuse(request, "unknown client key", presented[0], unknown)

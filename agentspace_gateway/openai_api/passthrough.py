@@ -14,7 +14,7 @@ import asyncio
 import contextlib
 import json
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import aiohttp
@@ -82,9 +82,11 @@ async def forward(
     billed: BilledRequest,
     provider: str,
     stopped: "asyncio.Future[str] | None" = None,
+    began: Callable[[], None] | None = None,
 ) -> web.StreamResponse:
     """``stopped``: set (and this task cancelled) when the gateway ends the stream itself,
-    for a revoked client key or shutdown; the reason is the usage row's stop reason."""
+    for a revoked client key or shutdown; the reason is the usage row's stop reason.
+    ``began``: called once the first bytes of a stream have gone to the client."""
     streaming = body.get("stream") is True
     wants_usage = False
     if streaming:
@@ -119,7 +121,7 @@ async def forward(
             await response.prepare(request)
             stop_reason = CLIENT_GONE
             try:
-                finished = await _relay(upstream, response, billed, wants_usage)
+                finished = await _relay(upstream, response, billed, wants_usage, began)
             except asyncio.CancelledError:
                 if stopped is None or not stopped.done():
                     raise
@@ -173,6 +175,7 @@ async def _relay(
     response: web.StreamResponse,
     billed: BilledRequest,
     wants_usage: bool,
+    began: Callable[[], None] | None = None,
 ) -> bool:
     """Relay the events each chunk completes, in one write; True when the upstream sent
     [DONE]. A cut connection or a read that timed out ends the relay as the stream's end
@@ -212,6 +215,9 @@ async def _relay(
             searched = len(pending)
             if relayed:
                 await response.write(relayed)
+                if began is not None:
+                    began()
+                    began = None
             if done:
                 return True
     except (aiohttp.ClientError, TimeoutError) as error:

@@ -18,6 +18,7 @@ from aiohttp import web
 from agentspace_gateway import appkeys
 from agentspace_gateway.chat.setup import CHAT
 from agentspace_gateway.client_auth.attribution import attribute
+from agentspace_gateway.client_auth.deferred import Deferred
 from agentspace_gateway.metering import BilledRequest
 from agentspace_gateway.metering.budget_headers import mark_clipped
 from agentspace_gateway.metering.budget_refusals import refusal_message
@@ -41,9 +42,17 @@ from agentspace_gateway.storage.budgets import Scope
 
 
 async def chat_completions(request: web.Request) -> web.StreamResponse:
+    later = Deferred()
+    try:
+        return await _chat_completions(request, later)
+    finally:
+        later.run()  # whatever the way out, once: the use's audit row
+
+
+async def _chat_completions(request: web.Request, later: Deferred) -> web.StreamResponse:
     door = request.app[PROXY]
     chat = request.app[CHAT]
-    client = await door.auth.authenticate(request)
+    client = await door.auth.authenticate(request, later=later)
     if isinstance(client, web.Response):
         return from_anthropic_response(client)
     raw = await read_body(request, door.max_body_bytes)
@@ -119,6 +128,7 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
     try:
         with door.streams.opened(client.id, request) as stream:
             if anthropic_params is not None:
+                later.run()  # the SDK's request is slower than what waits here
                 serving = asyncio.ensure_future(
                     send_to_anthropic(
                         request,
@@ -142,6 +152,7 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
                         billed,
                         route.provider.name,
                         stream.stopped,
+                        began=later.run,
                     )
                 )
             return await _watched(serving, stream.stopped)

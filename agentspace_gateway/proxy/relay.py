@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+from collections.abc import Callable
 from typing import Any
 
 import aiohttp
@@ -115,7 +116,10 @@ async def relay_stream(
     billed: BilledRequest,
     request_id: str,
     stream: OpenStream,
+    began: Callable[[], None] | None = None,
 ) -> web.StreamResponse:
+    """``began``: called once the first chunk has gone to the client (work that can wait
+    for the first byte waits for it)."""
     response = web.StreamResponse(status=upstream.status, headers=response_headers(upstream))
     response.headers[REQUEST_ID] = request_id
     scanner = SseScanner(BILLED_EVENTS)
@@ -123,12 +127,15 @@ async def relay_stream(
     ended = False
 
     async def pump() -> None:
-        nonlocal failure, ended
+        nonlocal failure, ended, began
         try:
             async for chunk in upstream.content.iter_any():
                 if bill(billed, scanner.feed(chunk)):
                     failure = UPSTREAM_FAILED
                 await response.write(chunk)
+                if began is not None:
+                    began()
+                    began = None
             ended = True
         except (aiohttp.ClientError, TimeoutError) as error:
             # The client's SDK reads an SSE error event as the API's own mid-stream error.

@@ -8,6 +8,7 @@ HEAD to every GET), so a client probing the base URL gets its 200.
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import logging
 import uuid
@@ -21,6 +22,7 @@ from agentspace_gateway import appkeys
 from agentspace_gateway.chat.setup import CHAT
 from agentspace_gateway.client_auth.attribution import Attributed, SessionCache, attribute
 from agentspace_gateway.client_auth.audit_events import ClientEvent
+from agentspace_gateway.client_auth.deferred import Deferred
 from agentspace_gateway.client_auth.keys import ClientAuth
 from agentspace_gateway.metering import BilledRequest, Metering
 from agentspace_gateway.metering.budget_headers import mark_clipped
@@ -103,7 +105,15 @@ async def read_request(
 
 async def messages(request: web.Request) -> web.StreamResponse:
     door = request.app[PROXY]
-    client = await door.auth.authenticate(request)
+    later = Deferred()
+    try:
+        return await _messages(request, door, later)
+    finally:
+        later.run()  # whatever the way out, once: the use's audit row, the kept body
+
+
+async def _messages(request: web.Request, door: ProxyDoor, later: Deferred) -> web.StreamResponse:
+    client = await door.auth.authenticate(request, later=later)
     if isinstance(client, web.Response):
         return client
     read = await read_request(request, door)
@@ -124,7 +134,7 @@ async def messages(request: web.Request) -> web.StreamResponse:
         return billed
     if billed.max_tokens_clipped is not None:
         body = with_max_tokens(parsed, billed.max_tokens_clipped)
-    door.kept.keep(attributed.session.id, request_id, body)
+    later.add(functools.partial(door.kept.keep, attributed.session.id, request_id, body))
     try:
         async with door.upstream.session.post(
             door.upstream.url(request.rel_url.path_qs),
@@ -135,7 +145,9 @@ async def messages(request: web.Request) -> web.StreamResponse:
         ) as upstream:
             if upstream.content_type == "text/event-stream" and upstream.status < 400:
                 with door.streams.opened(client.id, request) as stream:
-                    relayed = await relay_stream(request, upstream, billed, request_id, stream)
+                    relayed = await relay_stream(
+                        request, upstream, billed, request_id, stream, began=later.run
+                    )
                 if stream.stopped.done() and stream.stopped.result() == REVOKED:
                     door.auth.audit(
                         ClientEvent.STREAM_CLOSED,
