@@ -82,7 +82,7 @@ async def _chat_completions(request: web.Request, later: Deferred) -> web.Stream
         return invalid_request(str(error), error.param)
     except GatewayError as error:
         return from_gateway_error(error)
-    attributed = await attribute(door.sessions, request, client, route.ledger_model)
+    attributed = await attribute(door.sessions, request, client, route.ledger_model, later)
     if isinstance(attributed, web.Response):
         return from_anthropic_response(attributed)
     default_max_tokens = request.app[appkeys.CONFIG].anthropic.max_tokens

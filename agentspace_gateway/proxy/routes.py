@@ -120,7 +120,7 @@ async def _messages(request: web.Request, door: ProxyDoor, later: Deferred) -> w
     if isinstance(read, web.Response):
         return read
     body, model, parsed = read
-    attributed = await attribute(door.sessions, request, client, model)
+    attributed = await attribute(door.sessions, request, client, model, later)
     if isinstance(attributed, web.Response):
         return attributed
     key = None
