@@ -159,7 +159,8 @@ def _announced(process: ServerProcess, pattern: str) -> re.Match[str]:
     raise RuntimeError(f"no {pattern!r} within {START_TIMEOUT_SECONDS} s; see {process.log_path}")
 
 
-def run_cli(args: list[str], env: Mapping[str, str], workdir: Path, stdin: str = "") -> None:
+def run_cli(args: list[str], env: Mapping[str, str], workdir: Path, stdin: str = "") -> str:
+    """The command's standard output; its standard error in the exception if it fails."""
     completed = subprocess.run(
         [sys.executable, "-m", "agentspace_gateway", *args],
         env=dict(env),
@@ -172,6 +173,7 @@ def run_cli(args: list[str], env: Mapping[str, str], workdir: Path, stdin: str =
     )
     if completed.returncode != 0:
         raise RuntimeError(f"agentspace-gateway {' '.join(args)} failed:\n{completed.stderr}")
+    return completed.stdout
 
 
 @attrs.define
@@ -203,6 +205,8 @@ class Gateway:
     process: ServerProcess
     port: int
     home: Path
+    # The gateway token: the WebSocket asks for a credential even on loopback (issue 19).
+    token: str
 
     @property
     def http_url(self) -> str:
@@ -211,6 +215,10 @@ class Gateway:
     @property
     def ws_url(self) -> str:
         return f"ws://127.0.0.1:{self.port}/gateway"
+
+    @property
+    def ws_headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token}"}
 
     async def reset_loop_monitor(self, http: aiohttp.ClientSession) -> dict[str, Any]:
         """The loop figures since the last reset; counting starts again from now."""
@@ -252,7 +260,8 @@ def gateway(home: Path, upstream_url: str, workdir: Path, name: str) -> Iterator
     )
     try:
         match = _announced(process, r"serving on http://127\.0\.0\.1:(\d+)")
-        yield Gateway(process, int(match.group(1)), home)
+        token = run_cli(["token", "show"], env, workdir).strip()
+        yield Gateway(process, int(match.group(1)), home, token)
     finally:
         process.stop()
 

@@ -30,7 +30,8 @@ class Stage:
     ) -> AsyncIterator[list[ClientWebSocketResponse]]:
         """``count`` WebSocket connections to the gateway, each its own TCP connection,
         opened ``batch`` at a time; any that fails to open fails the scenario."""
-        url = (gateway or self.gateway).ws_url
+        target = gateway or self.gateway
+        url, headers = target.ws_url, target.ws_headers
         connector = aiohttp.TCPConnector(limit=0, force_close=True)
         async with aiohttp.ClientSession(connector=connector) as session:
             opened: list[ClientWebSocketResponse] = []
@@ -38,7 +39,10 @@ class Stage:
                 while len(opened) < count:
                     size = min(batch, count - len(opened))
                     attempts = await asyncio.gather(
-                        *(session.ws_connect(url, max_msg_size=0) for _ in range(size)),
+                        *(
+                            session.ws_connect(url, max_msg_size=0, headers=headers)
+                            for _ in range(size)
+                        ),
                         return_exceptions=True,
                     )
                     opened += [ws for ws in attempts if isinstance(ws, ClientWebSocketResponse)]
