@@ -9,13 +9,16 @@ what a write costs). Measured against one transaction per write, with 50 writers
 or spread as 50 chats write, grouping is what keeps a queued write's wait short, most of all
 when the disk is slow (docs/performance.md, "Group commit, re-measured"). A caller that is
 cancelled stops waiting, but what it asked for still runs to its end: a transaction is never
-cut in half.
+cut in half. An operation written as a plain function of the sqlite3 connection
+(``write_in_one_trip``, ``read_in_one_trip``) runs whole in one trip to the connection's
+thread rather than one trip a statement (``one_trip``).
 """
 
 from __future__ import annotations
 
 import asyncio
 import collections
+import functools
 import logging
 import os
 import sqlite3
@@ -26,6 +29,7 @@ from typing import Any, Literal, TypeVar
 import aiosqlite
 import attrs
 
+from agentspace_gateway.storage import one_trip
 from agentspace_gateway.storage.errors import StorageError
 from agentspace_gateway.storage.failures import PATH_NOTE, storage_problem
 
@@ -48,10 +52,13 @@ _Kind = Literal["write", "read", "exclusive"]
 
 @attrs.frozen
 class _Job:
-    operation: Operation[Any]
+    # An Operation, or a one_trip.SyncOperation when in_one_trip.
+    operation: Any
     future: asyncio.Future[Any]
     kind: _Kind
     durable: bool = True
+    # A one_trip.SyncOperation rather than an Operation.
+    in_one_trip: bool = False
 
 
 class Database:
@@ -132,6 +139,17 @@ class Database:
         """
         return await self._submit(operation, "write", durable=durable)
 
+    async def write_in_one_trip(
+        self, operation: one_trip.SyncOperation[T], *, durable: bool = True
+    ) -> T:
+        """``write``, for an operation on the sqlite3 connection run on its thread in one
+        trip; with writes of its kind queued beside it, BEGIN to COMMIT is one trip."""
+        return await self._submit(operation, "write", durable=durable, in_one_trip=True)
+
+    async def read_in_one_trip(self, operation: one_trip.SyncOperation[T]) -> T:
+        """``read``, for an operation on the sqlite3 connection run on its thread in one trip."""
+        return await self._submit(operation, "read", in_one_trip=True)
+
     async def read(self, operation: Operation[T]) -> T:
         """``operation(connection)`` outside any transaction: several queries in one turn."""
         return await self._submit(operation, "read")
@@ -151,12 +169,17 @@ class Database:
         return await self.read(everything)
 
     def _submit(
-        self, operation: Operation[T], kind: _Kind, *, durable: bool = True
+        self,
+        operation: Operation[T] | one_trip.SyncOperation[T],
+        kind: _Kind,
+        *,
+        durable: bool = True,
+        in_one_trip: bool = False,
     ) -> asyncio.Future[T]:
         if self._closing is not None:
             raise StorageError("The database is closed; nothing more can be read or written.")
         future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
-        self._jobs.append(_Job(operation, future, kind, durable))
+        self._jobs.append(_Job(operation, future, kind, durable, in_one_trip))
         if self._runner is None or self._runner.done():
             self._runner = asyncio.create_task(self._run(), name="sqlite-runner")
         return future
@@ -186,6 +209,10 @@ class Database:
 
     async def _alone(self, job: _Job) -> tuple[Any, BaseException | None]:
         connection = self._connection
+        if job.in_one_trip:
+            raw = one_trip.raw_connection(connection)
+            outcome, failure = await self._trip(lambda: one_trip.read(raw, job.operation))
+            return (None, failure) if failure is not None else outcome
         if connection.in_transaction:  # left by an operation cut short: never inherited
             await _rollback_quietly(connection)
         outcome = await _call(job.operation, connection)
@@ -200,10 +227,18 @@ class Database:
         A group of one needs no savepoint: its failure rolls back the whole transaction.
         """
         connection = self._connection
+        flush = any(job.durable for job in group)
+        if all(job.in_one_trip for job in group):
+            raw = one_trip.raw_connection(connection)
+            operations = [job.operation for job in group]
+            outcome = await self._trip(lambda: one_trip.commit(raw, operations, flush=flush))
+            if outcome[1] is not None:  # the trip itself failed (the connection is closed)
+                return [outcome] * len(group)
+            outcomes: list[tuple[Any, BaseException | None]] = outcome[0]
+            return outcomes
         if connection.in_transaction:  # left by an operation cut short: never inherited
             await _rollback_quietly(connection)
         use_savepoints = len(group) > 1
-        flush = any(job.durable for job in group)
         if not flush:
             await connection.execute("PRAGMA synchronous = NORMAL")
         try:
@@ -242,7 +277,12 @@ class Database:
                     open_since = len(outcomes)
                 if use_savepoints:
                     await connection.execute("SAVEPOINT write")
-                result, failure = await _call(job.operation, connection)
+                if job.in_one_trip:
+                    result, failure = await self._trip(
+                        functools.partial(job.operation, one_trip.raw_connection(connection))
+                    )
+                else:
+                    result, failure = await _call(job.operation, connection)
                 if use_savepoints and connection.in_transaction:
                     if failure is not None:
                         await connection.execute("ROLLBACK TO write")
@@ -266,6 +306,12 @@ class Database:
             await _rollback_quietly(connection)
             return [(None, error)] * len(group)
         return outcomes
+
+    async def _trip(self, function: Callable[[], Any]) -> tuple[Any, BaseException | None]:
+        try:
+            return await one_trip.on_thread(self._connection, function), None
+        except Exception as error:
+            return None, error
 
 
 async def _call(

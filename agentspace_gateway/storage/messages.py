@@ -5,7 +5,6 @@ from __future__ import annotations
 import sqlite3
 from typing import Literal, get_args
 
-import aiosqlite
 import attrs
 
 from agentspace_gateway.clock import utc_now_iso
@@ -87,7 +86,7 @@ class MessageRepository:
 
     async def append(self, message: NewMessage) -> MessageRow:
         """``add`` for a message already built (chat builds it once, for the request too)."""
-        return await self._db.write(lambda connection: insert_message(connection, message))
+        return await self._db.write_in_one_trip(lambda raw: insert_message(raw, message))
 
     async def recent_for_session(self, session_id: str, *, limit: int) -> list[MessageRow]:
         """The last ``limit`` messages, oldest first: the history a request carries."""
@@ -105,18 +104,18 @@ class MessageRepository:
         version describes the rows read.
         """
 
-        async def read(connection: aiosqlite.Connection) -> RecentMessages:
-            ((last_id, count),) = await connection.execute_fetchall(
+        def read(raw: sqlite3.Connection) -> RecentMessages:
+            ((last_id, count),) = raw.execute(
                 "SELECT coalesce(max(id), 0), count(*) FROM messages WHERE session_id = ?",
                 (session_id,),
-            )
+            ).fetchall()
             version = HistoryVersion(last_id, count)
             if version == known:
                 return RecentMessages(version, None)
-            rows = await connection.execute_fetchall(_RECENT, (session_id, limit))
-            return RecentMessages(version, [_message(row) for row in reversed(list(rows))])
+            rows = raw.execute(_RECENT, (session_id, limit)).fetchall()
+            return RecentMessages(version, [_message(row) for row in reversed(rows)])
 
-        return await self._db.read(read)
+        return await self._db.read_in_one_trip(read)
 
     async def count_for_session(self, session_id: str) -> int:
         row = await self._db.fetchone(
@@ -127,11 +126,12 @@ class MessageRepository:
         return count
 
 
-async def insert_message(connection: aiosqlite.Connection, message: NewMessage) -> MessageRow:
-    """Inside a caller's transaction: insert the message and mark its session active."""
+def insert_message(raw: sqlite3.Connection, message: NewMessage) -> MessageRow:
+    """Inside a caller's transaction, on the connection's thread (``one_trip``): insert the
+    message and mark its session active."""
     if message.role not in ROLES:
         raise ValueError(f"Invalid role {message.role!r}: use one of {', '.join(ROLES)}.")
-    (row,) = await connection.execute_fetchall(
+    (row,) = raw.execute(
         f"""
         INSERT INTO messages (
             session_id, role, content, created_at, token_count, token_estimate, complete,
@@ -150,8 +150,8 @@ async def insert_message(connection: aiosqlite.Connection, message: NewMessage) 
             int(message.complete),
             message.request_id,
         ),
-    )
-    await touch_session(connection, message.session_id)
+    ).fetchall()
+    touch_session(raw, message.session_id)
     return _message(row)
 
 

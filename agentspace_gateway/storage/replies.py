@@ -7,7 +7,8 @@ stream started (``UsageLedger.open``) has that row brought up to date instead of
 
 from __future__ import annotations
 
-import aiosqlite
+import sqlite3
+
 import attrs
 
 from agentspace_gateway.storage.database import Database
@@ -32,14 +33,14 @@ class ReplyRecorder:
         *,
         open_usage_id: int | None = None,
     ) -> RecordedReply:
-        async def insert(connection: aiosqlite.Connection) -> RecordedReply:
-            stored_message = None if message is None else await insert_message(connection, message)
+        def insert(raw: sqlite3.Connection) -> RecordedReply:
+            stored_message = None if message is None else insert_message(raw, message)
             stored_usage = None
             if usage is not None:
                 if open_usage_id is not None:
-                    stored_usage = await update_usage(connection, open_usage_id, usage)
+                    stored_usage = update_usage(raw, open_usage_id, usage)
                 if stored_usage is None:
-                    stored_usage = await insert_usage(connection, usage)
+                    stored_usage = insert_usage(raw, usage)
             return RecordedReply(stored_message, stored_usage)
 
-        return await self._db.write(insert)
+        return await self._db.write_in_one_trip(insert)

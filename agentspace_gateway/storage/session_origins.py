@@ -104,7 +104,7 @@ class SessionOrigins:
         return _origin_session(await self._db.write(find_or_create))
 
     async def touch(self, session_id: str) -> None:
-        await self._db.write(lambda connection: touch_session(connection, session_id))
+        await self._db.write_in_one_trip(lambda raw: touch_session(raw, session_id))
 
     async def find(self, client_key_id: int, external_id: str) -> OriginSession | None:
         row = await self._db.fetchone(_BY_EXTERNAL_ID, (client_key_id, external_id))

@@ -134,13 +134,14 @@ class SessionRepository:
 
     async def touch(self, session_id: str) -> None:
         """Mark the session active now. Raises LookupError for an unknown session."""
-        await self._db.write(lambda connection: touch_session(connection, session_id))
+        await self._db.write_in_one_trip(lambda raw: touch_session(raw, session_id))
 
 
-async def touch_session(connection: aiosqlite.Connection, session_id: str) -> None:
-    """Inside a caller's transaction, mark the session active now."""
+def touch_session(raw: sqlite3.Connection, session_id: str) -> None:
+    """Inside a caller's transaction, on the connection's thread (``one_trip``), mark the
+    session active now."""
     # max(): a clock stepping back must not move a session down the recent list.
-    cursor = await connection.execute(
+    cursor = raw.execute(
         "UPDATE sessions SET last_active_at = max(last_active_at, ?) WHERE id = ?",
         (utc_now_iso(), session_id),
     )

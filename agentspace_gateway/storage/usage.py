@@ -161,15 +161,13 @@ class UsageLedger:
         """The row of a request still streaming, with what is known so far (the input side,
         reported when the stream starts): a crash before its end leaves it in the ledger."""
         opened = attrs.evolve(usage, stop_reason=IN_PROGRESS)
-        return await self._db.write(lambda connection: insert_usage(connection, opened))
+        return await self._db.write_in_one_trip(lambda raw: insert_usage(raw, opened))
 
     async def progress(self, usage_id: int, usage: NewUsage) -> UsageRecord | None:
         """Bring a row still open up to date (the running estimate of a reply's output), so
         a crash leaves it billed; None once it has been settled."""
         still_open = attrs.evolve(usage, stop_reason=IN_PROGRESS)
-        return await self._db.write(
-            lambda connection: update_usage(connection, usage_id, still_open)
-        )
+        return await self._db.write_in_one_trip(lambda raw: update_usage(raw, usage_id, still_open))
 
     async def close_interrupted(self) -> int:
         """At startup: rows left open by a gateway that died mid-stream are interrupted.
@@ -277,14 +275,13 @@ IN_PROGRESS = "in_progress"
 INTERRUPTED = "interrupted"
 
 
-async def update_usage(
-    connection: aiosqlite.Connection, usage_id: int, usage: NewUsage
-) -> UsageRecord | None:
-    """Inside a caller's transaction: replace an open row's figures with the final ones.
+def update_usage(raw: sqlite3.Connection, usage_id: int, usage: NewUsage) -> UsageRecord | None:
+    """Inside a caller's transaction, on the connection's thread (``one_trip``): replace an
+    open row's figures with the final ones.
 
     None when no row is open under that id (it was closed, or never committed)."""
     counts = _checked_counts(usage)
-    rows = await connection.execute_fetchall(
+    rows = raw.execute(
         f"""
         UPDATE usage_records SET
             input_tokens = ?, output_tokens = ?, cache_creation_input_tokens = ?,
@@ -307,7 +304,7 @@ async def update_usage(
             usage.session_id,
             usage.request_id,
         ),
-    )
+    ).fetchall()
     return next((_record(row) for row in rows), None)
 
 
@@ -330,10 +327,11 @@ def _checked_counts(usage: NewUsage) -> dict[str, int]:
     return counts
 
 
-async def insert_usage(connection: aiosqlite.Connection, usage: NewUsage) -> UsageRecord:
-    """Inside a caller's transaction: append one request's usage to the ledger."""
+def insert_usage(raw: sqlite3.Connection, usage: NewUsage) -> UsageRecord:
+    """Inside a caller's transaction, on the connection's thread (``one_trip``): append one
+    request's usage to the ledger."""
     counts = _checked_counts(usage)
-    (row,) = await connection.execute_fetchall(
+    (row,) = raw.execute(
         f"""
         INSERT INTO usage_records (
             session_id, model, input_tokens, output_tokens, cache_creation_input_tokens,
@@ -359,7 +357,7 @@ async def insert_usage(connection: aiosqlite.Connection, usage: NewUsage) -> Usa
             int(usage.output_estimated),
             *_attribution_values(usage.attribution),
         ),
-    )
+    ).fetchall()
     return _record(row)
 
 
