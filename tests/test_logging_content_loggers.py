@@ -30,3 +30,24 @@ def test_a_request_logging_library_stays_at_info_under_debug(name: str) -> None:
     assert logging.getLogger().isEnabledFor(logging.DEBUG)
     assert not logging.getLogger(name).isEnabledFor(logging.DEBUG)
     assert logging.getLogger(f"{name}.child").getEffectiveLevel() == logging.INFO
+
+
+@pytest.mark.usefixtures("restored_logging")
+@pytest.mark.parametrize("name", ["httpx2", "httpx"])
+def test_the_per_request_line_of_the_http_client_is_dropped_and_its_warnings_kept(
+    name: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    logger = logging.getLogger(name)
+    filters = list(logger.filters)
+    try:
+        configure_logging("INFO")
+        with caplog.at_level(logging.INFO):
+            logger.info(
+                'HTTP Request: %s %s "%s %d %s"', "POST", "http://x/v1", "HTTP/1.1", 200, ""
+            )
+            logger.warning("connection pool is full")
+    finally:
+        logger.filters[:] = filters
+    assert [record.getMessage() for record in caplog.records if record.name == name] == [
+        "connection pool is full"
+    ]
