@@ -134,3 +134,22 @@ async def test_the_sdk_client_is_built_off_the_event_loop_and_the_key_is_not_log
     assert built_on[0] != threading.get_ident()  # not the event loop's thread
     assert "Anthropic client ready (key from the vault)" in caplog.text
     assert FIRST_KEY not in caplog.text
+
+
+@pytest.mark.parametrize(
+    ("environ", "spans"),
+    [
+        ({}, False),
+        ({"HOME": "/home/someone"}, False),
+        ({"OTEL_TRACES_EXPORTER": "otlp"}, True),
+        ({"ANTHROPIC_OPEN_TELEMETRY_TRACES_CONTENT_MODE": "content"}, True),
+    ],
+)
+def test_the_sdk_builds_spans_only_in_a_process_set_up_for_opentelemetry(
+    environ: dict[str, str], spans: bool
+) -> None:
+    telemetry = client_module.sdk_telemetry(environ)
+    if spans:
+        assert telemetry is None  # the SDK's default, which reads those variables
+    else:
+        assert telemetry == {"traces": {"enabled": False}, "propagation": False}
