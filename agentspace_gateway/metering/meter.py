@@ -204,7 +204,10 @@ class BilledRequest:
         self._opening: asyncio.Future[UsageRecord | None] | None = None
         self._settling: asyncio.Future[Settlement] | None = None
         self._progress: asyncio.Handle | asyncio.Future[None] | None = None
-        self._progressed_at = 0.0
+        # Counted from the start, so the first update comes a second in, not at the first
+        # text: a reply shorter than that (most) is settled without one, a write and a
+        # count saved, and a crash still leaves all but its last second estimated.
+        self._progressed_at = time.monotonic()
         self._usage_reported = False
         # Set by Metering.admit: the reservation, released once the usage row is written.
         self.admitted: Admitted | None = None
