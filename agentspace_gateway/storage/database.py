@@ -52,12 +52,10 @@ _Kind = Literal["write", "read", "exclusive"]
 
 @attrs.frozen
 class _Job:
-    # An Operation, or a one_trip.SyncOperation when in_one_trip.
-    operation: Any
+    operation: Any  # an Operation, or a one_trip.SyncOperation when in_one_trip
     future: asyncio.Future[Any]
     kind: _Kind
     durable: bool = True
-    # A one_trip.SyncOperation rather than an Operation.
     in_one_trip: bool = False
 
 
