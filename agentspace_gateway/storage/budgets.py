@@ -10,7 +10,6 @@ sum and the insert, and two requests can never both fit into the same remainder.
 from __future__ import annotations
 
 from datetime import UTC, datetime, time, timedelta
-from pathlib import Path
 from typing import Literal
 from zoneinfo import ZoneInfo
 
@@ -19,6 +18,8 @@ import attrs
 
 from agentspace_gateway.clock import format_utc, utc_now_iso
 from agentspace_gateway.storage.budget_crossings import Crossing, record_crossings
+from agentspace_gateway.storage.budget_marker import announce_change
+from agentspace_gateway.storage.budget_reservation import reservation_statement
 from agentspace_gateway.storage.database import Database
 
 ScopeKind = Literal["client", "session", "agent", "global"]
@@ -206,35 +207,11 @@ async def _standing(
     return Standing(budget, spent, int(reserved_row[0]), end)
 
 
-async def _budgets(connection: aiosqlite.Connection) -> list[Budget]:
+async def budgets_in(connection: aiosqlite.Connection) -> list[Budget]:
     async with connection.execute(
         f"SELECT {_BUDGET_COLUMNS} FROM budgets ORDER BY scope_kind, scope_id, period"  # noqa: S608
     ) as cursor:
         return [_budget(row) for row in await cursor.fetchall()]
-
-
-class BudgetReader:
-    """The budgets, read on a read-only connection of its own, beside the write queue.
-
-    Every request through every door asks which budgets apply before it goes upstream; a
-    gateway without budgets must not make each request wait behind the queued writes (each
-    an fsync) to learn there are none. WAL lets this connection read the last committed
-    state, so a budget set by another process applies from the next request; the reservation
-    itself checks again inside its write transaction.
-    """
-
-    def __init__(self, connection: aiosqlite.Connection) -> None:
-        self._connection = connection
-
-    @classmethod
-    async def open(cls, path: Path) -> BudgetReader:
-        return cls(await aiosqlite.connect(f"file:{path}?mode=ro", uri=True))
-
-    async def close(self) -> None:
-        await self._connection.close()
-
-    async def all(self) -> list[Budget]:
-        return await _budgets(self._connection)
 
 
 class BudgetStore:
@@ -285,7 +262,9 @@ class BudgetStore:
             assert row is not None
             return _budget(row)
 
-        return await self._db.write(upsert)
+        budget = await self._db.write(upsert)
+        announce_change(self._db.path)
+        return budget
 
     async def remove(self, scope_kind: str, scope_id: str, period: str) -> bool:
         async def delete(connection: aiosqlite.Connection) -> bool:
@@ -295,16 +274,17 @@ class BudgetStore:
             )
             return cursor.rowcount > 0
 
-        return await self._db.write(delete)
+        removed = await self._db.write(delete)
+        announce_change(self._db.path)
+        return removed
 
     async def all(self) -> list[Budget]:
-        return await self._db.read(_budgets)
+        return await self._db.read(budgets_in)
 
     async def standings(self, now: datetime) -> list[Standing]:
         async def everything(connection: aiosqlite.Connection) -> list[Standing]:
-            return [
-                await _standing(connection, b, now, self._zone) for b in await _budgets(connection)
-            ]
+            listed = await budgets_in(connection)
+            return [await _standing(connection, b, now, self._zone) for b in listed]
 
         return await self._db.read(everything)
 
@@ -321,7 +301,7 @@ class BudgetStore:
         async def check_and_reserve(
             connection: aiosqlite.Connection,
         ) -> Reservation | Refusal | None:
-            applying = [b for b in await _budgets(connection) if scope.matches(b)]
+            applying = [b for b in await budgets_in(connection) if scope.matches(b)]
             if not applying:
                 return None
             for budget in applying:
@@ -347,6 +327,45 @@ class BudgetStore:
         # A reservation lost in a crash is no loss: the next start releases every open one.
         return await self._db.write(check_and_reserve, durable=False)
 
+    async def reserve_at_once(
+        self,
+        scope: Scope,
+        request_id: str,
+        model: str,
+        amount_nanousd: int,
+        now: datetime,
+        measured_ratio: float | None,
+    ) -> Reservation | None:
+        """``reserve`` as one statement (``storage/budget_reservation.py``), for the case
+        that matters to speed: it only reserves. None: it did not (no budget applies, one
+        has no room, or the model's largest measured input ratio is no longer
+        ``measured_ratio``); ``reserve`` then says why."""
+        if amount_nanousd < 0:
+            raise BudgetError("a reservation cannot be negative")
+        day = period_bounds("day", now, self._zone)
+        month = period_bounds("month", now, self._zone)
+        sql, params = reservation_statement(
+            whole_hours=_whole_hours(*day) and _whole_hours(*month),
+            day=day,
+            month=month,
+            session_id=scope.session_id,
+            client_key_id=scope.client_key_id,
+            agent_id=scope.agent_id,
+            request_id=request_id,
+            model=model,
+            amount_nanousd=amount_nanousd,
+            now=format_utc(now),
+            measured_ratio=measured_ratio,
+        )
+
+        async def insert(connection: aiosqlite.Connection) -> bool:
+            return bool(await connection.execute_fetchall(sql, params))
+
+        # A reservation lost in a crash is no loss: the next start releases every open one.
+        if await self._db.write(insert, durable=False):
+            return Reservation(request_id, amount_nanousd)
+        return None
+
     async def settle(self, request_id: str) -> bool:
         """Release the reservation of ``request_id``: its usage row carries what was billed."""
         return (await self.release(request_id)).released
@@ -371,7 +390,7 @@ class BudgetStore:
             scope = Scope(session_id=row[0], client_key_id=row[1], agent_id=row[2])
             standings = [
                 await _standing(connection, b, moment, self._zone)
-                for b in await _budgets(connection)
+                for b in await budgets_in(connection)
                 if scope.matches(b)
             ]
             return Released(True, await self._crossings(connection, standings, moment))
