@@ -175,6 +175,8 @@ def test_it_reserves_exactly_what_the_tightest_applying_budget_has_room_for(
                 agent_id=None if agent is None else AGENTS[agent],
             )
             applying = [s for s in await store.standings(NOW) if scope.matches(s.budget)]
+            # What a settle checks the alert thresholds against, read as one statement.
+            assert await store.standings_of(scope, NOW) == applying
             ratio = await measured_ratio(world.db)
             if ratio is not None:  # priced with a ratio no longer measured: never reserved
                 stale = await store.reserve_at_once(scope, "r0", "m", 0, NOW, ratio * 2)
@@ -188,7 +190,7 @@ def test_it_reserves_exactly_what_the_tightest_applying_budget_has_room_for(
             result = await store.reserve_at_once(scope, "r2", "m", room, NOW, ratio)
 
             assert result == Reservation("r2", room)
-            after = [s for s in await store.standings(NOW) if scope.matches(s.budget)]
+            after = await store.standings_of(scope, NOW)
             assert [s.reserved_nanousd for s in after] == [
                 s.reserved_nanousd + room for s in applying
             ]

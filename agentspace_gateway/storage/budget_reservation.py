@@ -52,13 +52,13 @@ def _global_spent(whole_hours: bool) -> str:
     )
 
 
-def _statement(whole_hours: bool) -> str:
+def _sums(whole_hours: bool) -> str:
+    """The budgets that apply to a scope, each with its period's spend and what is held."""
     # An open reservation whose usage row is already written counts once: the row's cost as
     # spend and the rest of its worst case as reserved (BudgetStore's _standing).
-    # The pieces put in are this module's constants; every value is a bound parameter.
     return f"""
 WITH applying AS (
-    SELECT scope_kind, limit_nanousd,
+    SELECT id, scope_kind, scope_id, period, limit_nanousd, clip_max_tokens, created_at,
         CASE period WHEN 'day' THEN :day_start WHEN 'month' THEN :month_start END AS start,
         CASE period WHEN 'day' THEN :day_end WHEN 'month' THEN :month_end END AS finish
     FROM budgets
@@ -74,7 +74,7 @@ held AS (
     FROM budget_reservations r WHERE r.state = 'open'
 ),
 standing AS (
-    SELECT limit_nanousd,
+    SELECT applying.*,
         CASE scope_kind
             WHEN 'global' THEN {_global_spent(whole_hours)}
             WHEN 'session' THEN {_spent("session_id = :session_id")}
@@ -87,7 +87,12 @@ standing AS (
             WHEN 'client' THEN held.client_key_id = :client_key_id
             ELSE held.agent_id = :agent_id END) AS reserved
     FROM applying
-),
+)"""  # noqa: S608
+
+
+def _statement(whole_hours: bool) -> str:
+    # The pieces put in are this module's constants; every value is a bound parameter.
+    return f"""{_sums(whole_hours)},
 measured AS (
     SELECT CAST({_ACTUAL} AS REAL) / estimated_input_tokens AS ratio
     FROM usage_records
@@ -107,6 +112,35 @@ RETURNING id
 
 
 _STATEMENTS = {whole: _statement(whole) for whole in (False, True)}
+# Each applying budget (its columns as BudgetStore reads them), spent, reserved, period end.
+_STANDINGS = {
+    whole: f"""{_sums(whole)}
+SELECT id, scope_kind, scope_id, period, limit_nanousd, clip_max_tokens, created_at,
+    spent, reserved, finish
+FROM standing ORDER BY scope_kind, scope_id, period"""  # noqa: S608
+    for whole in (False, True)
+}
+
+
+def standings_statement(
+    *,
+    whole_hours: bool,
+    day: tuple[str | None, str | None],
+    month: tuple[str | None, str | None],
+    session_id: str | None,
+    client_key_id: int | None,
+    agent_id: str | None,
+) -> tuple[str, dict[str, Any]]:
+    """Every budget that applies to the scope as it stands, in one statement."""
+    return _STANDINGS[whole_hours], {
+        "day_start": day[0],
+        "day_end": day[1],
+        "month_start": month[0],
+        "month_end": month[1],
+        "session_id": session_id,
+        "client_key_id": client_key_id,
+        "agent_id": agent_id,
+    }
 
 
 def reservation_statement(

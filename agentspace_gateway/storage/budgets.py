@@ -10,7 +10,7 @@ sum and the insert, and two requests can never both fit into the same remainder.
 from __future__ import annotations
 
 from datetime import UTC, datetime, time, timedelta
-from typing import Literal
+from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
 import aiosqlite
@@ -19,7 +19,10 @@ import attrs
 from agentspace_gateway.clock import format_utc, utc_now_iso
 from agentspace_gateway.storage.budget_crossings import Crossing, record_crossings
 from agentspace_gateway.storage.budget_marker import announce_change
-from agentspace_gateway.storage.budget_reservation import reservation_statement
+from agentspace_gateway.storage.budget_reservation import (
+    reservation_statement,
+    standings_statement,
+)
 from agentspace_gateway.storage.database import Database
 
 ScopeKind = Literal["client", "session", "agent", "global"]
@@ -130,7 +133,7 @@ def period_bounds(period: Period, now: datetime, zone: ZoneInfo) -> tuple[str | 
     return format_utc(start), format_utc(end)
 
 
-def _budget(row: aiosqlite.Row) -> Budget:
+def _budget(row: aiosqlite.Row | tuple[Any, ...]) -> Budget:
     return Budget(
         id=row[0],
         scope_kind=row[1],
@@ -376,26 +379,44 @@ class BudgetStore:
         moment = now or datetime.now(UTC)
 
         async def release_one(connection: aiosqlite.Connection) -> Released:
-            async with connection.execute(
+            # One statement each (execute_fetchall: one hop to the writer's thread).
+            released = await connection.execute_fetchall(
                 "UPDATE budget_reservations SET state = 'settled', settled_at = ?"
                 " WHERE request_id = ? AND state = 'open'"
                 " RETURNING session_id, client_key_id, agent_id",
                 (utc_now_iso(), request_id),
-            ) as cursor:
-                row = await cursor.fetchone()
-            if row is None:
+            )
+            if not released:
                 return Released(False)
             if not self._thresholds:
                 return Released(True)
+            [row] = released
             scope = Scope(session_id=row[0], client_key_id=row[1], agent_id=row[2])
-            standings = [
-                await _standing(connection, b, moment, self._zone)
-                for b in await budgets_in(connection)
-                if scope.matches(b)
-            ]
+            standings = await self._scope_standings(connection, scope, moment)
             return Released(True, await self._crossings(connection, standings, moment))
 
         return await self._db.write(release_one)
+
+    async def standings_of(self, scope: Scope, now: datetime) -> list[Standing]:
+        """The standings of the budgets that apply to ``scope``, in ``standings``' order."""
+        return await self._db.read(lambda c: self._scope_standings(c, scope, now))
+
+    async def _scope_standings(
+        self, connection: aiosqlite.Connection, scope: Scope, now: datetime
+    ) -> list[Standing]:
+        """``standings_of`` as one statement (``_standing`` reads two per budget)."""
+        day = period_bounds("day", now, self._zone)
+        month = period_bounds("month", now, self._zone)
+        sql, params = standings_statement(
+            whole_hours=_whole_hours(*day) and _whole_hours(*month),
+            day=day,
+            month=month,
+            session_id=scope.session_id,
+            client_key_id=scope.client_key_id,
+            agent_id=scope.agent_id,
+        )
+        rows = await connection.execute_fetchall(sql, params)
+        return [Standing(_budget(row[:7]), int(row[7]), int(row[8]), row[9]) for row in rows]
 
     async def settle_abandoned(self) -> int:
         """At startup: settle what a dead process left open; its usage rows hold the spend."""
