@@ -21,7 +21,8 @@ from pathlib import Path
 import aiosqlite
 
 from agentspace_gateway.storage.budget_marker import marker_path
-from agentspace_gateway.storage.budgets import Budget, budgets_in
+from agentspace_gateway.storage.budget_model import Budget
+from agentspace_gateway.storage.budget_sums import budgets_in
 
 # The marker's identity: a new file each time (os.replace), so its inode changes even when
 # two changes land within one tick of the file system's clock.

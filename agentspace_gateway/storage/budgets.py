@@ -9,212 +9,57 @@ sum and the insert, and two requests can never both fit into the same remainder.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, time, timedelta
-from typing import Any, Literal
+from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
 import aiosqlite
-import attrs
 
 from agentspace_gateway.clock import format_utc, utc_now_iso
 from agentspace_gateway.storage.budget_crossings import Crossing, record_crossings
 from agentspace_gateway.storage.budget_marker import announce_change
+from agentspace_gateway.storage.budget_model import (
+    PERIODS,
+    SCOPE_KINDS,
+    Budget,
+    BudgetError,
+    Period,
+    Refusal,
+    Released,
+    Reservation,
+    Scope,
+    ScopeKind,
+    Standing,
+    period_bounds,
+)
 from agentspace_gateway.storage.budget_reservation import (
     reservation_statement,
     standings_statement,
 )
+from agentspace_gateway.storage.budget_sums import (
+    BUDGET_COLUMNS,
+    budget_row,
+    budgets_in,
+    standing_of,
+    whole_hours,
+)
 from agentspace_gateway.storage.database import Database
 
-ScopeKind = Literal["client", "session", "agent", "global"]
-Period = Literal["day", "month", "total"]
-SCOPE_KINDS: tuple[ScopeKind, ...] = ("client", "session", "agent", "global")
-PERIODS: tuple[Period, ...] = ("day", "month", "total")
-
-_BUDGET_COLUMNS = "id, scope_kind, scope_id, period, limit_nanousd, clip_max_tokens, created_at"
-# The usage rows a budget counts, by scope kind; the one parameter is the scope id.
-_USAGE_SCOPE = {
-    "client": "client_key_id = CAST(? AS INTEGER)",
-    "session": "session_id = ?",
-    "agent": "agent_id = ?",
-    "global": "? = ''",
-}
-_RESERVATION_SCOPE = {
-    "client": "r.client_key_id = CAST(? AS INTEGER)",
-    "session": "r.session_id = ?",
-    "agent": "r.agent_id = ?",
-    "global": "? = ''",
-}
-
-
-class BudgetError(ValueError):
-    """A budget operation the caller can correct (bad scope, period or amount)."""
-
-
-@attrs.frozen
-class Budget:
-    id: int
-    scope_kind: ScopeKind
-    scope_id: str
-    period: Period
-    limit_nanousd: int
-    clip_max_tokens: bool
-    created_at: str
-
-
-@attrs.frozen
-class Scope:
-    """What a request is attributed to: each budget whose scope matches applies to it."""
-
-    session_id: str | None = None
-    client_key_id: int | None = None
-    agent_id: str | None = None
-
-    def matches(self, budget: Budget) -> bool:
-        match budget.scope_kind:
-            case "global":
-                return True
-            case "session":
-                return budget.scope_id == self.session_id
-            case "client":
-                return self.client_key_id is not None and budget.scope_id == str(self.client_key_id)
-            case "agent":
-                return budget.scope_id == self.agent_id
-
-
-@attrs.frozen
-class Standing:
-    """One budget as it stands: spend in the current period and what is reserved."""
-
-    budget: Budget
-    spent_nanousd: int
-    reserved_nanousd: int
-    resets_at: str | None
-
-    @property
-    def remaining_nanousd(self) -> int:
-        return max(0, self.budget.limit_nanousd - self.spent_nanousd - self.reserved_nanousd)
-
-
-@attrs.frozen
-class Reservation:
-    request_id: str
-    amount_nanousd: int
-
-
-@attrs.frozen
-class Released:
-    """A settle: whether an open reservation was released, and thresholds crossed by it."""
-
-    released: bool
-    crossed: tuple[Crossing, ...] = ()
-
-
-@attrs.frozen
-class Refusal:
-    """The tightest budget the request did not fit into, and what it needed."""
-
-    standing: Standing
-    needed_nanousd: int
-
-
-def period_bounds(period: Period, now: datetime, zone: ZoneInfo) -> tuple[str | None, str | None]:
-    """The start and end of the period holding ``now``, as stored UTC text (None: unbounded)."""
-    if period == "total":
-        return None, None
-    local = now.astimezone(zone)
-    if period == "day":
-        start_day = local.date()
-        end_day = start_day + timedelta(days=1)
-    else:
-        start_day = local.date().replace(day=1)
-        end_day = (start_day + timedelta(days=32)).replace(day=1)
-    start = datetime.combine(start_day, time(), tzinfo=zone)
-    end = datetime.combine(end_day, time(), tzinfo=zone)
-    return format_utc(start), format_utc(end)
-
-
-def _budget(row: aiosqlite.Row | tuple[Any, ...]) -> Budget:
-    return Budget(
-        id=row[0],
-        scope_kind=row[1],
-        scope_id=row[2],
-        period=row[3],
-        limit_nanousd=row[4],
-        clip_max_tokens=bool(row[5]),
-        created_at=row[6],
-    )
-
-
-async def _scoped_spend(
-    connection: aiosqlite.Connection, budget: Budget, start: str | None, end: str | None
-) -> int:
-    spent_sql = (
-        "SELECT coalesce(sum(cost_nanousd), 0) FROM usage_records"  # noqa: S608 - constants
-        f" WHERE priced = 1 AND {_USAGE_SCOPE[budget.scope_kind]}"
-    )
-    params: list[object] = [budget.scope_id]
-    if start is not None:
-        spent_sql += " AND created_at >= ? AND created_at < ?"
-        params += [start, end]
-    async with connection.execute(spent_sql, params) as cursor:
-        row = await cursor.fetchone()
-    assert row is not None
-    return int(row[0])
-
-
-def _whole_hours(start: str | None, end: str | None) -> bool:
-    """Whether the period starts and ends on whole UTC hours (every zone but a few with
-    half-hour offsets), so the hourly sums cover it exactly."""
-    return all(bound is None or bound[13:] == ":00:00.000Z" for bound in (start, end))
-
-
-async def _global_spend(
-    connection: aiosqlite.Connection, start: str | None, end: str | None
-) -> int:
-    """Everything spent in the period, from the hourly sums the ledger's triggers keep in the
-    same transaction as each row: one row per hour and model, not every ledger row (a global
-    budget is checked on every request). An unpriced row costs 0 there as here."""
-    sql = "SELECT coalesce(sum(cost_nanousd), 0) FROM usage_hourly"
-    params: list[object] = []
-    if start is not None and end is not None:
-        sql += " WHERE hour >= ? AND hour < ?"
-        params += [start[:13], end[:13]]
-    async with connection.execute(sql, params) as cursor:
-        row = await cursor.fetchone()
-    assert row is not None
-    return int(row[0])
-
-
-async def _standing(
-    connection: aiosqlite.Connection, budget: Budget, now: datetime, zone: ZoneInfo
-) -> Standing:
-    start, end = period_bounds(budget.period, now, zone)
-    if budget.scope_kind == "global" and _whole_hours(start, end):
-        spent = await _global_spend(connection, start, end)
-    else:
-        spent = await _scoped_spend(connection, budget, start, end)
-    # An open reservation whose usage row is already written counts once: the row's cost as
-    # spend, and the rest of the worst case still held. The row may be an open one (opened
-    # at the stream's first report, with its input side only): its request can still spend
-    # up to the whole reservation.
-    reserved_sql = (
-        "SELECT coalesce(sum(max(r.amount_nanousd - coalesce(("  # noqa: S608 - constants
-        "SELECT u.cost_nanousd FROM usage_records u"
-        " WHERE u.request_id = r.request_id AND u.priced = 1), 0), 0)), 0)"
-        f" FROM budget_reservations r WHERE r.state = 'open'"
-        f" AND {_RESERVATION_SCOPE[budget.scope_kind]}"
-    )
-    async with connection.execute(reserved_sql, [budget.scope_id]) as cursor:
-        reserved_row = await cursor.fetchone()
-    assert reserved_row is not None
-    return Standing(budget, spent, int(reserved_row[0]), end)
-
-
-async def budgets_in(connection: aiosqlite.Connection) -> list[Budget]:
-    async with connection.execute(
-        f"SELECT {_BUDGET_COLUMNS} FROM budgets ORDER BY scope_kind, scope_id, period"  # noqa: S608
-    ) as cursor:
-        return [_budget(row) for row in await cursor.fetchall()]
+# What budgets are made of lives in budget_model; importers know it from here.
+__all__ = [
+    "PERIODS",
+    "SCOPE_KINDS",
+    "Budget",
+    "BudgetError",
+    "BudgetStore",
+    "Period",
+    "Refusal",
+    "Released",
+    "Reservation",
+    "Scope",
+    "ScopeKind",
+    "Standing",
+    "period_bounds",
+]
 
 
 class BudgetStore:
@@ -258,12 +103,12 @@ class BudgetStore:
                 " ON CONFLICT (scope_kind, scope_id, period) DO UPDATE SET"
                 " limit_nanousd = excluded.limit_nanousd,"
                 " clip_max_tokens = excluded.clip_max_tokens"
-                f" RETURNING {_BUDGET_COLUMNS}",
+                f" RETURNING {BUDGET_COLUMNS}",
                 (scope_kind, scope_id, period, limit_nanousd, int(clip_max_tokens), utc_now_iso()),
             ) as cursor:
                 row = await cursor.fetchone()
             assert row is not None
-            return _budget(row)
+            return budget_row(row)
 
         budget = await self._db.write(upsert)
         announce_change(self._db.path)
@@ -287,7 +132,7 @@ class BudgetStore:
     async def standings(self, now: datetime) -> list[Standing]:
         async def everything(connection: aiosqlite.Connection) -> list[Standing]:
             listed = await budgets_in(connection)
-            return [await _standing(connection, b, now, self._zone) for b in listed]
+            return [await standing_of(connection, b, now, self._zone) for b in listed]
 
         return await self._db.read(everything)
 
@@ -308,7 +153,7 @@ class BudgetStore:
             if not applying:
                 return None
             for budget in applying:
-                standing = await _standing(connection, budget, now, self._zone)
+                standing = await standing_of(connection, budget, now, self._zone)
                 if standing.remaining_nanousd < amount_nanousd:
                     return Refusal(standing, amount_nanousd)
             await connection.execute(
@@ -348,7 +193,7 @@ class BudgetStore:
         day = period_bounds("day", now, self._zone)
         month = period_bounds("month", now, self._zone)
         sql, params = reservation_statement(
-            whole_hours=_whole_hours(*day) and _whole_hours(*month),
+            whole_hours=whole_hours(*day) and whole_hours(*month),
             day=day,
             month=month,
             session_id=scope.session_id,
@@ -408,7 +253,7 @@ class BudgetStore:
         day = period_bounds("day", now, self._zone)
         month = period_bounds("month", now, self._zone)
         sql, params = standings_statement(
-            whole_hours=_whole_hours(*day) and _whole_hours(*month),
+            whole_hours=whole_hours(*day) and whole_hours(*month),
             day=day,
             month=month,
             session_id=scope.session_id,
@@ -416,7 +261,7 @@ class BudgetStore:
             agent_id=scope.agent_id,
         )
         rows = await connection.execute_fetchall(sql, params)
-        return [Standing(_budget(row[:7]), int(row[7]), int(row[8]), row[9]) for row in rows]
+        return [Standing(budget_row(row[:7]), int(row[7]), int(row[8]), row[9]) for row in rows]
 
     async def settle_abandoned(self) -> int:
         """At startup: settle what a dead process left open; its usage rows hold the spend."""
