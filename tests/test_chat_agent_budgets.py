@@ -2,6 +2,7 @@
 and the agent's budgets apply, whether the connection presented the gateway's own
 credential (here the console's session) or a client key."""
 
+import asyncio
 from typing import Any
 
 import pytest
@@ -17,6 +18,7 @@ from budgets_helpers import (
     usage_count,
 )
 
+from agentspace_gateway.cli import main
 from agentspace_gateway.home import Home
 
 from chat_helpers import send_chat
@@ -115,3 +117,22 @@ async def test_a_malformed_agent_id_is_refused_and_nothing_is_stored_or_sent(
     assert "agentId" in reply["message"]
     assert fake_anthropic[0].message_requests == []
     assert rows(home, "SELECT count(*) AS n FROM messages")[0]["n"] == 0
+
+
+async def test_a_budget_the_command_sets_or_removes_holds_from_the_next_chat(
+    gateway: App, fake_anthropic: tuple[FakeAnthropic, str], home: Home
+) -> None:
+    """The gateway keeps the budget list in memory: the command (another connection, as from
+    another process) must still reach the very next request, both ways."""
+    async with gateway.ws_connect("/gateway") as ws:
+        before = await send_chat(ws, "t1", "hello", model=MODEL, agentId="planner")
+        argv = ["budgets", "set", "agent:planner", "0.000001", "--period", "day"]
+        assert await asyncio.to_thread(main, argv) == 0
+        refused = await send_chat(ws, "t2", "again", model=MODEL, agentId="planner")
+        argv = ["budgets", "remove", "agent:planner", "--period", "day"]
+        assert await asyncio.to_thread(main, argv) == 0
+        after = await send_chat(ws, "t3", "once more", model=MODEL, agentId="planner")
+    assert before[-1]["type"] == "chat.stream.end"
+    assert (refused[-1]["type"], refused[-1]["code"]) == ("error", "BUDGET_EXCEEDED")
+    assert after[-1]["type"] == "chat.stream.end"
+    assert len(fake_anthropic[0].message_requests) == 2
