@@ -40,7 +40,10 @@ async def chat_send(context: ConnectionContext, message: ChatSend) -> None:
             request_id=nanoid.generate(),
         )
         await stream.run(
-            session=session, model=message.model or session.model, user_message=user_message
+            session=session,
+            model=message.model or session.model,
+            user_message=user_message,
+            agent_id=message.agent_id,
         )
     finally:
         services.streams.release(stream)

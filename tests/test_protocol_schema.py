@@ -24,7 +24,7 @@ from agentspace_gateway.protocol.messages import (
     ServerMessage,
 )
 from agentspace_gateway.protocol.schema import DIALECT, SchemaError, json_schema
-from agentspace_gateway.protocol.validators import MODEL_ID, NOT_BLANK, TIMESTAMP
+from agentspace_gateway.protocol.validators import AGENT_ID, MODEL_ID, NOT_BLANK, TIMESTAMP
 from agentspace_gateway.protocol.wire import DecodeError, WireCodec
 
 from schema_check import CLIENT, SERVER, FrameSchema
@@ -80,7 +80,7 @@ def definition(schema: dict[str, Any], union: str, tag: str) -> dict[str, Any]:
 
 # tag -> (required keys, optional keys), as the wire spells them.
 CLIENT_SHAPES = {
-    "chat.send": ({"type", "id", "content"}, {"sessionId", "model"}),
+    "chat.send": ({"type", "id", "content"}, {"sessionId", "model", "agentId"}),
     "chat.cancel": ({"type", "id"}, {"requestId"}),
     "context.inspect": ({"type", "id", "sessionId"}, {"exact"}),
     "usage.query": ({"type", "id"}, {"sessionId", "since", "until", "client", "groupBy"}),
@@ -224,6 +224,7 @@ def test_field_types_and_checks_follow_the_declarations(schema: dict[str, Any]) 
         "pattern": MODEL_ID,
         "maxLength": 100,
     }
+    assert _checks(chat_send["agentId"]) == {"type": ["string", "null"], "pattern": AGENT_ID}
     assert _checks(chat_send["content"]) == {**TEXT_128, "maxLength": 512 * 1024}
     assert _checks(chat_send["id"]) == TEXT_128
     assert _checks(definition(schema, CLIENT, "auth")["properties"]["id"]) == {
@@ -699,6 +700,10 @@ GOOD_CLIENT_FRAMES = [
     {"type": "usage.query", "id": "d2", "since": "0001-01-01T00:30+01:00"},
     {"type": "usage.query", "id": "d3", "until": "9999-12-31T23:00:00.123456789-05:00"},
     {"type": "chat.send", "id": "m1", "content": " x ", "model": "claude-sonnet-4.5"},
+    {"type": "chat.send", "id": "g1", "content": "hi", "agentId": "planner"},
+    {"type": "chat.send", "id": "g2", "content": "hi", "agentId": "a" * 128},
+    {"type": "chat.send", "id": "g3", "content": "hi", "agentId": "sub:1.x@host/p+q=r-s_t"},
+    {"type": "chat.send", "id": "g4", "content": "hi", "agentId": None},
 ]
 
 
@@ -769,6 +774,19 @@ FIELD_CHECKS = {
     "model with a newline after it": (
         {"type": "chat.send", "id": "r1", "content": "hi", "model": "claude\n"},
         "model",
+    ),
+    "agentId with a space": (
+        {"type": "chat.send", "id": "r1", "content": "hi", "agentId": "two words"},
+        "agentId",
+    ),
+    "agentId empty": ({"type": "chat.send", "id": "r1", "content": "hi", "agentId": ""}, "agentId"),
+    "agentId of 129 characters": (
+        {"type": "chat.send", "id": "r1", "content": "hi", "agentId": "a" * 129},
+        "agentId",
+    ),
+    "agentId with a newline after it": (
+        {"type": "chat.send", "id": "r1", "content": "hi", "agentId": "planner\n"},
+        "agentId",
     ),
     "content only white space": (
         {"type": "chat.send", "id": "r1", "content": "\u3000\t\u2028"},

@@ -97,9 +97,17 @@ class ChatStream:
         if reading is not None:
             reading.cancel()
 
-    async def run(self, *, session: SessionRow, model: str, user_message: NewMessage) -> None:
+    async def run(
+        self,
+        *,
+        session: SessionRow,
+        model: str,
+        user_message: NewMessage,
+        agent_id: str | None = None,
+    ) -> None:
         """``user_message.request_id`` (the exchange id) ties together the stored message,
-        the reply and the usage row; ``self.request_id`` is the client's, for the wire."""
+        the reply and the usage row; ``self.request_id`` is the client's, for the wire.
+        ``agent_id``: the caller's agent (chat.send's agentId), billed and budgeted."""
         if user_message.request_id is None:
             raise ValueError("The user message needs its exchange id (request_id).")
         services = self._services
@@ -130,15 +138,18 @@ class ChatStream:
 
         try:
             client = self.context.client
+            client_key_id = None if client is None else client.id
             admitted = await services.metering.admit(
-                Scope(session_id=session.id, client_key_id=None if client is None else client.id),
+                Scope(session_id=session.id, client_key_id=client_key_id, agent_id=agent_id),
                 session_id=session.id,
                 model=upstream.route.ledger_model,
                 request_id=user_message.request_id,
                 max_tokens=services.max_tokens,
                 estimated_input_tokens=assembled.estimated_input_tokens,
                 # A client key's connection bills to that client, as its HTTP requests do.
-                attribution=None if client is None else Attribution(client.id, None, None),
+                attribution=None
+                if client is None and agent_id is None
+                else Attribution(client_key_id, agent_id, None),
             )
         except BaseException:
             await _settled(storing)

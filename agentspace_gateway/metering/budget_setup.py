@@ -20,7 +20,8 @@ from agentspace_gateway.metering.budget_alerting import ThresholdAlerts
 from agentspace_gateway.metering.budget_alerts import BudgetAlerts
 from agentspace_gateway.metering.budget_headers import add_clipped_header
 from agentspace_gateway.metering.budgets import Budgets
-from agentspace_gateway.storage.budgets import BudgetReader, BudgetStore
+from agentspace_gateway.storage.budget_list import BudgetReader
+from agentspace_gateway.storage.budgets import BudgetStore
 from agentspace_gateway.storage.estimate_accuracy import EstimateAccuracyReader
 
 log = logging.getLogger(__name__)

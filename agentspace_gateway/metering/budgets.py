@@ -19,8 +19,8 @@ import attrs
 
 from agentspace_gateway.pricing import ModelPrices, PriceBook
 from agentspace_gateway.storage.budget_crossings import Crossing
+from agentspace_gateway.storage.budget_list import BudgetReader
 from agentspace_gateway.storage.budgets import (
-    BudgetReader,
     BudgetStore,
     Refusal,
     Reservation,
@@ -81,6 +81,11 @@ def worst_case_nanousd(prices: ModelPrices, input_tokens: int, max_tokens: int) 
     return math.ceil(exact)
 
 
+def _calibrated(estimated_input_tokens: int, measured_ratio: float | None) -> int:
+    worst_ratio = Decimal(max(1.0, measured_ratio if measured_ratio is not None else 1.0))
+    return math.ceil(estimated_input_tokens * worst_ratio * SAFETY_MARGIN)
+
+
 def max_tokens_within(prices: ModelPrices, input_tokens: int, allowance_nanousd: int) -> int:
     """The largest ``max_tokens`` whose worst case fits into ``allowance_nanousd``."""
     left = Decimal(allowance_nanousd) - input_tokens * _per_token(_input_rate(prices))
@@ -104,21 +109,30 @@ class Budgets:
         on_crossed: CrossingsSink | None = None,
         reader: BudgetReader | None = None,
     ) -> None:
-        """``reader``: where each request learns which budgets apply (else the store)."""
+        """``reader``: where each request learns which budgets apply (else the store, read
+        each time)."""
         self._store = store
         self._reader = reader
         self._book = book
         self._accuracy = accuracy
         self._on_crossed = on_crossed
+        # Per model: its largest measured actual/estimated input ratio, as last read.
+        self._ratios: dict[str, float | None] = {}
 
     def _crossed(self, crossed: tuple[Crossing, ...]) -> None:
         if crossed and self._on_crossed is not None:
             self._on_crossed(crossed)
 
     async def calibrated_input(self, model: str, estimated_input_tokens: int) -> int:
+        return _calibrated(estimated_input_tokens, await self._measured_ratio(model))
+
+    async def _measured_ratio(self, model: str) -> float | None:
+        """The model's largest measured actual/estimated input ratio, read afresh and kept
+        for the next request's one-statement reservation (which checks it is still so)."""
         spread = (await self._accuracy.for_model(model)).spread()
-        worst_ratio = Decimal(max(1.0, spread.maximum if spread is not None else 1.0))
-        return math.ceil(estimated_input_tokens * worst_ratio * SAFETY_MARGIN)
+        ratio = None if spread is None else spread.maximum
+        self._ratios[model] = ratio
+        return ratio
 
     async def reserve(
         self,
@@ -132,11 +146,24 @@ class Budgets:
     ) -> Admitted | Refusal | Unpriceable:
         moment = now or datetime.now(UTC)
         listed = await (self._reader or self._store).all()
-        applying = [b for b in listed if scope.matches(b)]
-        if not applying:
+        if not any(scope.matches(b) for b in listed):
             return Admitted(None, max_tokens)
         estimated = await _estimate(estimated_input_tokens)
-        input_tokens = await self.calibrated_input(model, estimated)
+        if model in self._ratios:
+            # The usual case, one statement: it reserves only if every budget has room and
+            # the model's measured ratio is still the one kept; else the long way says why.
+            ratio = self._ratios[model]
+            input_tokens = _calibrated(estimated, ratio)
+            prices = self._book.prices_for(model, input_tokens, at=moment)
+            if prices is None:
+                return Unpriceable(model)
+            amount = worst_case_nanousd(prices, input_tokens, max_tokens)
+            at_once = await self._store.reserve_at_once(
+                scope, request_id, model, amount, moment, ratio
+            )
+            if at_once is not None:
+                return Admitted(at_once, max_tokens)
+        input_tokens = _calibrated(estimated, await self._measured_ratio(model))
         prices = self._book.prices_for(model, input_tokens, at=moment)
         if prices is None:
             return Unpriceable(model)

@@ -15,6 +15,7 @@ from agentspace_gateway.protocol.usage_messages import Cost, TokenUsage
 from agentspace_gateway.protocol.validators import (
     about,
     bounded_text,
+    caller_agent_id,
     model_id,
     optional_bounded_text,
 )
@@ -41,6 +42,15 @@ class ChatSend(ClientMessage):
             "A model id such as claude-sonnet-4-5 (a dotted version such as 4.5 means 4-5). "
             "For a new session it becomes the session's model; with sessionId it is used for "
             "this request only. Left out (or null): the session's or the gateway's default."
+        ),
+    )
+    agent_id: str | None = field(
+        default=None,
+        validator=caller_agent_id,
+        metadata=about(
+            "The caller's agent making this request (as Claude Code's x-claude-code-agent-id "
+            "names one): the usage row records it and agent budgets apply. Left out (or "
+            "null): none."
         ),
     )
 

@@ -93,6 +93,26 @@ def int_between(low: int, high: int) -> IntRange:
     return IntRange(low, high)
 
 
+@frozen
+class Matching:
+    """A string that matches ``pattern`` (anchored with ``whole``) whole."""
+
+    pattern: str
+    says: str
+
+    def __call__(self, _: Any, attribute: "attrs.Attribute[Any]", value: str | None) -> None:
+        if value is not None and not re.search(self.pattern, value):
+            raise FieldValueError(attribute.name, self.says)
+
+    def json_schema_facet(self) -> JsonSchema:
+        return {"pattern": self.pattern}
+
+
+# A caller's agent id, as the HTTP doors take one from Claude Code's x-claude-code-agent-id.
+AGENT_ID = whole("[A-Za-z0-9._:@/+=-]{1,128}")
+caller_agent_id = Matching(AGENT_ID, "must be 1 to 128 of A-Z a-z 0-9 . _ : @ / + = -")
+
+
 # Model ids --------------------------------------------------------------------------------
 
 # A slash names the provider: ollama/llama3.2 (docs/openai-and-local-models.md).

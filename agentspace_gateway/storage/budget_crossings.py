@@ -19,7 +19,7 @@ import attrs
 from agentspace_gateway.clock import utc_now_iso
 
 if TYPE_CHECKING:
-    from agentspace_gateway.storage.budgets import Standing
+    from agentspace_gateway.storage.budget_model import Standing
 
 
 @attrs.frozen

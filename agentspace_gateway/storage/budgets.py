@@ -9,232 +9,57 @@ sum and the insert, and two requests can never both fit into the same remainder.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, time, timedelta
-from pathlib import Path
-from typing import Literal
+from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
 import aiosqlite
-import attrs
 
 from agentspace_gateway.clock import format_utc, utc_now_iso
 from agentspace_gateway.storage.budget_crossings import Crossing, record_crossings
+from agentspace_gateway.storage.budget_marker import announce_change
+from agentspace_gateway.storage.budget_model import (
+    PERIODS,
+    SCOPE_KINDS,
+    Budget,
+    BudgetError,
+    Period,
+    Refusal,
+    Released,
+    Reservation,
+    Scope,
+    ScopeKind,
+    Standing,
+    period_bounds,
+)
+from agentspace_gateway.storage.budget_reservation import (
+    reservation_statement,
+    standings_statement,
+)
+from agentspace_gateway.storage.budget_sums import (
+    BUDGET_COLUMNS,
+    budget_row,
+    budgets_in,
+    standing_of,
+    whole_hours,
+)
 from agentspace_gateway.storage.database import Database
 
-ScopeKind = Literal["client", "session", "agent", "global"]
-Period = Literal["day", "month", "total"]
-SCOPE_KINDS: tuple[ScopeKind, ...] = ("client", "session", "agent", "global")
-PERIODS: tuple[Period, ...] = ("day", "month", "total")
-
-_BUDGET_COLUMNS = "id, scope_kind, scope_id, period, limit_nanousd, clip_max_tokens, created_at"
-# The usage rows a budget counts, by scope kind; the one parameter is the scope id.
-_USAGE_SCOPE = {
-    "client": "client_key_id = CAST(? AS INTEGER)",
-    "session": "session_id = ?",
-    "agent": "agent_id = ?",
-    "global": "? = ''",
-}
-_RESERVATION_SCOPE = {
-    "client": "r.client_key_id = CAST(? AS INTEGER)",
-    "session": "r.session_id = ?",
-    "agent": "r.agent_id = ?",
-    "global": "? = ''",
-}
-
-
-class BudgetError(ValueError):
-    """A budget operation the caller can correct (bad scope, period or amount)."""
-
-
-@attrs.frozen
-class Budget:
-    id: int
-    scope_kind: ScopeKind
-    scope_id: str
-    period: Period
-    limit_nanousd: int
-    clip_max_tokens: bool
-    created_at: str
-
-
-@attrs.frozen
-class Scope:
-    """What a request is attributed to: each budget whose scope matches applies to it."""
-
-    session_id: str | None = None
-    client_key_id: int | None = None
-    agent_id: str | None = None
-
-    def matches(self, budget: Budget) -> bool:
-        match budget.scope_kind:
-            case "global":
-                return True
-            case "session":
-                return budget.scope_id == self.session_id
-            case "client":
-                return self.client_key_id is not None and budget.scope_id == str(self.client_key_id)
-            case "agent":
-                return budget.scope_id == self.agent_id
-
-
-@attrs.frozen
-class Standing:
-    """One budget as it stands: spend in the current period and what is reserved."""
-
-    budget: Budget
-    spent_nanousd: int
-    reserved_nanousd: int
-    resets_at: str | None
-
-    @property
-    def remaining_nanousd(self) -> int:
-        return max(0, self.budget.limit_nanousd - self.spent_nanousd - self.reserved_nanousd)
-
-
-@attrs.frozen
-class Reservation:
-    request_id: str
-    amount_nanousd: int
-
-
-@attrs.frozen
-class Released:
-    """A settle: whether an open reservation was released, and thresholds crossed by it."""
-
-    released: bool
-    crossed: tuple[Crossing, ...] = ()
-
-
-@attrs.frozen
-class Refusal:
-    """The tightest budget the request did not fit into, and what it needed."""
-
-    standing: Standing
-    needed_nanousd: int
-
-
-def period_bounds(period: Period, now: datetime, zone: ZoneInfo) -> tuple[str | None, str | None]:
-    """The start and end of the period holding ``now``, as stored UTC text (None: unbounded)."""
-    if period == "total":
-        return None, None
-    local = now.astimezone(zone)
-    if period == "day":
-        start_day = local.date()
-        end_day = start_day + timedelta(days=1)
-    else:
-        start_day = local.date().replace(day=1)
-        end_day = (start_day + timedelta(days=32)).replace(day=1)
-    start = datetime.combine(start_day, time(), tzinfo=zone)
-    end = datetime.combine(end_day, time(), tzinfo=zone)
-    return format_utc(start), format_utc(end)
-
-
-def _budget(row: aiosqlite.Row) -> Budget:
-    return Budget(
-        id=row[0],
-        scope_kind=row[1],
-        scope_id=row[2],
-        period=row[3],
-        limit_nanousd=row[4],
-        clip_max_tokens=bool(row[5]),
-        created_at=row[6],
-    )
-
-
-async def _scoped_spend(
-    connection: aiosqlite.Connection, budget: Budget, start: str | None, end: str | None
-) -> int:
-    spent_sql = (
-        "SELECT coalesce(sum(cost_nanousd), 0) FROM usage_records"  # noqa: S608 - constants
-        f" WHERE priced = 1 AND {_USAGE_SCOPE[budget.scope_kind]}"
-    )
-    params: list[object] = [budget.scope_id]
-    if start is not None:
-        spent_sql += " AND created_at >= ? AND created_at < ?"
-        params += [start, end]
-    async with connection.execute(spent_sql, params) as cursor:
-        row = await cursor.fetchone()
-    assert row is not None
-    return int(row[0])
-
-
-def _whole_hours(start: str | None, end: str | None) -> bool:
-    """Whether the period starts and ends on whole UTC hours (every zone but a few with
-    half-hour offsets), so the hourly sums cover it exactly."""
-    return all(bound is None or bound[13:] == ":00:00.000Z" for bound in (start, end))
-
-
-async def _global_spend(
-    connection: aiosqlite.Connection, start: str | None, end: str | None
-) -> int:
-    """Everything spent in the period, from the hourly sums the ledger's triggers keep in the
-    same transaction as each row: one row per hour and model, not every ledger row (a global
-    budget is checked on every request). An unpriced row costs 0 there as here."""
-    sql = "SELECT coalesce(sum(cost_nanousd), 0) FROM usage_hourly"
-    params: list[object] = []
-    if start is not None and end is not None:
-        sql += " WHERE hour >= ? AND hour < ?"
-        params += [start[:13], end[:13]]
-    async with connection.execute(sql, params) as cursor:
-        row = await cursor.fetchone()
-    assert row is not None
-    return int(row[0])
-
-
-async def _standing(
-    connection: aiosqlite.Connection, budget: Budget, now: datetime, zone: ZoneInfo
-) -> Standing:
-    start, end = period_bounds(budget.period, now, zone)
-    if budget.scope_kind == "global" and _whole_hours(start, end):
-        spent = await _global_spend(connection, start, end)
-    else:
-        spent = await _scoped_spend(connection, budget, start, end)
-    # An open reservation whose usage row is already written counts once: the row's cost as
-    # spend, and the rest of the worst case still held. The row may be an open one (opened
-    # at the stream's first report, with its input side only): its request can still spend
-    # up to the whole reservation.
-    reserved_sql = (
-        "SELECT coalesce(sum(max(r.amount_nanousd - coalesce(("  # noqa: S608 - constants
-        "SELECT u.cost_nanousd FROM usage_records u"
-        " WHERE u.request_id = r.request_id AND u.priced = 1), 0), 0)), 0)"
-        f" FROM budget_reservations r WHERE r.state = 'open'"
-        f" AND {_RESERVATION_SCOPE[budget.scope_kind]}"
-    )
-    async with connection.execute(reserved_sql, [budget.scope_id]) as cursor:
-        reserved_row = await cursor.fetchone()
-    assert reserved_row is not None
-    return Standing(budget, spent, int(reserved_row[0]), end)
-
-
-async def _budgets(connection: aiosqlite.Connection) -> list[Budget]:
-    async with connection.execute(
-        f"SELECT {_BUDGET_COLUMNS} FROM budgets ORDER BY scope_kind, scope_id, period"  # noqa: S608
-    ) as cursor:
-        return [_budget(row) for row in await cursor.fetchall()]
-
-
-class BudgetReader:
-    """The budgets, read on a read-only connection of its own, beside the write queue.
-
-    Every request through every door asks which budgets apply before it goes upstream; a
-    gateway without budgets must not make each request wait behind the queued writes (each
-    an fsync) to learn there are none. WAL lets this connection read the last committed
-    state, so a budget set by another process applies from the next request; the reservation
-    itself checks again inside its write transaction.
-    """
-
-    def __init__(self, connection: aiosqlite.Connection) -> None:
-        self._connection = connection
-
-    @classmethod
-    async def open(cls, path: Path) -> BudgetReader:
-        return cls(await aiosqlite.connect(f"file:{path}?mode=ro", uri=True))
-
-    async def close(self) -> None:
-        await self._connection.close()
-
-    async def all(self) -> list[Budget]:
-        return await _budgets(self._connection)
+# What budgets are made of lives in budget_model; importers know it from here.
+__all__ = [
+    "PERIODS",
+    "SCOPE_KINDS",
+    "Budget",
+    "BudgetError",
+    "BudgetStore",
+    "Period",
+    "Refusal",
+    "Released",
+    "Reservation",
+    "Scope",
+    "ScopeKind",
+    "Standing",
+    "period_bounds",
+]
 
 
 class BudgetStore:
@@ -278,14 +103,16 @@ class BudgetStore:
                 " ON CONFLICT (scope_kind, scope_id, period) DO UPDATE SET"
                 " limit_nanousd = excluded.limit_nanousd,"
                 " clip_max_tokens = excluded.clip_max_tokens"
-                f" RETURNING {_BUDGET_COLUMNS}",
+                f" RETURNING {BUDGET_COLUMNS}",
                 (scope_kind, scope_id, period, limit_nanousd, int(clip_max_tokens), utc_now_iso()),
             ) as cursor:
                 row = await cursor.fetchone()
             assert row is not None
-            return _budget(row)
+            return budget_row(row)
 
-        return await self._db.write(upsert)
+        budget = await self._db.write(upsert)
+        announce_change(self._db.path)
+        return budget
 
     async def remove(self, scope_kind: str, scope_id: str, period: str) -> bool:
         async def delete(connection: aiosqlite.Connection) -> bool:
@@ -295,16 +122,17 @@ class BudgetStore:
             )
             return cursor.rowcount > 0
 
-        return await self._db.write(delete)
+        removed = await self._db.write(delete)
+        announce_change(self._db.path)
+        return removed
 
     async def all(self) -> list[Budget]:
-        return await self._db.read(_budgets)
+        return await self._db.read(budgets_in)
 
     async def standings(self, now: datetime) -> list[Standing]:
         async def everything(connection: aiosqlite.Connection) -> list[Standing]:
-            return [
-                await _standing(connection, b, now, self._zone) for b in await _budgets(connection)
-            ]
+            listed = await budgets_in(connection)
+            return [await standing_of(connection, b, now, self._zone) for b in listed]
 
         return await self._db.read(everything)
 
@@ -321,11 +149,11 @@ class BudgetStore:
         async def check_and_reserve(
             connection: aiosqlite.Connection,
         ) -> Reservation | Refusal | None:
-            applying = [b for b in await _budgets(connection) if scope.matches(b)]
+            applying = [b for b in await budgets_in(connection) if scope.matches(b)]
             if not applying:
                 return None
             for budget in applying:
-                standing = await _standing(connection, budget, now, self._zone)
+                standing = await standing_of(connection, budget, now, self._zone)
                 if standing.remaining_nanousd < amount_nanousd:
                     return Refusal(standing, amount_nanousd)
             await connection.execute(
@@ -347,6 +175,45 @@ class BudgetStore:
         # A reservation lost in a crash is no loss: the next start releases every open one.
         return await self._db.write(check_and_reserve, durable=False)
 
+    async def reserve_at_once(
+        self,
+        scope: Scope,
+        request_id: str,
+        model: str,
+        amount_nanousd: int,
+        now: datetime,
+        measured_ratio: float | None,
+    ) -> Reservation | None:
+        """``reserve`` as one statement (``storage/budget_reservation.py``), for the case
+        that matters to speed: it only reserves. None: it did not (no budget applies, one
+        has no room, or the model's largest measured input ratio is no longer
+        ``measured_ratio``); ``reserve`` then says why."""
+        if amount_nanousd < 0:
+            raise BudgetError("a reservation cannot be negative")
+        day = period_bounds("day", now, self._zone)
+        month = period_bounds("month", now, self._zone)
+        sql, params = reservation_statement(
+            whole_hours=whole_hours(*day) and whole_hours(*month),
+            day=day,
+            month=month,
+            session_id=scope.session_id,
+            client_key_id=scope.client_key_id,
+            agent_id=scope.agent_id,
+            request_id=request_id,
+            model=model,
+            amount_nanousd=amount_nanousd,
+            now=format_utc(now),
+            measured_ratio=measured_ratio,
+        )
+
+        async def insert(connection: aiosqlite.Connection) -> bool:
+            return bool(await connection.execute_fetchall(sql, params))
+
+        # A reservation lost in a crash is no loss: the next start releases every open one.
+        if await self._db.write(insert, durable=False):
+            return Reservation(request_id, amount_nanousd)
+        return None
+
     async def settle(self, request_id: str) -> bool:
         """Release the reservation of ``request_id``: its usage row carries what was billed."""
         return (await self.release(request_id)).released
@@ -357,26 +224,44 @@ class BudgetStore:
         moment = now or datetime.now(UTC)
 
         async def release_one(connection: aiosqlite.Connection) -> Released:
-            async with connection.execute(
+            # One statement each (execute_fetchall: one hop to the writer's thread).
+            released = await connection.execute_fetchall(
                 "UPDATE budget_reservations SET state = 'settled', settled_at = ?"
                 " WHERE request_id = ? AND state = 'open'"
                 " RETURNING session_id, client_key_id, agent_id",
                 (utc_now_iso(), request_id),
-            ) as cursor:
-                row = await cursor.fetchone()
-            if row is None:
+            )
+            if not released:
                 return Released(False)
             if not self._thresholds:
                 return Released(True)
+            [row] = released
             scope = Scope(session_id=row[0], client_key_id=row[1], agent_id=row[2])
-            standings = [
-                await _standing(connection, b, moment, self._zone)
-                for b in await _budgets(connection)
-                if scope.matches(b)
-            ]
+            standings = await self._scope_standings(connection, scope, moment)
             return Released(True, await self._crossings(connection, standings, moment))
 
         return await self._db.write(release_one)
+
+    async def standings_of(self, scope: Scope, now: datetime) -> list[Standing]:
+        """The standings of the budgets that apply to ``scope``, in ``standings``' order."""
+        return await self._db.read(lambda c: self._scope_standings(c, scope, now))
+
+    async def _scope_standings(
+        self, connection: aiosqlite.Connection, scope: Scope, now: datetime
+    ) -> list[Standing]:
+        """``standings_of`` as one statement (``_standing`` reads two per budget)."""
+        day = period_bounds("day", now, self._zone)
+        month = period_bounds("month", now, self._zone)
+        sql, params = standings_statement(
+            whole_hours=whole_hours(*day) and whole_hours(*month),
+            day=day,
+            month=month,
+            session_id=scope.session_id,
+            client_key_id=scope.client_key_id,
+            agent_id=scope.agent_id,
+        )
+        rows = await connection.execute_fetchall(sql, params)
+        return [Standing(budget_row(row[:7]), int(row[7]), int(row[8]), row[9]) for row in rows]
 
     async def settle_abandoned(self) -> int:
         """At startup: settle what a dead process left open; its usage rows hold the spend."""

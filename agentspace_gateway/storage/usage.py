@@ -71,9 +71,10 @@ class UsageRecord:
 @attrs.frozen
 class Attribution:
     """Who a usage row is billed to besides its session: the client key of an HTTP API door
-    and the caller's (sub)agent. Written with the row itself, at its first report."""
+    (None over the WebSocket with the gateway's own credential) and the caller's (sub)agent.
+    Written with the row itself, at its first report."""
 
-    client_key_id: int
+    client_key_id: int | None
     agent_id: str | None = None
     parent_agent_id: str | None = None
 
