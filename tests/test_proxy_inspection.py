@@ -1,11 +1,13 @@
 """Kept request bodies of proxied sessions, and context.inspect over them."""
 
+import asyncio
 import gzip
 import json
 import stat
 
 import pytest
 
+from agentspace_gateway.proxy.kept_requests import KeptRequests
 from agentspace_gateway.proxy.routes import PROXY
 from agentspace_gateway.tokens import TokenEstimator
 
@@ -132,3 +134,19 @@ async def test_kept_requests_0_keeps_none(
     await send(proxied, MESSAGES[:1])
     await proxied.client.app[PROXY].kept.flush()
     assert not (home.root / "proxy-requests").exists()
+
+
+async def test_bodies_kept_in_a_burst_are_all_written_and_pruned_once_written(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    # 50 requests starting together, some arriving while the writer is already at work (one
+    # worker-thread job writes every body waiting): none is lost, the newest 5 of each remain.
+    kept = KeptRequests(tmp_path, 5)
+    for number in range(30):
+        kept.keep("session-a", f"a{number}", json.dumps({"n": number}).encode())
+        kept.keep("session-b", f"b{number}", json.dumps({"n": number}).encode())
+        if number % 7 == 0:
+            await asyncio.sleep(0)  # let the writer start, so later bodies queue behind it
+    await kept.flush()
+    for session in ("a", "b"):
+        latest = await kept.latest(f"session-{session}", count=10)
+        assert [request_id for request_id, _ in latest] == [f"{session}{n}" for n in range(25, 30)]
+        assert [json.loads(body)["n"] for _, body in latest] == list(range(25, 30))

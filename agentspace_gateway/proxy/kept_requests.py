@@ -10,6 +10,7 @@ written and pruned in a worker thread, and never on the request's path to upstre
 from __future__ import annotations
 
 import asyncio
+import collections
 import gzip
 import logging
 import os
@@ -27,7 +28,9 @@ class KeptRequests:
     def __init__(self, root: Path, keep: int) -> None:
         self._root = root
         self._keep = keep
-        self._tasks: set[asyncio.Task[None]] = set()
+        # Bodies waiting for the writer: (session id, file name, body), in arrival order.
+        self._waiting: collections.deque[tuple[str, str, bytes]] = collections.deque()
+        self._writer: asyncio.Future[None] | None = None
         self._sequence = 0
 
     @property
@@ -35,24 +38,52 @@ class KeptRequests:
         return self._keep > 0
 
     def keep(self, session_id: str, request_id: str, body: bytes) -> None:
-        """Store the body in the background (dropped with a log line if that fails)."""
+        """Store the body in the background (dropped with a log line if that fails).
+
+        One worker-thread job at a time writes every body waiting, not one job each: waking
+        a thread costs the event loop more than writing a small body, and on two busy cores
+        the loop can lose its core, holding the GIL, to the thread it woke (50 streams
+        starting together handed off 50 times)."""
         if not self.enabled or not (_SAFE.fullmatch(session_id) and _SAFE.fullmatch(request_id)):
             return
         # A name that sorts in arrival order, even for two requests in one nanosecond.
         self._sequence += 1
         name = f"{time.time_ns():020d}-{self._sequence:06d}-{request_id}.json.gz"
-        task = asyncio.ensure_future(asyncio.to_thread(self._write, session_id, name, body))
-        self._tasks.add(task)
-        task.add_done_callback(self._written)
+        self._waiting.append((session_id, name, body))
+        if self._writer is None:
+            self._start_writer()
 
-    def _written(self, task: asyncio.Task[None]) -> None:
-        self._tasks.discard(task)
-        if not task.cancelled() and task.exception() is not None:
-            log.warning("a proxied request body could not be kept: %s", task.exception())
+    def _start_writer(self) -> None:
+        self._writer = asyncio.ensure_future(asyncio.to_thread(self._write_waiting))
+        self._writer.add_done_callback(self._written)
+
+    def _written(self, writer: asyncio.Future[None]) -> None:
+        # On the loop, as keep() is: a body queued after the thread's last look is seen here.
+        self._writer = None
+        if not writer.cancelled() and writer.exception() is not None:
+            log.warning("proxied request bodies could not be kept: %s", writer.exception())
+        if self._waiting:
+            self._start_writer()
 
     async def flush(self) -> None:
-        while self._tasks:
-            await asyncio.wait(set(self._tasks))
+        while self._writer is not None:
+            await asyncio.wait({self._writer})
+
+    def _write_waiting(self) -> None:
+        """On a worker thread: write what is waiting, then prune each session written to."""
+        written: set[str] = set()
+        while self._waiting:
+            session_id, name, body = self._waiting.popleft()
+            try:
+                self._write(session_id, name, body)
+                written.add(session_id)
+            except OSError as error:
+                log.warning("a proxied request body could not be kept: %s", error)
+        for session_id in written:
+            try:
+                self._prune(session_id)
+            except OSError as error:
+                log.warning("kept request bodies could not be pruned: %s", error)
 
     def _write(self, session_id: str, name: str, body: bytes) -> None:
         directory = self._root / session_id
@@ -62,7 +93,9 @@ class KeptRequests:
         with os.fdopen(descriptor, "wb") as handle:
             handle.write(gzip.compress(body, compresslevel=6))
         temporary.replace(directory / name)
-        kept = sorted(directory.glob("*.json.gz"))
+
+    def _prune(self, session_id: str) -> None:
+        kept = sorted((self._root / session_id).glob("*.json.gz"))
         for old in kept[: max(0, len(kept) - self._keep)]:
             old.unlink(missing_ok=True)
 

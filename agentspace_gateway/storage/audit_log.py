@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import sqlite3
 
-import aiosqlite
 import attrs
 
 from agentspace_gateway.clock import utc_now_iso
@@ -43,18 +42,20 @@ class AuditLog:
         detail = _truncate(detail, DETAIL_MAX_CHARS)
         values = (event, provider, remote_addr, user_agent, detail, utc_now_iso())
 
-        async def insert(connection: aiosqlite.Connection) -> sqlite3.Row:
-            (row,) = await connection.execute_fetchall(
+        def insert(raw: sqlite3.Connection) -> sqlite3.Row:
+            row: sqlite3.Row = raw.execute(
                 """
                 INSERT INTO audit_log (event, provider, remote_addr, user_agent, detail, created_at)
                 VALUES (?, ?, ?, ?, ?, ?)
                 RETURNING id, event, provider, remote_addr, user_agent, detail, created_at
                 """,
                 values,
-            )
+            ).fetchone()
             return row
 
-        return _entry(await self._db.write(insert))
+        # In one trip: a write group holding any other kind of write runs a trip a statement,
+        # and a proxied request's key-use row shares its group with the usage rows.
+        return _entry(await self._db.write_in_one_trip(insert))
 
     async def recent(self, *, limit: int = 50, provider: str | None = None) -> list[AuditEntry]:
         """The newest ``limit`` entries, newest first, optionally for one provider only."""
