@@ -55,6 +55,8 @@ INCOMPLETE = "incomplete"
 COST_USD = "x-agentspace-cost-usd"
 COST_NANOS = "x-agentspace-cost-nanos"
 REQUEST_ID = "x-agentspace-request-id"
+# The most of a stream's first data relayed before the pump starts (see relay_stream).
+INLINE_FIRST_BYTES = 16 * 1024
 
 
 def bill(billed: BilledRequest, events: list[SseEvent]) -> bool:
@@ -126,16 +128,27 @@ async def relay_stream(
     failure: str | None = None
     ended = False
 
-    async def pump() -> None:
-        nonlocal failure, ended, began
+    async def relay(chunk: bytes) -> None:
+        nonlocal failure, began
         try:
+            # To the client first, then read for billing: the scan and its JSON are off the
+            # time to each chunk. Billed whatever the write did (a client gone mid-write
+            # still leaves what the chunk reported owed).
+            await response.write(chunk)
+        finally:
+            if bill(billed, scanner.feed(chunk)):
+                failure = UPSTREAM_FAILED
+        if began is not None:
+            began()
+            began = None
+
+    async def pump(first: bytes) -> None:
+        nonlocal failure, ended
+        try:
+            if first:
+                await relay(first)
             async for chunk in upstream.content.iter_any():
-                if bill(billed, scanner.feed(chunk)):
-                    failure = UPSTREAM_FAILED
-                await response.write(chunk)
-                if began is not None:
-                    began()
-                    began = None
+                await relay(chunk)
             ended = True
         except (aiohttp.ClientError, TimeoutError) as error:
             # The client's SDK reads an SSE error event as the API's own mid-stream error.
@@ -149,7 +162,19 @@ async def relay_stream(
         upstream.close()
         await billed.settle(stop_reason=CLIENT_GONE)
         return response
-    pumping = asyncio.ensure_future(pump())
+    first = _buffered(upstream)
+    if first and len(first) <= INLINE_FIRST_BYTES:
+        # Usually the first events came in with the headers: relayed now, not a loop turn
+        # later from the pump's task. This small a write never waits for the client (the
+        # writer drains past 64 KiB), so no stop can go unseen meanwhile.
+        try:
+            await relay(first)
+        except ConnectionResetError:
+            upstream.close()
+            await billed.settle(stop_reason=CLIENT_GONE)
+            return response
+        first = b""
+    pumping = asyncio.ensure_future(pump(first))
     try:
         waiting: set[asyncio.Future[Any]] = {pumping, stream.stopped}
         done, _ = await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
@@ -178,6 +203,15 @@ async def relay_stream(
     await billed.settle(stop_reason=stop_reason)
     await _finish(response, b"")
     return response
+
+
+def _buffered(upstream: aiohttp.ClientResponse) -> bytes:
+    """What the upstream's body has already delivered, without waiting; b"" when nothing (or
+    a failure the pump will meet again and report)."""
+    try:
+        return upstream.content.read_nowait()
+    except (aiohttp.ClientError, TimeoutError):
+        return b""
 
 
 async def _finish(response: web.StreamResponse, last: bytes) -> None:
