@@ -91,6 +91,33 @@ async def test_the_byte_stream_is_relayed_unchanged(proxied: Proxied) -> None:
     assert len(events(relayed)) == 3 + 21 + 3  # start, block start, ping; stop, delta, stop
 
 
+@pytest.mark.parametrize("size", [1, 30_000])
+async def test_a_stream_whatever_its_first_read_holds_is_relayed_whole_and_billed(
+    proxied: Proxied, size: int
+) -> None:
+    # The first data that came with the headers is relayed before the pump starts when it is
+    # small, by the pump when it is not (past 16 KiB); each way every byte goes out once,
+    # in order, and every event is billed.
+    proxied.fake.enqueue(Scenario(text_chunks=["y" * size] * 3, input_tokens=12))
+    async with proxied.client.post("/v1/messages", json=STREAM, headers=headers(proxied)) as r:
+        raw = await r.read()
+        request_id = r.headers["x-agentspace-request-id"]
+    assert events(raw) == [
+        "message_start",
+        "content_block_start",
+        "ping",
+        *["content_block_delta"] * 3,
+        "content_block_stop",
+        "message_delta",
+        "message_stop",
+    ]
+    assert raw.count(b'"text":"' + b"y" * size + b'"') == 3
+    row = proxied.usage_row(request_id)
+    assert (row["input_tokens"], row["output_tokens"]) == (12, 3)
+    assert row["cost_nanousd"] == 12 * INPUT_NANOS + 3 * OUTPUT_NANOS
+    assert row["stop_reason"] == "end_turn"
+
+
 async def test_an_upstream_drop_mid_stream_ends_with_an_error_event_and_keeps_the_bill(
     proxied: Proxied,
 ) -> None:
