@@ -43,15 +43,16 @@ class AuditLog:
         values = (event, provider, remote_addr, user_agent, detail, utc_now_iso())
 
         def insert(raw: sqlite3.Connection) -> sqlite3.Row:
-            row: sqlite3.Row = raw.execute(
+            # fetchall: the statement runs to its end, none left open at the COMMIT.
+            rows: list[sqlite3.Row] = raw.execute(
                 """
                 INSERT INTO audit_log (event, provider, remote_addr, user_agent, detail, created_at)
                 VALUES (?, ?, ?, ?, ?, ?)
                 RETURNING id, event, provider, remote_addr, user_agent, detail, created_at
                 """,
                 values,
-            ).fetchone()
-            return row
+            ).fetchall()
+            return rows[0]
 
         # In one trip: a write group holding any other kind of write runs a trip a statement,
         # and a proxied request's key-use row shares its group with the usage rows.
