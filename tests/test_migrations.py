@@ -147,6 +147,7 @@ SHIPPED = [
     "0005_client_keys",
     "0006_budgets",
     "0007_budget_alerts",
+    "0008_measured_ratio_index",
 ]
 
 # (referenced table, from column, to column, on update, on delete)
@@ -192,6 +193,19 @@ EXPECTED_INDEXES: dict[str, dict[str, tuple[int, str, list[str]]]] = {
         "usage_records_session_id_created_at": (0, "c", ["session_id", "created_at"]),
         "usage_records_client_key_id_created_at": (0, "c", ["client_key_id", "created_at"]),
         "usage_records_agent_id_created_at": (0, "c", ["agent_id", "created_at"]),
+        "usage_records_model_measured": (
+            0,
+            "c",
+            [
+                "model",
+                "created_at",
+                "id",
+                "estimated_input_tokens",
+                "input_tokens",
+                "cache_creation_input_tokens",
+                "cache_read_input_tokens",
+            ],
+        ),
     },
     "budgets": {
         "sqlite_autoindex_budgets_1": (1, "u", ["scope_kind", "scope_id", "period"]),

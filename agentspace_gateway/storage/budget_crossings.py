@@ -10,10 +10,10 @@ twice.
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
-import aiosqlite
 import attrs
 
 from agentspace_gateway.clock import utc_now_iso
@@ -35,18 +35,19 @@ def reached(standing: Standing, threshold_percent: int) -> bool:
     return standing.spent_nanousd * 100 >= standing.budget.limit_nanousd * threshold_percent
 
 
-async def record_crossings(
-    connection: aiosqlite.Connection,
+def record_crossings(
+    raw: sqlite3.Connection,
     standings: Iterable[tuple[Standing, str | None]],
     thresholds: tuple[int, ...],
 ) -> tuple[Crossing, ...]:
-    """The thresholds newly reached by each (standing, period start); recorded as fired."""
+    """The thresholds newly reached by each (standing, period start); recorded as fired.
+    Inside the settle's transaction, on the connection's thread (``one_trip``)."""
     crossed: list[Crossing] = []
     for standing, period_start in standings:
         for threshold in thresholds:
             if not reached(standing, threshold):
                 continue
-            cursor = await connection.execute(
+            cursor = raw.execute(
                 "INSERT INTO budget_alerts_fired (budget_id, period_start, threshold_percent,"
                 " fired_at) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING",
                 (standing.budget.id, period_start or "", threshold, utc_now_iso()),

@@ -4,7 +4,9 @@
 thread and back (2.0 ms on the test machine). Here the budgets that apply, each one's spend
 in its period and its open reservations, the model's measured estimate accuracy and the
 insert are one ``INSERT ... SELECT``: run inside the writer's transaction like any write, so
-no reservation or usage row lands between the sums and the insert, and awaited once.
+no reservation or usage row lands between the sums and the insert, and awaited once; BEGIN
+to COMMIT is one trip to the writer's thread (``Database.write_in_one_trip``). The measured
+ratio is read from migration 0008's index of measured rows, touching no table row.
 
 It inserts only when at least one budget applies, every one has room, and the model's
 largest measured actual/estimated ratio is still the one the amount was priced with;
