@@ -52,7 +52,7 @@ class ChatUpstreams:
         route = self.providers.route(model)
         retries = self._retries
         if route.provider.kind == "anthropic":
-            client = await self._anthropic.client()
+            target = await self._anthropic.messages_target()
 
             def anthropic(
                 assembled: AssembledContext, max_tokens: int
@@ -63,7 +63,7 @@ class ChatUpstreams:
                     "system": assembled.system_prompt,
                     "messages": assembled.messages,
                 }
-                return with_retries(lambda: anthropic_events(client, params), retries)
+                return with_retries(lambda: anthropic_events(target, params), retries)
 
             return Upstream(route, anthropic)
         provider = route.provider

@@ -1,27 +1,30 @@
 """Anthropic's streamed reply as metering events: the one place its stream is read.
 
-The SDK sends the request and judges its answer's status; the body's Server-Sent Events are
-read here with the HTTP doors' scanner (``proxy/sse.py``), not as the SDK's events. Its
-``messages.stream()`` helper built a second event object per delta and re-concatenated the
-reply so far on each one (it doubled the SDK's CPU per delta); its raw event stream still
-decoded the body line by line in Python and built a pydantic model per event, 15-18% of the
-gateway's Python time in the latency profile (docs/performance.md, "Chat CPU, fourth pass").
-Only the events billing and the relay need are parsed, the JSON of a read's events in one
-call. A failure maps as before: the request's status through the SDK's errors, an error
-event as the SDK raises it, a broken read as the transport's error (``llm/errors.py``).
+The request is sent on the chat's aiohttp session (``AnthropicClients.messages_target``), as
+the Anthropic API door sends its own, not through the SDK: the SDK's request building and
+sending (its httpx2 client over its aiohttp transport) was 17% of the gateway's Python time
+a chat, and the SDK is built without retries here anyway (``llm/retries.py`` decides).
+An error answer is judged as the SDK's ``APIStatusError`` for it would be
+(``llm/errors.status_error``), so codes, messages and retry-after are as before.
+
+The body's Server-Sent Events are read with the HTTP doors' scanner (``proxy/sse.py``), not
+as the SDK's events: its ``messages.stream()`` helper built a second event object per delta
+and re-concatenated the reply so far on each one; its raw event stream decoded the body line
+by line in Python and built a pydantic model per event (15-18% of the gateway's Python time,
+docs/performance.md, "Chat CPU, fourth pass"). Only the events billing and the relay need
+are parsed, the JSON of a read's events in one call. An error event maps as the SDK raised
+it, a broken read as the transport's error (``llm/errors.py``).
 """
 
 import asyncio
+import json
 import re
 from collections.abc import AsyncGenerator, Mapping
 from typing import Any
 
-import anthropic
-import httpx2
-from anthropic import AsyncAnthropic
-
 from agentspace_gateway.llm.anthropic_usage import merge_usage
-from agentspace_gateway.llm.errors import upstream_error
+from agentspace_gateway.llm.client import MessagesTarget
+from agentspace_gateway.llm.errors import error_body, status_error, upstream_error
 from agentspace_gateway.metering.events import (
     Failed,
     Stopped,
@@ -30,6 +33,7 @@ from agentspace_gateway.metering.events import (
     UsageReported,
 )
 from agentspace_gateway.pricing import TokenCounts
+from agentspace_gateway.protocol.errors import GatewayError
 from agentspace_gateway.proxy.sse import SseScanner
 
 # UTF-16 halves, which JSON can carry ("\ud800") but Unicode text cannot hold alone.
@@ -73,7 +77,7 @@ class SurrogateMender:
 
 
 async def anthropic_events(
-    client: AsyncAnthropic, params: Mapping[str, Any]
+    target: MessagesTarget, params: Mapping[str, Any]
 ) -> AsyncGenerator[StreamEvent, None]:
     """Send one Messages request (``params`` as the API takes them) and yield what its
     stream says. An upstream failure, before or during the stream, is the last event
@@ -83,20 +87,24 @@ async def anthropic_events(
     scanner = SseScanner(_WANTED)
     loop = asyncio.get_running_loop()
     due = loop.time() + READ_SLICE_SECONDS
+    # ASCII JSON: a lone surrogate the client sent stays an escape, as the SDK sent it.
+    body = json.dumps({**params, "stream": True}).encode("ascii")
     try:
-        # The SDK sends the request and judges its status (a refusal raises its
-        # APIStatusError, as before); the events are read from the body here.
-        async with client.messages.with_streaming_response.create(
-            **params, stream=True
+        async with target.session.post(
+            target.url, data=body, headers=target.headers, proxy=target.proxy
         ) as response:
-            async for chunk in response.iter_bytes():
+            if response.status >= 400:
+                yield Failed(status_error(response.status, await response.read(), response.headers))
+                return
+            async for chunk in response.content.iter_any():
                 for event in scanner.feed(chunk):
                     data = event.data
-                    if type(data) is not dict:
-                        if event.name == "error":
-                            raise _stream_error(response.http_response, data)
-                        raise ValueError(f"a {event.name} event that is not a JSON object")
                     name = event.name
+                    if type(data) is not dict:
+                        if name == "error":
+                            yield Failed(_stream_error(response.headers, data))
+                            return
+                        raise ValueError(f"a {name} event that is not a JSON object")
                     if name == "content_block_delta":
                         delta = data.get("delta")
                         if type(delta) is dict and delta.get("type") == "text_delta":
@@ -127,16 +135,17 @@ async def anthropic_events(
                         counts = merge_usage(counts, data.get("usage"))
                         yield UsageReported(counts)
                     else:  # error
-                        raise _stream_error(response.http_response, data)
+                        yield Failed(_stream_error(response.headers, data))
+                        return
         tail = mender.flush()
         if tail:
             yield TextStreamed(tail)
-    except Exception as failure:  # the SDK's errors, and the transport's under it
+    except Exception as failure:  # the transport's, and an event that could not be read
         yield Failed(upstream_error(failure))
 
 
-def _stream_error(response: httpx2.Response, body: object) -> anthropic.APIStatusError:
-    """An error event in a stream that began well, as the SDK's own event reader raises it
-    (its status is the stream's 200: the body's ``error.type`` says what went wrong)."""
-    message = f"{body}" if body is not None else "an error event that is not JSON"
-    return anthropic.APIStatusError(message, response=response, body=body)
+def _stream_error(headers: Mapping[str, str], body: object) -> GatewayError:
+    """An error event in a stream that began well, judged as the SDK's event reader raised
+    it (its status is the stream's 200: the body's ``error.type`` says what went wrong)."""
+    fallback = f"{body}" if body is not None else "an error event that is not JSON"
+    return error_body(200, body, headers, fallback)

@@ -1,4 +1,11 @@
-"""One ``AsyncAnthropic`` per app, rebuilt when the stored key changes.
+"""Anthropic for the app: the key, the chat's own HTTP session, and one ``AsyncAnthropic``
+(rebuilt when the stored key changes) for what still goes through the SDK.
+
+The chat sends its Messages request itself, on an aiohttp session as the Anthropic API door
+does (``messages_target``), not through the SDK: building and sending the request in the SDK
+(its httpx2 layer over its aiohttp transport) was 17% of the gateway's Python time a chat
+(docs/performance.md, "Chat CPU, fifth pass"). The SDK still serves ``context.inspect``'s
+token count and the OpenAI door.
 
 The key comes from the vault's ``anthropic`` entry, else ANTHROPIC_API_KEY; the base URL
 from config, else ANTHROPIC_BASE_URL, else the SDK's default. The SDK never retries
@@ -19,18 +26,34 @@ import os
 import time
 from collections.abc import Callable, Mapping
 
+import aiohttp
 from anthropic import AsyncAnthropic, DefaultAioHttpClient, OpenTelemetryOptions
+from attrs import frozen
 
 from agentspace_gateway.audited_keys import Actor, AuditedKeys, AuditEvent
 from agentspace_gateway.config import AnthropicConfig
 from agentspace_gateway.first_run import no_key_message
 from agentspace_gateway.protocol.errors import ErrorCode, GatewayError
+from agentspace_gateway.proxy.upstream import DEFAULT_BASE_URL, environment_proxy
 
 log = logging.getLogger(__name__)
 
 PROVIDER = "anthropic"
 CHAT_ACTOR = Actor(None, "agentspace-gateway", "chat client")
 KEY_FRESH_SECONDS = 1.0
+# The API version the chat's requests are written for (the SDK's own default).
+ANTHROPIC_VERSION = "2023-06-01"
+
+
+@frozen
+class MessagesTarget:
+    """Where a chat's Messages request goes, and with what."""
+
+    session: aiohttp.ClientSession
+    url: str
+    headers: Mapping[str, str]
+    # The HTTP proxy the environment names for the URL, if any (looked up once).
+    proxy: str | None
 
 
 class AnthropicClients:
@@ -55,6 +78,11 @@ class AnthropicClients:
         # Replaced clients may still carry a stream; they are closed with the app.
         self._retired: list[AsyncAnthropic] = []
         self._lock = asyncio.Lock()
+        # The last key a use of was audited (a vault key, on its first use).
+        self._audited_key: str | None = None
+        self._session: aiohttp.ClientSession | None = None
+        self._url = (self.base_url or DEFAULT_BASE_URL).rstrip("/") + "/v1/messages"
+        self._proxy = environment_proxy(self._url)
 
     @property
     def base_url(self) -> str | None:
@@ -79,26 +107,65 @@ class AnthropicClients:
         self._stored_key, self._stored_key_read_at = key, began
         return key
 
-    async def client(self) -> AsyncAnthropic:
+    async def _usable_key(self) -> tuple[str, str]:
         key, source = await self.current_key()
         if key is None:
             raise GatewayError(
                 ErrorCode.NO_API_KEY,
                 no_key_message(PROVIDER, vault_available=self._keys is not None),
             )
-        if self._client is not None and key == self._key:
+        return key, source
+
+    async def _audit(self, key: str, source: str) -> None:
+        """A vault key's use is audited once, when it is first used (and again after another
+        key was)."""
+        keys = self._keys
+        if keys is None or source != "vault" or key == self._audited_key:
+            return
+        self._audited_key = key
+        await keys.record(AuditEvent.KEY_USE, CHAT_ACTOR, provider=PROVIDER)
+
+    async def messages_target(self) -> MessagesTarget:
+        """The chat's request target, with the current key; NO_API_KEY when there is none."""
+        key, source = await self._usable_key()
+        if key != self._key:
+            self._key = key
+            log.info("Anthropic key in use (from the %s)", source)
+        await self._audit(key, source)
+        session = self._session
+        if session is None or session.closed:
+            timeout = self._config.timeout_seconds
+            session = self._session = aiohttp.ClientSession(
+                # Each stream holds its connection while it runs: no cap at aiohttp's 100.
+                connector=aiohttp.TCPConnector(limit=0),
+                # No total: a long reply streams for minutes; a read this silent is dead.
+                timeout=aiohttp.ClientTimeout(total=None, sock_connect=timeout, sock_read=timeout),
+                auto_decompress=True,
+                # Not trust_env: it reads ~/.netrc on every request; the proxy is looked up
+                # once (as the Anthropic API door does).
+                trust_env=False,
+            )
+        headers = {
+            "x-api-key": key,
+            "anthropic-version": ANTHROPIC_VERSION,
+            "content-type": "application/json",
+            "accept": "text/event-stream",
+        }
+        return MessagesTarget(session, self._url, headers, self._proxy)
+
+    async def client(self) -> AsyncAnthropic:
+        key, source = await self._usable_key()
+        if self._client is not None and key == self._client.api_key:
             return self._client
         async with self._lock:
-            if self._client is None or key != self._key:
+            if self._client is None or key != self._client.api_key:
                 # Building one loads the CA bundle (73-167 ms here): never on the event loop.
                 client = await asyncio.to_thread(self._build, key)
                 if self._client is not None:
                     self._retired.append(self._client)
-                self._client, self._key = client, key
+                self._client = client
                 log.info("Anthropic client ready (key from the %s)", source)
-                keys = self._keys
-                if keys is not None and source == "vault":
-                    await keys.record(AuditEvent.KEY_USE, CHAT_ACTOR, provider=PROVIDER)
+                await self._audit(key, source)
             return self._client
 
     def _build(self, key: str) -> AsyncAnthropic:
@@ -118,7 +185,11 @@ class AnthropicClients:
     async def close(self) -> None:
         clients = [*self._retired, *([self._client] if self._client else [])]
         self._client, self._retired = None, []
-        await asyncio.gather(*(client.close() for client in clients), return_exceptions=True)
+        session, self._session = self._session, None
+        closing = [client.close() for client in clients]
+        if session is not None:
+            closing.append(session.close())
+        await asyncio.gather(*closing, return_exceptions=True)
 
 
 def sdk_telemetry(environ: Mapping[str, str]) -> OpenTelemetryOptions | None:

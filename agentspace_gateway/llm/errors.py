@@ -1,10 +1,17 @@
 """Anthropic failures in the gateway's vocabulary: a code, the upstream message, and
-whether (and when) trying again may work."""
+whether (and when) trying again may work.
+
+The same judgement for the SDK's errors (``upstream_error``: ``context.inspect``, the OpenAI
+door) and for an answer the gateway read itself (``status_error``: the chat's stream, which
+is sent without the SDK), so a refusal maps alike whichever way the request went.
+"""
 
 import email.utils
+import json
 import time
 from collections.abc import Iterator, Mapping
 
+import aiohttp
 import anthropic
 
 from agentspace_gateway.protocol.errors import ErrorCode, GatewayError
@@ -56,16 +63,50 @@ def upstream_error(error: BaseException) -> GatewayError:
 
 def _status_error(error: anthropic.APIStatusError) -> GatewayError:
     message = error.api_message or str(error)
-    code, retryable = _BY_TYPE.get(error.type or "", (None, False))
+    return _judged(error.status_code, error.type, message, error.response.headers)
+
+
+def status_error(status: int, raw: bytes, headers: Mapping[str, str]) -> GatewayError:
+    """An error answer (``status`` 4xx or 5xx, ``raw`` its body) judged as the SDK's
+    ``APIStatusError`` for it would be: the body's ``error.message`` and ``error.type``,
+    else the SDK's own words for a body without them."""
+    text = raw.decode("utf-8", "replace").strip()
+    body: object
+    try:
+        body = json.loads(text)
+        fallback = f"Error code: {status} - {body}"
+    except ValueError:
+        body, fallback = text, text or f"Error code: {status}"
+    return error_body(status, body, headers, fallback)
+
+
+def error_body(
+    status: int, body: object, headers: Mapping[str, str], fallback: str
+) -> GatewayError:
+    """``body`` (parsed) as an error: an answer's, or an ``error`` event's (status 200, its
+    ``error.type`` then says what went wrong); ``fallback`` when it names no message."""
+    error = body.get("error") if isinstance(body, dict) else None
+    message = error.get("message") if isinstance(error, dict) else None
+    kind = error.get("type") if isinstance(error, dict) else None
+    return _judged(
+        status,
+        kind if isinstance(kind, str) else None,
+        message if isinstance(message, str) and message else fallback,
+        headers,
+    )
+
+
+def _judged(
+    status: int, kind: str | None, message: str, headers: Mapping[str, str]
+) -> GatewayError:
+    code, retryable = _BY_TYPE.get(kind or "", (None, False))
     if code is None:
-        code, retryable = _BY_STATUS.get(error.status_code, (ErrorCode.LLM_ERROR, False))
-    if error.type == "invalid_request_error" and any(
-        hint in message.lower() for hint in _TOO_LONG_HINTS
-    ):
+        code, retryable = _BY_STATUS.get(status, (ErrorCode.LLM_ERROR, False))
+    if kind == "invalid_request_error" and any(hint in message.lower() for hint in _TOO_LONG_HINTS):
         code, retryable = ErrorCode.CONTEXT_TOO_LONG, False
-    if code is ErrorCode.LLM_ERROR and error.status_code >= 500:
+    if code is ErrorCode.LLM_ERROR and status >= 500:
         retryable = True
-    return _error(code, message, retryable, retry_after_ms(error.response.headers))
+    return _error(code, message, retryable, retry_after_ms(headers))
 
 
 def retry_after_ms(headers: Mapping[str, str]) -> int | None:
@@ -116,9 +157,11 @@ def _is_timeout(error: BaseException) -> bool:
 
 
 def _is_transport(error: BaseException) -> bool:
-    return isinstance(error, anthropic.APIConnectionError | OSError) or _named(
-        error, "TransportError"
-    )
+    # aiohttp's own errors: the chat's stream is read with it (ServerDisconnectedError and
+    # ClientPayloadError are not OSErrors).
+    return isinstance(
+        error, anthropic.APIConnectionError | aiohttp.ClientError | OSError
+    ) or _named(error, "TransportError")
 
 
 def _named(error: BaseException, name: str) -> bool:
