@@ -140,7 +140,8 @@ async def test_the_history_sent_carries_the_new_message_exactly_once(
         session_id = first[0]["sessionId"]
 
         history = app[appkeys.MESSAGES]
-        read = history.recent_for_session
+        # The read a chat.send makes of its history (only what is newer than it last saw).
+        read = history.recent_or_newer
         history_read = asyncio.Event()
         if lands == "after-the-history-read":
             hold_user_message(app, monkeypatch, history_read.wait)
@@ -148,14 +149,14 @@ async def test_the_history_sent_carries_the_new_message_exactly_once(
         else:
             stored = hold_user_message(app, monkeypatch, at_once)
 
-        async def recent_for_session(*args: Any, **kwargs: Any) -> Any:
+        async def recent_or_newer(*args: Any, **kwargs: Any) -> Any:
             if stored is not None:
                 await stored.wait()  # the read sees the new message
             rows = await read(*args, **kwargs)
             history_read.set()
             return rows
 
-        monkeypatch.setattr(history, "recent_for_session", recent_for_session)
+        monkeypatch.setattr(history, "recent_or_newer", recent_or_newer)
         second = await send_chat(ws, "b", "second question", sessionId=session_id)
 
     assert second[-1]["type"] == "chat.stream.end"

@@ -6,7 +6,10 @@ with each message, so a long session is never re-tokenised.
 
 A session's history, once rendered, is kept (a bounded number of bytes of it) with the
 version of the messages it came from: inspecting a session nobody has written to since
-costs one small query, not reading and rendering hundreds of kilobytes again.
+costs one small query, not reading and rendering hundreds of kilobytes again. A chat.send
+keeps the rows it read the same way and next reads only the messages stored since (its last
+exchange's two): reading and building its whole history (50 rows) each time was about a
+third of what the gateway added to the time to the first delta with one stream.
 """
 
 from collections import OrderedDict
@@ -15,6 +18,7 @@ from typing import Any
 from attrs import frozen
 
 from agentspace_gateway.storage import HistoryVersion, MessageRepository, MessageRow, NewMessage
+from agentspace_gateway.storage.messages import HistoryRead
 from agentspace_gateway.tokens import TokenEstimator
 
 # Rendered histories kept, in bytes of text; the least recently used go first.
@@ -53,6 +57,47 @@ def _section(name: str, content: str, tokens: int) -> Section:
     return Section(name, content, len(content.encode("utf-8")), tokens)
 
 
+class _RecentRows:
+    """The last rows read of each session (``limit`` of them at most) and their version;
+    bounded in bytes of content, least recently used out first."""
+
+    def __init__(self, limit_bytes: int) -> None:
+        self._kept: OrderedDict[str, tuple[HistoryVersion, tuple[MessageRow, ...], int]] = (
+            OrderedDict()
+        )
+        self._limit_bytes = limit_bytes
+        self._bytes = 0
+
+    def get(self, session_id: str) -> tuple[HistoryVersion, tuple[MessageRow, ...]] | None:
+        kept = self._kept.get(session_id)
+        return None if kept is None else kept[:2]
+
+    def update(
+        self,
+        session_id: str,
+        known: tuple[HistoryVersion, tuple[MessageRow, ...]] | None,
+        read: HistoryRead,
+        limit: int,
+    ) -> tuple[MessageRow, ...]:
+        """The session's last ``limit`` rows as of ``read`` (made from ``known``, what was
+        kept when the read began, when it read only the newer ones), kept for the next."""
+        if read.newer_only and known is not None:
+            rows = (*known[1], *read.messages)[-limit:]
+        else:
+            rows = tuple(read.messages)
+        previous = self._kept.pop(session_id, None)
+        if previous is not None:
+            self._bytes -= previous[2]
+        size = sum(len(row.content) for row in rows)
+        if size <= self._limit_bytes:
+            self._kept[session_id] = (read.version, rows, size)
+            self._bytes += size
+            while self._bytes > self._limit_bytes:
+                _, (_, _, evicted) = self._kept.popitem(last=False)
+                self._bytes -= evicted
+        return rows
+
+
 def _render(messages: list[MessageRow]) -> str:
     return "\n\n".join(f"{message.role}: {message.content}" for message in messages)
 
@@ -75,6 +120,7 @@ class ContextAssembler:
         self._cache: OrderedDict[str, _History] = OrderedDict()
         self._cache_bytes = cache_bytes
         self._cached_bytes = 0
+        self._recent = _RecentRows(cache_bytes)
 
     async def assemble(
         self, session_id: str, model: str, *, pending: MessageRow | NewMessage | None = None
@@ -88,9 +134,13 @@ class ContextAssembler:
         if pending is None:
             history = await self._history(session_id)
         else:
-            recent = await self._messages.recent_for_session(
-                session_id, limit=self._history_messages + 1
+            # One more than the history holds: the pending message may be among them.
+            limit = self._history_messages + 1
+            known = self._recent.get(session_id)
+            read = await self._messages.recent_or_newer(
+                session_id, limit=limit, known=None if known is None else known[0]
             )
+            recent = self._recent.update(session_id, known, read, limit)
             kept = [m for m in recent if not _is(m, pending)][-self._history_messages :]
             history = await self._render_history(None, kept)
         sections = [

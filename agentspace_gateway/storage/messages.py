@@ -19,6 +19,7 @@ _COLUMNS = (
 )
 # Newest first, so the index (session_id, id) is read backwards and nothing is sorted.
 _RECENT = f"SELECT {_COLUMNS} FROM messages WHERE session_id = ? ORDER BY id DESC LIMIT ?"  # noqa: S608
+_NEWER = f"SELECT {_COLUMNS} FROM messages WHERE session_id = ? AND id > ? ORDER BY id LIMIT ?"  # noqa: S608
 
 
 @attrs.frozen
@@ -48,6 +49,15 @@ class RecentMessages:
     version: HistoryVersion
     # None: unchanged since the version the caller already had.
     messages: list[MessageRow] | None
+
+
+@attrs.frozen
+class HistoryRead:
+    version: HistoryVersion
+    messages: list[MessageRow]
+    # True: ``messages`` are only those stored since the version the caller had (nothing
+    # else changed); False: the last ``limit`` of the session.
+    newer_only: bool
 
 
 @attrs.frozen
@@ -114,6 +124,30 @@ class MessageRepository:
                 return RecentMessages(version, None)
             rows = raw.execute(_RECENT, (session_id, limit)).fetchall()
             return RecentMessages(version, [_message(row) for row in reversed(rows)])
+
+        return await self._db.read_in_one_trip(read)
+
+    async def recent_or_newer(
+        self, session_id: str, *, limit: int, known: HistoryVersion | None
+    ) -> HistoryRead:
+        """The messages stored since ``known`` when that is all that changed (a chat.send
+        reads the two its last exchange added, not its whole history again); else, like
+        ``recent_for_session``, the last ``limit``. One trip either way."""
+
+        def read(raw: sqlite3.Connection) -> HistoryRead:
+            ((last_id, count),) = raw.execute(
+                "SELECT coalesce(max(id), 0), count(*) FROM messages WHERE session_id = ?",
+                (session_id,),
+            ).fetchall()
+            version = HistoryVersion(last_id, count)
+            if known is not None and known.last_id <= last_id:
+                rows = raw.execute(_NEWER, (session_id, known.last_id, limit)).fetchall()
+                # Ids only grow: the rows after the known last are the new ones, and the
+                # count says none of the known ones went meanwhile.
+                if known.count + len(rows) == count:
+                    return HistoryRead(version, [_message(row) for row in rows], True)
+            rows = raw.execute(_RECENT, (session_id, limit)).fetchall()
+            return HistoryRead(version, [_message(row) for row in reversed(rows)], False)
 
         return await self._db.read_in_one_trip(read)
 
