@@ -29,9 +29,10 @@ from typing import Any, Literal, TypeVar
 import aiosqlite
 import attrs
 
-from agentspace_gateway.storage import one_trip
+from agentspace_gateway.storage import group_commit, one_trip
 from agentspace_gateway.storage.errors import StorageError
 from agentspace_gateway.storage.failures import PATH_NOTE, storage_problem
+from agentspace_gateway.storage.group_commit import Outcome
 
 log = logging.getLogger(__name__)
 
@@ -205,7 +206,7 @@ class Database:
             if self._connection.in_transaction:
                 await _rollback_quietly(self._connection)
 
-    async def _alone(self, job: _Job) -> tuple[Any, BaseException | None]:
+    async def _alone(self, job: _Job) -> Outcome:
         connection = self._connection
         if job.in_one_trip:
             raw = one_trip.raw_connection(connection)
@@ -219,11 +220,10 @@ class Database:
             await _rollback_quietly(connection)
         return outcome
 
-    async def _commit(self, group: list[_Job]) -> list[tuple[Any, BaseException | None]]:
-        """Run the group in one transaction, each write in its own savepoint; commit once.
-
-        A group of one needs no savepoint: its failure rolls back the whole transaction.
-        """
+    async def _commit(self, group: list[_Job]) -> list[Outcome]:
+        """Run the group in one transaction, each write in its own savepoint; commit once
+        (``group_commit``). A group of one needs no savepoint: its failure rolls back the
+        whole transaction."""
         connection = self._connection
         flush = any(job.durable for job in group)
         if all(job.in_one_trip for job in group):
@@ -232,89 +232,40 @@ class Database:
             outcome = await self._trip(lambda: one_trip.commit(raw, operations, flush=flush))
             if outcome[1] is not None:  # the trip itself failed (the connection is closed)
                 return [outcome] * len(group)
-            outcomes: list[tuple[Any, BaseException | None]] = outcome[0]
+            outcomes: list[Outcome] = outcome[0]
             return outcomes
-        if connection.in_transaction:  # left by an operation cut short: never inherited
-            await _rollback_quietly(connection)
-        use_savepoints = len(group) > 1
-        if not flush:
-            await connection.execute("PRAGMA synchronous = NORMAL")
+        plan = group_commit.plan(len(group), connection, flush=flush)
         try:
-            return await self._commit_group(group, use_savepoints)
-        finally:
-            if not flush:
-                await connection.execute("PRAGMA synchronous = FULL")
-
-    async def _commit_group(
-        self, group: list[_Job], use_savepoints: bool
-    ) -> list[tuple[Any, BaseException | None]]:
-        connection = self._connection
-        outcomes: list[tuple[Any, BaseException | None]] = []
-        open_since: int | None = None  # the first write of the open transaction
-
-        def lose(error: BaseException) -> None:
-            # The transaction is gone, and with it every write made in it.
-            assert open_since is not None
-            for index in range(open_since, len(outcomes)):
-                outcomes[index] = (None, outcomes[index][1] or error)
-
-        try:
-            for job in group:
-                if open_since is not None and not connection.in_transaction:
-                    # SQLite rolled back by itself (disk full, I/O error) on the last write.
-                    last_error = outcomes[-1][1]
-                    assert last_error is not None
-                    lose(last_error)
-                    open_since = None
-                if open_since is None:
-                    try:
-                        await connection.execute("BEGIN IMMEDIATE")
-                    except sqlite3.Error as refused:
-                        outcomes.append((None, refused))
-                        continue
-                    open_since = len(outcomes)
-                if use_savepoints:
-                    await connection.execute("SAVEPOINT write")
-                if job.in_one_trip:
-                    result, failure = await self._trip(
-                        functools.partial(job.operation, one_trip.raw_connection(connection))
-                    )
+            step = next(plan)
+            while True:
+                try:
+                    if isinstance(step, int):
+                        answer = await self._outcome(group[step])
+                    else:
+                        await connection.execute(step)
+                        answer = None
+                except BaseException as error:  # the plan's to handle, or to hand back
+                    step = plan.throw(error)
                 else:
-                    result, failure = await _call(job.operation, connection)
-                if use_savepoints and connection.in_transaction:
-                    if failure is not None:
-                        await connection.execute("ROLLBACK TO write")
-                    await connection.execute("RELEASE write")
-                elif failure is not None and connection.in_transaction:
-                    await connection.execute("ROLLBACK")
-                    open_since = None
-                outcomes.append((result, failure))
-            if open_since is not None:
-                if not connection.in_transaction:
-                    last_error = outcomes[-1][1]
-                    assert last_error is not None
-                    lose(last_error)
-                else:
-                    try:
-                        await connection.execute("COMMIT")
-                    except sqlite3.Error as unflushed:
-                        await _rollback_quietly(connection)
-                        lose(unflushed)
-        except Exception as error:  # a savepoint or rollback itself failed
-            await _rollback_quietly(connection)
-            return [(None, error)] * len(group)
-        return outcomes
+                    step = plan.send(answer)
+        except StopIteration as done:
+            outcomes = done.value
+            return outcomes
 
-    async def _trip(self, function: Callable[[], Any]) -> tuple[Any, BaseException | None]:
+    async def _outcome(self, job: _Job) -> Outcome:
+        if job.in_one_trip:
+            raw = one_trip.raw_connection(self._connection)
+            return await self._trip(functools.partial(job.operation, raw))
+        return await _call(job.operation, self._connection)
+
+    async def _trip(self, function: Callable[[], Any]) -> Outcome:
         try:
             return await one_trip.on_thread(self._connection, function), None
         except Exception as error:
             return None, error
 
 
-async def _call(
-    operation: Operation[Any], connection: aiosqlite.Connection
-) -> tuple[Any, BaseException | None]:
+async def _call(operation: Operation[Any], connection: aiosqlite.Connection) -> Outcome:
     try:
         return await operation(connection), None
     except asyncio.CancelledError as error:

@@ -19,12 +19,14 @@ from typing import Any, TypeVar, cast
 
 import aiosqlite
 
+from agentspace_gateway.storage import group_commit
+from agentspace_gateway.storage.group_commit import Outcome
+
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 # A function of the sqlite3 connection, run on its thread: it must not touch the event loop.
 SyncOperation = Callable[[sqlite3.Connection], T]
-Outcome = tuple[Any, BaseException | None]
 
 
 def on_thread(connection: aiosqlite.Connection, function: Callable[[], T]) -> Awaitable[T]:
@@ -48,10 +50,7 @@ def read(raw: sqlite3.Connection, operation: SyncOperation[Any]) -> Outcome:
     """One read outside any transaction; never leaves one open for the next write."""
     if raw.in_transaction:  # left by an operation cut short: never inherited
         _rollback_quietly(raw)
-    try:
-        outcome: Outcome = (operation(raw), None)
-    except Exception as error:  # handed to the awaiting coroutine, raised there
-        outcome = (None, error)
+    outcome = _outcome(operation, raw)
     if raw.in_transaction:
         _rollback_quietly(raw)
     return outcome
@@ -61,75 +60,31 @@ def commit(
     raw: sqlite3.Connection, operations: Sequence[SyncOperation[Any]], *, flush: bool
 ) -> list[Outcome]:
     """The group in one transaction, each in its own savepoint when there are several;
-    committed once. The same outcomes, failure for failure, as ``Database._commit_group``."""
-    if raw.in_transaction:  # left by an operation cut short: never inherited
-        _rollback_quietly(raw)
-    if not flush:
-        raw.execute("PRAGMA synchronous = NORMAL")
+    committed once. The same steps, failure for failure, as ``Database._commit``."""
+    plan = group_commit.plan(len(operations), raw, flush=flush)
     try:
-        return _commit_group(raw, operations, use_savepoints=len(operations) > 1)
-    finally:
-        if not flush:
-            raw.execute("PRAGMA synchronous = FULL")
-
-
-def _commit_group(
-    raw: sqlite3.Connection, operations: Sequence[SyncOperation[Any]], *, use_savepoints: bool
-) -> list[Outcome]:
-    outcomes: list[Outcome] = []
-    open_since: int | None = None  # the first write of the open transaction
-
-    def lose(error: BaseException) -> None:
-        # The transaction is gone, and with it every write made in it.
-        assert open_since is not None
-        for index in range(open_since, len(outcomes)):
-            outcomes[index] = (None, outcomes[index][1] or error)
-
-    try:
-        for operation in operations:
-            if open_since is not None and not raw.in_transaction:
-                # SQLite rolled back by itself (disk full, I/O error) on the last write.
-                last_error = outcomes[-1][1]
-                assert last_error is not None
-                lose(last_error)
-                open_since = None
-            if open_since is None:
-                try:
-                    raw.execute("BEGIN IMMEDIATE")
-                except sqlite3.Error as refused:
-                    outcomes.append((None, refused))
-                    continue
-                open_since = len(outcomes)
-            if use_savepoints:
-                raw.execute("SAVEPOINT write")
+        step = next(plan)
+        while True:
             try:
-                outcome: Outcome = (operation(raw), None)
-            except Exception as error:
-                outcome = (None, error)
-            failure = outcome[1]
-            if use_savepoints and raw.in_transaction:
-                if failure is not None:
-                    raw.execute("ROLLBACK TO write")
-                raw.execute("RELEASE write")
-            elif failure is not None and raw.in_transaction:
-                raw.execute("ROLLBACK")
-                open_since = None
-            outcomes.append(outcome)
-        if open_since is not None:
-            if not raw.in_transaction:
-                last_error = outcomes[-1][1]
-                assert last_error is not None
-                lose(last_error)
+                if isinstance(step, int):
+                    answer = _outcome(operations[step], raw)
+                else:
+                    raw.execute(step)
+                    answer = None
+            except BaseException as error:  # the plan's to handle, or to hand back
+                step = plan.throw(error)
             else:
-                try:
-                    raw.execute("COMMIT")
-                except sqlite3.Error as unflushed:
-                    _rollback_quietly(raw)
-                    lose(unflushed)
-    except Exception as error:  # a savepoint or rollback itself failed
-        _rollback_quietly(raw)
-        return [(None, error)] * len(operations)
-    return outcomes
+                step = plan.send(answer)
+    except StopIteration as done:
+        outcomes: list[Outcome] = done.value
+        return outcomes
+
+
+def _outcome(operation: SyncOperation[Any], raw: sqlite3.Connection) -> Outcome:
+    try:
+        return operation(raw), None
+    except Exception as error:  # handed to the awaiting coroutine, raised there
+        return None, error
 
 
 def _rollback_quietly(raw: sqlite3.Connection) -> None:
