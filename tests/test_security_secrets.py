@@ -18,6 +18,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 import aiohttp
+import openai
 import pytest
 from aiohttp import WSMsgType
 
@@ -28,6 +29,7 @@ from agentspace_gateway.vault import CredentialVault
 from chat_helpers import kinds, send_chat
 from conftest import PASSPHRASE
 from processes import BIN, free_port, gateway_env, running, wait_for_health_async
+from proxy_helpers import issue
 from wsclient import exchange
 
 GATEWAY = str(BIN / "agentspace-gateway")
@@ -117,6 +119,18 @@ async def test_nothing_secret_at_rest_or_in_logs_in_process(
     assert (
         await client.get("/keys/anthropic", headers={"Authorization": "Bearer no"})
     ).status == 401
+    # A Claude model through the OpenAI door, the one path that still sends through the
+    # anthropic SDK (its translation), on a client key whose secret must not leak either.
+    issued = await issue(client, "secrets-scan")
+    sdk = openai.AsyncOpenAI(
+        api_key=issued.secret, base_url=str(client.make_url("/v1")), max_retries=0
+    )
+    reply = await sdk.chat.completions.create(
+        model="claude-sonnet-4-5", messages=[{"role": "user", "content": "hi"}]
+    )
+    await sdk.close()
+    assert reply.choices[0].message.content
+    assert {r.api_key for r in fake.message_requests} == {ANTHROPIC_KEY}
     # First-frame auth, then rotation closes both connections.
     browser = await client.ws_connect("/gateway")
     assert await exchange(browser, {"type": "auth", "id": "a", "token": old}) == {"type": "auth.ok"}
@@ -128,7 +142,7 @@ async def test_nothing_secret_at_rest_or_in_logs_in_process(
     async with client.ws_connect("/gateway", headers={"Authorization": f"Bearer {new}"}) as again:
         assert kinds(await send_chat(again, "c3", "after rotation"))[-1] == "chat.stream.end"
 
-    secrets = [ANTHROPIC_KEY, OPENAI_KEY, old, new, PASSPHRASE]
+    secrets = [ANTHROPIC_KEY, OPENAI_KEY, old, new, PASSPHRASE, issued.secret]
     while_running = files_under(home.root)
     assert {"agentspace.db", "agentspace.db-wal", "config.toml", "vault.enc"} <= set(while_running)
     await client.close()
@@ -140,8 +154,8 @@ async def test_nothing_secret_at_rest_or_in_logs_in_process(
     assert leaks(secrets, {f"{n} (running)": d for n, d in while_running.items()}) == []
     assert leaks(secrets, after) == []
     assert leaks(secrets, {"caplog": logged}) == []
-    # DEBUG really was captured, the SDK's own request and response logs included (the
-    # gateway's SDK client runs on aiohttp, so httpcore's connection traces are no more).
+    # DEBUG really was captured, the SDK's own request and response logs included (from the
+    # OpenAI door's translation; the chat sends on aiohttp itself, not through the SDK).
     debug = [r for r in caplog.records if r.levelno == logging.DEBUG]
     assert any(r.name.startswith("anthropic") for r in debug)
     assert len(debug) > 10
