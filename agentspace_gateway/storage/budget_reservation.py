@@ -134,7 +134,20 @@ def standings_statement(
     agent_id: str | None,
 ) -> tuple[str, dict[str, Any]]:
     """Every budget that applies to the scope as it stands, in one statement."""
-    return _STANDINGS[whole_hours], {
+    return _STANDINGS[whole_hours], _scope_parameters(
+        day, month, session_id, client_key_id, agent_id
+    )
+
+
+def _scope_parameters(
+    day: tuple[str | None, str | None],
+    month: tuple[str | None, str | None],
+    session_id: str | None,
+    client_key_id: int | None,
+    agent_id: str | None,
+) -> dict[str, Any]:
+    """What both statements are given about the scope and its periods."""
+    return {
         "day_start": day[0],
         "day_end": day[1],
         "month_start": month[0],
@@ -162,13 +175,7 @@ def reservation_statement(
     """The statement and its parameters. ``measured_ratio``: the model's largest measured
     actual/estimated input ratio the amount was priced with (None: none measured)."""
     return _STATEMENTS[whole_hours], {
-        "day_start": day[0],
-        "day_end": day[1],
-        "month_start": month[0],
-        "month_end": month[1],
-        "session_id": session_id,
-        "client_key_id": client_key_id,
-        "agent_id": agent_id,
+        **_scope_parameters(day, month, session_id, client_key_id, agent_id),
         "request_id": request_id,
         "model": model,
         "amount": amount_nanousd,

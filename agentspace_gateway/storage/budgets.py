@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import sqlite3
 from datetime import UTC, datetime
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import aiosqlite
@@ -191,15 +192,8 @@ class BudgetStore:
         ``measured_ratio``); ``reserve`` then says why."""
         if amount_nanousd < 0:
             raise BudgetError("a reservation cannot be negative")
-        day = period_bounds("day", now, self._zone)
-        month = period_bounds("month", now, self._zone)
         sql, params = reservation_statement(
-            whole_hours=whole_hours(*day) and whole_hours(*month),
-            day=day,
-            month=month,
-            session_id=scope.session_id,
-            client_key_id=scope.client_key_id,
-            agent_id=scope.agent_id,
+            **self._where(scope, now),
             request_id=request_id,
             model=model,
             amount_nanousd=amount_nanousd,
@@ -253,18 +247,22 @@ class BudgetStore:
         self, raw: sqlite3.Connection, scope: Scope, now: datetime
     ) -> list[Standing]:
         """``standings_of`` as one statement (``_standing`` reads two per budget)."""
-        day = period_bounds("day", now, self._zone)
-        month = period_bounds("month", now, self._zone)
-        sql, params = standings_statement(
-            whole_hours=whole_hours(*day) and whole_hours(*month),
-            day=day,
-            month=month,
-            session_id=scope.session_id,
-            client_key_id=scope.client_key_id,
-            agent_id=scope.agent_id,
-        )
+        sql, params = standings_statement(**self._where(scope, now))
         rows = raw.execute(sql, params).fetchall()
         return [Standing(budget_row(row[:7]), int(row[7]), int(row[8]), row[9]) for row in rows]
+
+    def _where(self, scope: Scope, now: datetime) -> dict[str, Any]:
+        """The scope and its periods, as both one-statement paths give them."""
+        day = period_bounds("day", now, self._zone)
+        month = period_bounds("month", now, self._zone)
+        return {
+            "whole_hours": whole_hours(*day) and whole_hours(*month),
+            "day": day,
+            "month": month,
+            "session_id": scope.session_id,
+            "client_key_id": scope.client_key_id,
+            "agent_id": scope.agent_id,
+        }
 
     async def settle_abandoned(self) -> int:
         """At startup: settle what a dead process left open; its usage rows hold the spend."""
