@@ -13,11 +13,9 @@ from pathlib import Path
 
 import aiosqlite
 import pytest
+from database_helpers import INSERT_AUDIT, NOW, HeldWrite
 
 from agentspace_gateway.storage import Database, StorageError, apply_migrations
-
-NOW = "2026-11-28T09:00:00.000Z"
-INSERT_AUDIT = "INSERT INTO audit_log (event, created_at) VALUES (?, ?)"
 
 
 @pytest.fixture
@@ -56,29 +54,6 @@ def inserting(*events: str) -> Callable[[aiosqlite.Connection], Awaitable[None]]
             await connection.execute(INSERT_AUDIT, (event, NOW))
 
     return insert
-
-
-class HeldWrite:
-    """A write that keeps the connection busy until released, so the next ones queue up."""
-
-    def __init__(self, db: Database, event: str = "slow") -> None:
-        self.started = asyncio.Event()
-        self.release = asyncio.Event()
-
-        async def slow(connection: aiosqlite.Connection) -> None:
-            self.started.set()
-            await self.release.wait()
-            await inserting(event)(connection)
-
-        self.done = asyncio.ensure_future(db.write(slow))
-
-    async def __aenter__(self) -> HeldWrite:
-        await self.started.wait()
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        self.release.set()
-        await self.done
 
 
 async def test_pragmas_are_in_effect(db: Database) -> None:

@@ -10,11 +10,9 @@ from pathlib import Path
 
 import aiosqlite
 import pytest
+from database_helpers import INSERT_AUDIT, NOW, HeldWrite
 
 from agentspace_gateway.storage import Database, apply_migrations
-
-NOW = "2026-11-28T09:00:00.000Z"
-INSERT_AUDIT = "INSERT INTO audit_log (event, created_at) VALUES (?, ?)"
 
 
 def inserting(*events: str) -> Callable[[sqlite3.Connection], int]:
@@ -28,29 +26,6 @@ def inserting(*events: str) -> Callable[[sqlite3.Connection], int]:
 
 async def audit_events(db: Database) -> list[str]:
     return [row["event"] for row in await db.fetchall("SELECT event FROM audit_log ORDER BY id")]
-
-
-class HeldWrite:
-    """A write (the usual kind) that keeps the connection busy until released."""
-
-    def __init__(self, db: Database) -> None:
-        self.started = asyncio.Event()
-        self.release = asyncio.Event()
-
-        async def slow(connection: aiosqlite.Connection) -> None:
-            self.started.set()
-            await self.release.wait()
-            await connection.execute(INSERT_AUDIT, ("slow", NOW))
-
-        self.done = asyncio.ensure_future(db.write(slow))
-
-    async def __aenter__(self) -> HeldWrite:
-        await self.started.wait()
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        self.release.set()
-        await self.done
 
 
 async def test_a_write_in_one_trip_commits_and_returns_its_result(tmp_path: Path) -> None:
