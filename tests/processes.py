@@ -105,6 +105,15 @@ def running(argv: Sequence[str], env: dict[str, str], cwd: Path) -> Iterator[sub
                 pipe.close()
 
 
+def read_link(process: subprocess.Popen[str]) -> str:
+    """The console login link a ``serve`` process prints (read from its stdout)."""
+    assert process.stdout is not None
+    while line := process.stdout.readline():
+        if "/login?code=" in line:
+            return line.rsplit(" ", 1)[-1].strip()
+    raise AssertionError("serve printed no login link")
+
+
 async def wait_for_health_async(
     port: int, process: subprocess.Popen[str], timeout: float = WAIT_SECONDS
 ) -> None:

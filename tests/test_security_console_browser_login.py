@@ -5,26 +5,24 @@ setup this follows)."""
 import asyncio
 import os
 import signal
-import subprocess
 from pathlib import Path
 
 from playwright.async_api import async_playwright, expect
 
 from conftest import PASSPHRASE
-from processes import BIN, free_port, gateway_env, running, wait_for_health_async
+from processes import (
+    BIN,
+    free_port,
+    gateway_env,
+    read_link,
+    running,
+    wait_for_health_async,
+)
 
 GATEWAY = str(BIN / "agentspace-gateway")
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run"]
 WAIT_MS = 30_000
-
-
-def read_link(process: subprocess.Popen[str]) -> str:
-    assert process.stdout is not None
-    while line := process.stdout.readline():
-        if "/login?code=" in line:
-            return line.rsplit(" ", 1)[-1].strip()
-    raise AssertionError("serve printed no login link")
 
 
 async def test_the_browser_logs_in_through_the_link_once(tmp_path: Path) -> None:

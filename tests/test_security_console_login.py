@@ -15,7 +15,14 @@ from agentspace_gateway.console_login import CONSOLE_LOGIN, announce_console_log
 from agentspace_gateway.vault import CredentialVault
 
 from conftest import PASSPHRASE
-from processes import BIN, free_port, gateway_env, running, wait_for_health_async
+from processes import (
+    BIN,
+    free_port,
+    gateway_env,
+    read_link,
+    running,
+    wait_for_health_async,
+)
 from wsclient import exchange
 
 GATEWAY = str(BIN / "agentspace-gateway")
@@ -181,14 +188,6 @@ async def test_the_link_serve_printed_ends_with_the_token_it_was_printed_under(
     assert await logged_out(client)  # the rotation has been seen
     spent = await client.get(f"/login?code={code_of(printed[0])}", allow_redirects=False)
     assert spent.status == 401
-
-
-def read_link(process: subprocess.Popen[str]) -> str:
-    assert process.stdout is not None
-    while line := process.stdout.readline():
-        if "/login?code=" in line:
-            return line.rsplit(" ", 1)[-1].strip()
-    raise AssertionError("serve printed no login link")
 
 
 async def test_serve_prints_a_link_open_prints_another_and_neither_is_logged(
