@@ -14,6 +14,7 @@ one to one.
 """
 
 import asyncio
+import math
 import random
 import time
 from collections.abc import Awaitable, Callable
@@ -35,6 +36,8 @@ LEVELS = ((1, 30), (50, 4), (200, 2))
 TARGET_LEVEL = 50
 TARGET_P50_MS = 2.0
 TARGET_P99_MS = 5.0
+# Issue 14: the gateway process's CPU (user + system, all threads) per chat at 50 in flight.
+TARGET_CPU_PER_CHAT_MS = 2.0
 SCENARIO = {"text_chunks": chunks(DELTAS), "delay_between_chunks": DELTA_INTERVAL_SECONDS}
 
 
@@ -60,13 +63,19 @@ async def run(stage: Stage) -> ScenarioResult:
                 await asyncio.gather(*(direct_stream(client) for _ in range(concurrency)))
 
                 gateway = through_gateway(sockets, sessions, concurrency)
+                cpu = 0.0
                 for number in range(rounds):
                     # Turn about, round by round: load from elsewhere hits both alike.
+                    before = process.cpu_seconds()
                     timings["gateway"] += await in_flight(stage, concurrency, number, gateway)
+                    # Only the gateway's own rounds: not the warm-up, the connections
+                    # opened, nor its idle time while direct runs.
+                    cpu += process.cpu_seconds() - before
                     timings["direct"] += await in_flight(
                         stage, concurrency, number, lambda i, r: direct_stream(client)
                     )
             _level(result, concurrency, timings, errors)
+            _cpu(result, concurrency, cpu, len(timings["gateway"]))
     finally:
         await client.close()
     loop = await stage.gateway.reset_loop_monitor(stage.http)
@@ -106,6 +115,14 @@ async def in_flight(
         return await stream(index, number)
 
     return list(await asyncio.gather(*(connection(i) for i in range(concurrency))))
+
+
+def _cpu(result: ScenarioResult, concurrency: int, cpu_seconds: float, chats: int) -> None:
+    """CPU per chat over the gateway's measured rounds at this level (/proc ticks: 10 ms
+    each, so a level's rounds together, never one chat, are what is read)."""
+    per_chat_ms = cpu_seconds * 1000 / chats if chats else math.nan
+    limit = TARGET_CPU_PER_CHAT_MS if concurrency == TARGET_LEVEL else None
+    result.at_most(f"x{concurrency} gateway CPU per chat", per_chat_ms, "ms", limit)
 
 
 def _level(
