@@ -72,9 +72,13 @@ PROXY = web.AppKey("proxy", ProxyDoor)
 async def read_body(request: web.Request, limit: int) -> bytes | web.Response:
     if request.content_length is not None and request.content_length > limit:
         return too_large(limit)
-    body = bytearray()
-    async for chunk in request.content.iter_any():
-        body += chunk
+    # A small request's body has usually come in with its headers: taken as it is, without
+    # the async iteration (1-2% of the gateway's time per request at 50 in flight).
+    body = bytearray(request.content.read_nowait())
+    if len(body) > limit:
+        return too_large(limit)
+    while not request.content.at_eof():
+        body += await request.content.readany()
         if len(body) > limit:
             return too_large(limit)
     return bytes(body)
