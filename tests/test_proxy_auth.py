@@ -1,5 +1,6 @@
 """Client keys on the Anthropic API: Anthropic's error envelope, the limit, the audit log."""
 
+import asyncio
 import json
 
 import anthropic
@@ -10,6 +11,7 @@ from agentspace_gateway.config import AnthropicConfig, Config, KeyserverConfig
 from agentspace_gateway.proxy.routes import PROXY
 from agentspace_gateway.storage.client_keys import ClientKeyRepository
 
+from fake_anthropic import Scenario
 from proxy_helpers import MODEL, PROVIDER_KEY, Proxied, issue, proxy_config
 
 BODY = {"model": MODEL, "max_tokens": 8, "messages": [{"role": "user", "content": "hi"}]}
@@ -146,6 +148,35 @@ async def test_a_body_the_gateway_cannot_forward_gets_anthropics_envelope(
     assert body["type"] == "error"
     assert message in body["error"]["message"]
     assert fake.requests == []
+
+
+@pytest.mark.parametrize("pad", [100, 2000])
+async def test_a_body_sent_in_pieces_is_forwarded_whole_or_refused_past_the_limit(
+    make_client, fake_anthropic, monkeypatch, pad: int
+) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.setenv("ANTHROPIC_API_KEY", PROVIDER_KEY)
+    fake, base_url = fake_anthropic
+    client = await make_client(proxy_config(base_url, max_body_bytes=1024))
+    key = await issue(client, "laptop")
+    messages = [{"role": "user", "content": "hi " + "x" * pad}]
+    body = json.dumps({**BODY, "messages": messages}).encode()
+    fake.enqueue(Scenario(input_tokens=10, output_tokens=2))
+
+    async def pieces():  # type: ignore[no-untyped-def]
+        # Chunked, no Content-Length: the gateway cannot know the size before reading.
+        for start in range(0, len(body), 300):
+            yield body[start : start + 300]
+            await asyncio.sleep(0.01)
+
+    headers = {"x-api-key": key.secret, "anthropic-version": "2023-06-01"}
+    response = await client.post("/v1/messages", data=pieces(), headers=headers)
+    if pad < 1024:
+        assert response.status == 200
+        assert [r.body for r in fake.message_requests] == [body]
+    else:
+        assert response.status == 413
+        assert "proxy.max_body_bytes" in (await response.json())["error"]["message"]
+        assert fake.requests == []
 
 
 async def test_without_a_provider_key_the_client_is_told_what_to_run(
