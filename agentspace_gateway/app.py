@@ -31,6 +31,7 @@ from agentspace_gateway.logging_setup import configure_logging
 from agentspace_gateway.loop_monitor_setup import setup_loop_monitor
 from agentspace_gateway.metering.budget_setup import setup_budgets
 from agentspace_gateway.openai_api.routes import setup_openai_api
+from agentspace_gateway.providers.upstream_http import setup_upstream_http
 from agentspace_gateway.proxy.setup import setup_proxy
 from agentspace_gateway.storage_setup import setup_storage
 from agentspace_gateway.vault_setup import setup_vault
@@ -75,6 +76,7 @@ def create_app(
     setup_first_run(app)
     setup_keyserver(app)
     setup_gateway(app, handler_entry_points)
+    setup_upstream_http(app)  # before the chat and the doors, which send on it
     setup_chat(app)
     setup_budgets(app)
     setup_budget_watches(app)

@@ -1,11 +1,12 @@
-"""Anthropic for the app: the key, the chat's own HTTP session, and one ``AsyncAnthropic``
+"""Anthropic for the app: the key, the chat's HTTP session, and one ``AsyncAnthropic``
 (rebuilt when the stored key changes) for what still goes through the SDK.
 
-The chat sends its Messages request itself, on an aiohttp session as the Anthropic API door
-does (``messages_target``), not through the SDK: building and sending the request in the SDK
-(its httpx2 layer over its aiohttp transport) was 17% of the gateway's Python time a chat
-(docs/performance.md, "Chat CPU, fifth pass"). The SDK still serves ``context.inspect``'s
-token count and the OpenAI door.
+The chat sends its Messages request itself, on the app's one upstream pool
+(``providers.upstream_http``, given to the constructor; a session of its own when not) as
+the Anthropic API door does (``messages_target``), not through the SDK: building and
+sending the request in the SDK (its httpx2 layer over its aiohttp transport) was 17% of
+the gateway's Python time a chat (docs/performance.md, "Chat CPU, fifth pass"). The SDK
+still serves ``context.inspect``'s token count and the OpenAI door.
 
 The key comes from the vault's ``anthropic`` entry, else ANTHROPIC_API_KEY; the base URL
 from config, else ANTHROPIC_BASE_URL, else the SDK's default. The SDK never retries
@@ -34,6 +35,7 @@ from agentspace_gateway.audited_keys import Actor, AuditedKeys, AuditEvent
 from agentspace_gateway.config import AnthropicConfig
 from agentspace_gateway.first_run import no_key_message
 from agentspace_gateway.protocol.errors import ErrorCode, GatewayError
+from agentspace_gateway.providers.upstream_http import upstream_session
 from agentspace_gateway.proxy.upstream import DEFAULT_BASE_URL, environment_proxy
 
 log = logging.getLogger(__name__)
@@ -54,6 +56,8 @@ class MessagesTarget:
     headers: Mapping[str, str]
     # The HTTP proxy the environment names for the URL, if any (looked up once).
     proxy: str | None
+    # The chat's own (a shared pool's default is the doors'): to pass with each request.
+    timeout: aiohttp.ClientTimeout
 
 
 class AnthropicClients:
@@ -64,7 +68,9 @@ class AnthropicClients:
         environ: Mapping[str, str] | None = None,
         *,
         clock: Callable[[], float] = time.monotonic,
+        session: aiohttp.ClientSession | None = None,
     ) -> None:
+        """``session``: the app's upstream pool, which its owner closes."""
         # The vault as the gateway opened it; None when it is unavailable.
         self._keys = keys
         self._config = config
@@ -80,7 +86,11 @@ class AnthropicClients:
         self._lock = asyncio.Lock()
         # The last key a use of was audited (a vault key, on its first use).
         self._audited_key: str | None = None
+        self._shared = session
         self._session: aiohttp.ClientSession | None = None
+        timeout = config.timeout_seconds
+        # No total: a long reply streams for minutes; a read this silent is dead.
+        self._timeout = aiohttp.ClientTimeout(total=None, sock_connect=timeout, sock_read=timeout)
         self._url = (self.base_url or DEFAULT_BASE_URL).rstrip("/") + "/v1/messages"
         self._proxy = environment_proxy(self._url)
 
@@ -132,26 +142,18 @@ class AnthropicClients:
             self._key = key
             log.info("Anthropic key in use (from the %s)", source)
         await self._audit(key, source)
-        session = self._session
-        if session is None or session.closed:
-            timeout = self._config.timeout_seconds
-            session = self._session = aiohttp.ClientSession(
-                # Each stream holds its connection while it runs: no cap at aiohttp's 100.
-                connector=aiohttp.TCPConnector(limit=0),
-                # No total: a long reply streams for minutes; a read this silent is dead.
-                timeout=aiohttp.ClientTimeout(total=None, sock_connect=timeout, sock_read=timeout),
-                auto_decompress=True,
-                # Not trust_env: it reads ~/.netrc on every request; the proxy is looked up
-                # once (as the Anthropic API door does).
-                trust_env=False,
-            )
+        session = self._shared
+        if session is None:
+            if self._session is None or self._session.closed:
+                self._session = upstream_session(self._timeout)
+            session = self._session
         headers = {
             "x-api-key": key,
             "anthropic-version": ANTHROPIC_VERSION,
             "content-type": "application/json",
             "accept": "text/event-stream",
         }
-        return MessagesTarget(session, self._url, headers, self._proxy)
+        return MessagesTarget(session, self._url, headers, self._proxy, self._timeout)
 
     async def client(self) -> AsyncAnthropic:
         key, source = await self._usable_key()

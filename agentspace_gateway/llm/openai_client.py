@@ -1,4 +1,5 @@
-"""One aiohttp ``ClientSession`` for every OpenAI-kind provider, opened on first use and
+"""The HTTP session every OpenAI-kind provider is asked through: the app's one pool
+(``providers.upstream_http``) when given, else one of its own, opened on first use and
 closed with the app; each request carries its provider's key (``providers.keys``).
 
 No SDK here: the gateway reads the chunk protocol itself (``openai_stream``), which keeps
@@ -10,20 +11,29 @@ import aiohttp
 
 from agentspace_gateway.providers.keys import ProviderKeys
 from agentspace_gateway.providers.registry import Provider
+from agentspace_gateway.providers.upstream_http import upstream_session, upstream_timeout
 
 
 class OpenAIClients:
-    def __init__(self, keys: ProviderKeys, *, timeout_seconds: float) -> None:
+    def __init__(
+        self,
+        keys: ProviderKeys,
+        *,
+        timeout_seconds: float,
+        session: aiohttp.ClientSession | None = None,
+    ) -> None:
+        """``session``: the app's pool, which its owner closes (its requests' default
+        timeout is this one's)."""
         self.keys = keys
         self._timeout = timeout_seconds
+        self._shared = session
         self._session: aiohttp.ClientSession | None = None
 
     def session(self) -> aiohttp.ClientSession:
+        if self._shared is not None:
+            return self._shared
         if self._session is None or self._session.closed:
-            # No total limit: a long reply streams for minutes. A read that stalls this long
-            # is a dead upstream.
-            timeout = aiohttp.ClientTimeout(total=None, sock_connect=30, sock_read=self._timeout)
-            self._session = aiohttp.ClientSession(timeout=timeout, auto_decompress=True)
+            self._session = upstream_session(upstream_timeout(self._timeout))
         return self._session
 
     async def key(self, provider: Provider) -> str | None:

@@ -1,8 +1,8 @@
 """Wires the proxy into the app: its routes now, its resources in ``cleanup_ctx``.
 
-One ``aiohttp.ClientSession`` per app carries every proxied request (its connection pool is
-shared; the SDK is not on this path), and one loop watches the open streams. Both close with
-the app, after the streams still open are stopped and billed.
+Every proxied request goes on the app's one upstream pool (``providers.upstream_http``,
+shared with the chat and the OpenAI-kind providers; the SDK is not on this path), and one
+loop watches the open streams, which are stopped and billed when the app closes.
 """
 
 from __future__ import annotations
@@ -11,7 +11,6 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 
-import aiohttp
 from aiohttp import web
 
 from agentspace_gateway import appkeys
@@ -20,6 +19,7 @@ from agentspace_gateway.client_auth import CLIENT_AUTH
 from agentspace_gateway.client_auth.attribution import SessionCache
 from agentspace_gateway.client_auth.keys import ClientAuth, PassthroughClient
 from agentspace_gateway.llm.client import AnthropicClients
+from agentspace_gateway.providers.upstream_http import UPSTREAM_HTTP, upstream_timeout
 from agentspace_gateway.proxied_inspection import PROXIED_INSPECTOR
 from agentspace_gateway.proxy.inspection import ProxiedInspector
 from agentspace_gateway.proxy.kept_requests import KeptRequests
@@ -39,16 +39,6 @@ async def proxy_context(app: web.Application) -> AsyncIterator[None]:
     keys = AnthropicClients(app[appkeys.VAULT].keys, config.anthropic)
     base_url = keys.base_url or DEFAULT_BASE_URL
     # Anthropic's own SDK reads ANTHROPIC_BASE_URL the same way; chat and proxy agree.
-    session = aiohttp.ClientSession(
-        # aiohttp's default pool caps a session at 100 connections: the 101st stream would
-        # wait for one to end. Each stream holds its own connection for as long as it runs.
-        connector=aiohttp.TCPConnector(limit=0),
-        auto_decompress=True,
-        timeout=aiohttp.ClientTimeout(total=None),
-        # Not trust_env: it reads ~/.netrc on every request (2 ms of each first byte here).
-        # The proxy the environment names, if any, is looked up once instead (Upstream).
-        trust_env=False,
-    )
     client_keys = ClientKeyRepository(database)
     streams = OpenStreams(client_keys, config.proxy.key_check_seconds)
     origins = app[appkeys.SESSION_ORIGINS]
@@ -61,7 +51,9 @@ async def proxy_context(app: web.Application) -> AsyncIterator[None]:
             app[appkeys.FAILED_AUTH],
             PassthroughClient(client_keys) if config.proxy.passthrough_credentials else None,
         ),
-        upstream=Upstream(session, base_url, keys.current_key, config.proxy.forward_headers),
+        upstream=Upstream(
+            app[UPSTREAM_HTTP], base_url, keys.current_key, config.proxy.forward_headers
+        ),
         # The app's one metering pipeline: chat, this door and every other bill through it.
         metering=app[CHAT].metering,
         origins=origins,
@@ -71,9 +63,7 @@ async def proxy_context(app: web.Application) -> AsyncIterator[None]:
         max_body_bytes=config.proxy.max_body_bytes,
         kept=kept,
         inspector=ProxiedInspector(kept, origins, app[CHAT].estimator, price_book),
-        timeout=aiohttp.ClientTimeout(
-            total=None, sock_connect=30.0, sock_read=config.anthropic.timeout_seconds
-        ),
+        timeout=upstream_timeout(config.anthropic.timeout_seconds),
     )
     app[PROXY] = door
     # The WebSocket checks client keys with the same instance: one limiter, one audit trail.
@@ -90,7 +80,6 @@ async def proxy_context(app: web.Application) -> AsyncIterator[None]:
         await door.auth.flush()
         await kept.flush()
         await door.sessions.flush()
-        await session.close()
         await reader.close()
 
 

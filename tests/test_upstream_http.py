@@ -1,0 +1,62 @@
+"""The app's one upstream HTTP pool: the door sends on it, the chat's and the OpenAI-kind
+providers' clients send on it when given it, and only the app closes it."""
+
+from typing import Any
+
+import aiohttp
+import pytest
+
+from agentspace_gateway.config import AnthropicConfig
+from agentspace_gateway.home import Home
+from agentspace_gateway.llm.client import AnthropicClients
+from agentspace_gateway.llm.openai_client import OpenAIClients
+from agentspace_gateway.providers.keys import ProviderKeys
+from agentspace_gateway.providers.upstream_http import UPSTREAM_HTTP
+from agentspace_gateway.proxy.routes import PROXY
+
+from fake_anthropic import FakeAnthropic
+from proxy_helpers import PROVIDER_KEY, proxied_gateway, send_message
+
+CONFIG = AnthropicConfig(base_url="http://127.0.0.1:9", timeout_seconds=7.0)
+
+
+async def test_the_door_sends_on_the_app_pool_which_closes_with_the_app(
+    make_client: Any,
+    fake_anthropic: tuple[FakeAnthropic, str],
+    home: Home,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    proxied = await proxied_gateway(make_client, fake_anthropic, home, monkeypatch)
+    pool = proxied.client.app[UPSTREAM_HTTP]
+    assert proxied.client.app[PROXY].upstream.session is pool
+    for _ in range(2):
+        await send_message(proxied, proxied.key.secret)
+    assert len(proxied.fake.message_requests) == 2
+    assert not pool.closed
+    await proxied.client.close()
+    assert pool.closed
+
+
+async def test_clients_given_the_pool_send_on_it_and_leave_it_open() -> None:
+    async with aiohttp.ClientSession() as pool:
+        chat = AnthropicClients(None, CONFIG, {"ANTHROPIC_API_KEY": PROVIDER_KEY}, session=pool)
+        openai = OpenAIClients(ProviderKeys(None, {}), timeout_seconds=7.0, session=pool)
+        target = await chat.messages_target()
+        assert target.session is pool
+        # The chat's own timeouts go with each request, whatever the pool's default.
+        assert (target.timeout.sock_connect, target.timeout.sock_read) == (7.0, 7.0)
+        assert target.timeout.total is None
+        assert openai.session() is pool
+        await chat.close()
+        await openai.close()
+        assert not pool.closed
+
+
+async def test_clients_without_the_pool_open_their_own_and_close_it() -> None:
+    chat = AnthropicClients(None, CONFIG, {"ANTHROPIC_API_KEY": PROVIDER_KEY})
+    openai = OpenAIClients(ProviderKeys(None, {}), timeout_seconds=7.0)
+    own = (await chat.messages_target()).session, openai.session()
+    assert own[0] is not own[1]
+    await chat.close()
+    await openai.close()
+    assert all(session.closed for session in own)
