@@ -124,6 +124,8 @@ class RecordedRequest:
     received_at: float  # time.monotonic()
     body: bytes = b""  # exactly as received
     query: str = ""  # the query string, as received
+    # The client's address and port as the fake saw them: one per TCP connection.
+    peer: Any = None
 
     @property
     def api_key(self) -> str | None:
@@ -263,6 +265,7 @@ class FakeAnthropic:
             received_at=time.monotonic(),
             body=raw,
             query=request.query_string,
+            peer=request.transport.get_extra_info("peername") if request.transport else None,
         )
         self.requests.append(recorded)
         self._news.set()

@@ -14,7 +14,8 @@ from agentspace_gateway.providers.keys import ProviderKeys
 from agentspace_gateway.providers.upstream_http import UPSTREAM_HTTP
 from agentspace_gateway.proxy.routes import PROXY
 
-from fake_anthropic import FakeAnthropic
+from chat_helpers import send_chat
+from fake_anthropic import FakeAnthropic, Scenario
 from proxy_helpers import PROVIDER_KEY, proxied_gateway, send_message
 
 CONFIG = AnthropicConfig(base_url="http://127.0.0.1:9", timeout_seconds=7.0)
@@ -35,6 +36,29 @@ async def test_the_door_sends_on_the_app_pool_which_closes_with_the_app(
     assert not pool.closed
     await proxied.client.close()
     assert pool.closed
+
+
+async def test_the_chat_and_the_door_reuse_one_upstream_connection(
+    make_client: Any,
+    fake_anthropic: tuple[FakeAnthropic, str],
+    home: Home,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """One pool: after a WebSocket chat, the door's request goes on the connection the chat
+    opened (the fake sees one client port), and the chat's next one on it again."""
+    proxied = await proxied_gateway(make_client, fake_anthropic, home, monkeypatch)
+    async with proxied.client.ws_connect("/gateway") as ws:
+        proxied.fake.enqueue(Scenario(text_chunks=["Hello"]))
+        frames = await send_chat(ws, "c1", "hi")
+        assert frames[-1]["type"] == "chat.stream.end"
+        await send_message(proxied, proxied.key.secret)
+        proxied.fake.enqueue(Scenario(text_chunks=["Again"]))
+        frames = await send_chat(ws, "c2", "and again")
+        assert frames[-1]["type"] == "chat.stream.end"
+    peers = [recorded.peer for recorded in proxied.fake.message_requests]
+    assert len(peers) == 3
+    assert peers[0] is not None
+    assert len(set(peers)) == 1, peers
 
 
 async def test_clients_given_the_pool_send_on_it_and_leave_it_open() -> None:

@@ -18,6 +18,7 @@ from agentspace_gateway.metering import Metering
 from agentspace_gateway.providers import Providers
 from agentspace_gateway.providers.keys import ProviderKeys
 from agentspace_gateway.providers.prices import price_overrides, provider_price_book
+from agentspace_gateway.providers.upstream_http import UPSTREAM_HTTP
 from agentspace_gateway.storage import ReplyRecorder
 from agentspace_gateway.tokens import TokenEstimator
 
@@ -34,11 +35,15 @@ async def chat_context(app: web.Application) -> AsyncIterator[None]:
     # The first look-up reads genai-prices' snapshot (tens of ms): not on the event loop.
     await asyncio.to_thread(price_book.prices_for, config.gateway.default_model)
     keys = app[appkeys.VAULT].keys
-    clients = AnthropicClients(keys, config.anthropic)
+    # The app's one pool to the providers (its setup runs before this one's).
+    pool = app[UPSTREAM_HTTP]
+    clients = AnthropicClients(keys, config.anthropic, session=pool)
     upstreams = ChatUpstreams(
         providers,
         clients,
-        OpenAIClients(ProviderKeys(keys), timeout_seconds=config.anthropic.timeout_seconds),
+        OpenAIClients(
+            ProviderKeys(keys), timeout_seconds=config.anthropic.timeout_seconds, session=pool
+        ),
         max_tokens=config.anthropic.max_tokens,
         retries=RetryPolicy(
             max_retries=config.anthropic.max_retries,

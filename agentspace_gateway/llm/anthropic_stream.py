@@ -91,7 +91,11 @@ async def anthropic_events(
     body = json.dumps({**params, "stream": True}).encode("ascii")
     try:
         async with target.session.post(
-            target.url, data=body, headers=target.headers, proxy=target.proxy
+            target.url,
+            data=body,
+            headers=target.headers,
+            proxy=target.proxy,
+            timeout=target.timeout,
         ) as response:
             if response.status >= 400:
                 yield Failed(status_error(response.status, await response.read(), response.headers))
