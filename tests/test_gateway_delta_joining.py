@@ -51,7 +51,6 @@ def connection(socket: HeldSocket, **limits: Any) -> ConnectionContext:
         codec=WireCodec([Ping]),
         limits=OutboundLimits(**bounds),
     )
-    context.start_writer()
     return context
 
 

@@ -37,7 +37,8 @@ def delta_frame(text: str) -> str:
 
 @handles(WideFlood, replies=[Shouted])
 async def wide_flood(context: ConnectionContext, message: WideFlood) -> None:
-    """Queues every message before the writer runs once: what is pending is all of it."""
+    """Sends every message in one loop turn: the first is written at once, and all the
+    others wait behind it until the turn ends, so what is pending is all of them."""
     for _ in range(message.count):
         if message.as_deltas:
             context.send_delta(delta_frame, WIDE * MESSAGE_CHARS)
@@ -60,11 +61,12 @@ async def wait_closed(connection: ConnectionContext, seconds: float = 5.0) -> bo
 async def test_the_outbound_cap_counts_bytes_of_utf8_not_characters(  # type: ignore[no-untyped-def]
     make_client, passphrase, caplog: pytest.LogCaptureFixture, as_deltas: bool
 ) -> None:
-    # 3 messages: 1.2 MB of UTF-8 over the 1 MiB cap, though only 300,000 characters.
+    # 4 messages: the first written at once, the 3 behind it 1.2 MB of UTF-8, over the 1 MiB
+    # cap, though only 300,000 characters.
     config = Config(gateway=GatewayConfig(outbound_queue_bytes=CAP))
     client = await make_client(config, plugins=PLUGINS)
     _, writer = await open_lazy_reader(client.server.port, credential_headers(client))
-    flood = {"type": "test.wide_flood", "id": "w", "count": 3, "asDeltas": as_deltas}
+    flood = {"type": "test.wide_flood", "id": "w", "count": 4, "asDeltas": as_deltas}
     try:
         with caplog.at_level(logging.WARNING, logger="agentspace_gateway.gateway.connection"):
             writer.write(masked_text_frame(json.dumps(flood)))

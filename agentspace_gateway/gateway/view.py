@@ -120,7 +120,6 @@ async def gateway(request: web.Request) -> web.StreamResponse:
     connections = app[CONNECTIONS]
     holders = app[TOKEN_HOLDERS]
     connections.add(context)
-    context.start_writer()
     log.debug("connection %s opened from %s", context.id, context.peer)
     try:
         if not proved:
