@@ -158,3 +158,19 @@ async def test_a_client_that_stops_reading_a_stream_is_still_closed_in_time() ->
 
     # Joined into a frame or two, the deltas still counted one by one against the bound.
     assert socket.close_code == WSCloseCode.POLICY_VIOLATION
+
+
+async def test_a_frame_sent_while_nothing_waits_is_written_before_the_sender_yields() -> None:
+    socket = HeldSocket()
+    socket.gate.set()
+    context = connection(socket)
+    frame = delta_frame("r1")
+    context.send_delta(frame, "a")
+    assert deltas_of(socket.frames) == ["a"]  # written by the caller, no loop turn
+    context.send_delta(frame, "b")  # the same turn: waits for its end, to be joined
+    context.send_delta(frame, "c")
+    assert deltas_of(socket.frames) == ["a"]
+
+    await asyncio.sleep(0)
+    assert deltas_of(socket.frames) == ["a", "bc"]
+    await context.stop_writer()
