@@ -115,11 +115,7 @@ class MessageRepository:
         """
 
         def read(raw: sqlite3.Connection) -> RecentMessages:
-            ((last_id, count),) = raw.execute(
-                "SELECT coalesce(max(id), 0), count(*) FROM messages WHERE session_id = ?",
-                (session_id,),
-            ).fetchall()
-            version = HistoryVersion(last_id, count)
+            version = _version(raw, session_id)
             if version == known:
                 return RecentMessages(version, None)
             rows = raw.execute(_RECENT, (session_id, limit)).fetchall()
@@ -135,16 +131,12 @@ class MessageRepository:
         ``recent_for_session``, the last ``limit``. One trip either way."""
 
         def read(raw: sqlite3.Connection) -> HistoryRead:
-            ((last_id, count),) = raw.execute(
-                "SELECT coalesce(max(id), 0), count(*) FROM messages WHERE session_id = ?",
-                (session_id,),
-            ).fetchall()
-            version = HistoryVersion(last_id, count)
-            if known is not None and known.last_id <= last_id:
+            version = _version(raw, session_id)
+            if known is not None and known.last_id <= version.last_id:
                 rows = raw.execute(_NEWER, (session_id, known.last_id, limit)).fetchall()
                 # Ids only grow: the rows after the known last are the new ones, and the
                 # count says none of the known ones went meanwhile.
-                if known.count + len(rows) == count:
+                if known.count + len(rows) == version.count:
                     return HistoryRead(version, [_message(row) for row in rows], True)
             rows = raw.execute(_RECENT, (session_id, limit)).fetchall()
             return HistoryRead(version, [_message(row) for row in reversed(rows)], False)
@@ -158,6 +150,15 @@ class MessageRepository:
         assert row is not None  # an aggregate always yields one row
         count: int = row[0]
         return count
+
+
+def _version(raw: sqlite3.Connection, session_id: str) -> HistoryVersion:
+    """The session's history version: its last message id and its count (two index lookups)."""
+    ((last_id, count),) = raw.execute(
+        "SELECT coalesce(max(id), 0), count(*) FROM messages WHERE session_id = ?",
+        (session_id,),
+    ).fetchall()
+    return HistoryVersion(last_id, count)
 
 
 def insert_message(raw: sqlite3.Connection, message: NewMessage) -> MessageRow:
