@@ -18,7 +18,6 @@ from agentspace_gateway.chat.setup import CHAT
 from agentspace_gateway.client_auth import CLIENT_AUTH
 from agentspace_gateway.client_auth.attribution import SessionCache
 from agentspace_gateway.client_auth.keys import ClientAuth, PassthroughClient
-from agentspace_gateway.llm.client import AnthropicClients
 from agentspace_gateway.providers.upstream_http import UPSTREAM_HTTP, upstream_timeout
 from agentspace_gateway.proxied_inspection import PROXIED_INSPECTOR
 from agentspace_gateway.proxy.inspection import ProxiedInspector
@@ -34,9 +33,9 @@ async def proxy_context(app: web.Application) -> AsyncIterator[None]:
     config = app[appkeys.CONFIG]
     database = app[appkeys.DATABASE]
     price_book = app[CHAT].price_book
-    # Only its key look-up is used (vault, else ANTHROPIC_API_KEY, cached for a second):
-    # it builds no SDK client unless asked to.
-    keys = AnthropicClients(app[appkeys.VAULT].keys, config.anthropic)
+    # The chat's Anthropic clients: one key look-up (vault, else ANTHROPIC_API_KEY, cached
+    # for a second) for the chat and this door, not one each.
+    keys = app[CHAT].clients
     base_url = keys.base_url or DEFAULT_BASE_URL
     # Anthropic's own SDK reads ANTHROPIC_BASE_URL the same way; chat and proxy agree.
     client_keys = ClientKeyRepository(database)
