@@ -15,9 +15,9 @@ from agentspace_gateway.protocol.chat_messages import (
     ChatStreamStatus,
 )
 from agentspace_gateway.protocol.session_messages import SessionCreated
-from agentspace_gateway.storage import NewMessage, SessionRow
+from agentspace_gateway.storage import MessageRow, NewMessage, SessionRow
 
-from .sessions import find_session
+from .sessions import KEY_PREFIX, session_not_found, visible_to
 
 
 @handles(
@@ -30,7 +30,7 @@ async def chat_send(context: ConnectionContext, message: ChatSend) -> None:
     # Before the first await, so a second chat.send right behind this one sees it.
     services.streams.claim(stream)
     try:
-        session = await _session_for(context, message)
+        session, recent = await _session_for(context, message)
         user_message = NewMessage(
             session.id,
             "user",
@@ -44,14 +44,25 @@ async def chat_send(context: ConnectionContext, message: ChatSend) -> None:
             model=message.model or session.model,
             user_message=user_message,
             agent_id=message.agent_id,
+            recent=recent,
         )
     finally:
         services.streams.release(stream)
 
 
-async def _session_for(context: ConnectionContext, message: ChatSend) -> SessionRow:
-    if message.session_id is not None:
-        return await find_session(context, message.session_id)
+async def _session_for(
+    context: ConnectionContext, message: ChatSend
+) -> tuple[SessionRow, tuple[MessageRow, ...]]:
+    """The session the message goes to and its recent messages (none for a new one)."""
+    ref = message.session_id
+    if ref is not None:
+        # The session, its owner and its history in one read: see ContextAssembler.
+        existing = await context.app[CHAT].assembler.open_session(
+            ref, by_key=ref.startswith(KEY_PREFIX)
+        )
+        if existing is None or not visible_to(context, existing.owner):
+            raise session_not_found(ref)
+        return existing.session, existing.recent
     gateway = context.app[appkeys.CONFIG].gateway
     model = message.model or gateway.default_model
     client = context.client
@@ -73,4 +84,4 @@ async def _session_for(context: ConnectionContext, message: ChatSend) -> Session
         assert found is not None
         session = found
     context.send(SessionCreated(session_id=session.id, session_key=session.session_key))
-    return session
+    return session, ()

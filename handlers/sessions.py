@@ -19,19 +19,29 @@ async def find_session(context: ConnectionContext, session_id: str) -> SessionRo
     else:
         session = await sessions.get(session_id)
     if session is None or not await visible(context, session.id):
-        raise GatewayError(
-            ErrorCode.SESSION_NOT_FOUND,
-            f"No session {session_id!r}. Send session.list to see the sessions, or omit "
-            "sessionId in chat.send to start a new one.",
-            {"sessionId": session_id},
-        )
+        raise session_not_found(session_id)
     return session
 
 
-async def visible(context: ConnectionContext, session_id: str) -> bool:
+def session_not_found(session_id: str) -> GatewayError:
+    return GatewayError(
+        ErrorCode.SESSION_NOT_FOUND,
+        f"No session {session_id!r}. Send session.list to see the sessions, or omit "
+        "sessionId in chat.send to start a new one.",
+        {"sessionId": session_id},
+    )
+
+
+def visible_to(context: ConnectionContext, owner: str | None) -> bool:
+    """Whether a session whose owner (the client that opened it) is ``owner`` is this
+    connection's to see."""
     client = context.client
-    if client is None:
+    return client is None or (owner is not None and owner == client.name)
+
+
+async def visible(context: ConnectionContext, session_id: str) -> bool:
+    if context.client is None:
         return True
     origins = await context.app[appkeys.SESSION_ORIGINS].origins_of([session_id])
     origin = origins.get(session_id)
-    return origin is not None and origin[0] == client.name
+    return visible_to(context, None if origin is None else origin[0])

@@ -77,10 +77,6 @@ def watch_replies(app: web.Application, home: Home, monkeypatch: pytest.MonkeyPa
     return seen
 
 
-async def at_once() -> None:
-    return None
-
-
 async def settle_upstream(fake: Any) -> None:
     """The request has reached the fake, and its reply has had time to stream there."""
     await fake.wait_for_requests(1)
@@ -128,9 +124,8 @@ async def test_the_request_goes_upstream_before_the_message_is_stored_and_start_
     assert row["input_tokens"] == 9
 
 
-@pytest.mark.parametrize("lands", ["after-the-history-read", "before-the-history-read"])
 async def test_the_history_sent_carries_the_new_message_exactly_once(
-    chat_client, fake_anthropic, home: Home, monkeypatch: pytest.MonkeyPatch, lands: str
+    chat_client, fake_anthropic, home: Home, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     fake, _ = fake_anthropic
     fake.enqueue(Scenario(text_chunks=["first answer"]), Scenario(text_chunks=["second answer"]))
@@ -140,23 +135,18 @@ async def test_the_history_sent_carries_the_new_message_exactly_once(
         session_id = first[0]["sessionId"]
 
         history = app[appkeys.MESSAGES]
-        # The read a chat.send makes of its history (only what is newer than it last saw).
-        read = history.recent_or_newer
+        # The read a chat.send makes of its session and history (one trip), held until the
+        # new message is stored ahead of it.
+        read = history.session_and_recent
         history_read = asyncio.Event()
-        if lands == "after-the-history-read":
-            hold_user_message(app, monkeypatch, history_read.wait)
-            stored = None
-        else:
-            stored = hold_user_message(app, monkeypatch, at_once)
+        hold_user_message(app, monkeypatch, history_read.wait)
 
-        async def recent_or_newer(*args: Any, **kwargs: Any) -> Any:
-            if stored is not None:
-                await stored.wait()  # the read sees the new message
+        async def session_and_recent(*args: Any, **kwargs: Any) -> Any:
             rows = await read(*args, **kwargs)
             history_read.set()
             return rows
 
-        monkeypatch.setattr(history, "recent_or_newer", recent_or_newer)
+        monkeypatch.setattr(history, "session_and_recent", session_and_recent)
         second = await send_chat(ws, "b", "second question", sessionId=session_id)
 
     assert second[-1]["type"] == "chat.stream.end"

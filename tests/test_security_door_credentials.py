@@ -113,7 +113,7 @@ async def test_a_client_key_sees_only_its_own_sessions_and_usage(
 ) -> None:
     client, alice, bob = two_clients
     fake, _ = fake_anthropic
-    fake.enqueue(*(Scenario(input_tokens=10 * n, output_tokens=n) for n in (1, 2, 3)))
+    fake.enqueue(*(Scenario(input_tokens=10 * n, output_tokens=n) for n in (1, 2, 3, 4)))
     sessions = {}
     for name, headers in (
         ("alice", {"x-api-key": alice.secret}),
@@ -141,14 +141,20 @@ async def test_a_client_key_sees_only_its_own_sessions_and_usage(
                 reply = await exchange(ws, message)
                 assert reply["type"] == "error", reply
                 assert reply["code"] == "SESSION_NOT_FOUND", reply
+        # Her own session she can go on with, by its id.
+        more = await send_chat(ws, "c-more", "more from alice", sessionId=sessions["alice"])
+        assert more[-1]["type"] == "chat.stream.end", more[-1]
         history = await exchange(
             ws, {"type": "session.history", "id": "h", "sessionId": sessions["alice"]}
         )
-        assert history["messages"][0]["content"] == "hello from alice"
+        assert [m["content"] for m in history["messages"]][::2] == [
+            "hello from alice",
+            "more from alice",
+        ]
         usage = await exchange(ws, {"type": "usage.query", "id": "u"})
-        assert usage["grandTotal"]["requestCount"] == 1
+        assert usage["grandTotal"]["requestCount"] == 2
         (model_usage,) = usage["perModel"].values()
-        assert model_usage["inputTokens"] == 10
+        assert model_usage["inputTokens"] == 10 + 40  # her first request and the fourth
         refused = await exchange(ws, {"type": "usage.query", "id": "b", "client": "bob"})
         assert refused["code"] == "FORBIDDEN"
 
@@ -157,7 +163,7 @@ async def test_a_client_key_sees_only_its_own_sessions_and_usage(
         listing = await exchange(ws, {"type": "session.list", "id": "l"})
         assert {s["sessionId"] for s in listing["sessions"]} == set(sessions.values())
         usage = await exchange(ws, {"type": "usage.query", "id": "u"})
-        assert usage["grandTotal"]["requestCount"] == 3
+        assert usage["grandTotal"]["requestCount"] == 4
         bobs = await exchange(ws, {"type": "usage.query", "id": "b", "client": "bob"})
         assert bobs["grandTotal"]["requestCount"] == 1
 

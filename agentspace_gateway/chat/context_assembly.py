@@ -17,7 +17,13 @@ from typing import Any
 
 from attrs import frozen
 
-from agentspace_gateway.storage import HistoryVersion, MessageRepository, MessageRow, NewMessage
+from agentspace_gateway.storage import (
+    HistoryVersion,
+    MessageRepository,
+    MessageRow,
+    NewMessage,
+    SessionRow,
+)
 from agentspace_gateway.storage.messages import HistoryRead
 from agentspace_gateway.tokens import TokenEstimator
 
@@ -44,6 +50,17 @@ class AssembledContext:
     @property
     def estimated_input_tokens(self) -> int:
         return sum(section.token_estimate for section in self.sections)
+
+
+@frozen
+class OpenedSession:
+    """A session found for a chat.send, with what its request will need of it."""
+
+    session: SessionRow
+    # The name of the client whose key opened the session; None for the owner's own.
+    owner: str | None
+    # Its last messages as read (one more than the history holds), for ``assemble``.
+    recent: tuple[MessageRow, ...]
 
 
 @frozen
@@ -122,25 +139,48 @@ class ContextAssembler:
         self._cached_bytes = 0
         self._recent = _RecentRows(cache_bytes)
 
+    async def open_session(self, ref: str, *, by_key: bool) -> OpenedSession | None:
+        """The session ``ref`` names (its id, or its key when ``by_key``), its owner and its
+        recent messages, in one read; None when there is no such session. What a chat.send
+        needs before its request can go upstream: pass ``recent`` on to ``assemble``."""
+        limit = self._history_messages + 1
+        known = None if by_key else self._recent.get(ref)
+        opening = await self._messages.session_and_recent(
+            ref, by_key=by_key, limit=limit, known=None if known is None else known[0]
+        )
+        if opening is None:
+            return None
+        session = opening.session
+        recent = self._recent.update(session.id, known, opening.history, limit)
+        return OpenedSession(session, opening.owner, recent)
+
     async def assemble(
-        self, session_id: str, model: str, *, pending: MessageRow | NewMessage | None = None
+        self,
+        session_id: str,
+        model: str,
+        *,
+        pending: MessageRow | NewMessage | None = None,
+        recent: tuple[MessageRow, ...] | None = None,
     ) -> AssembledContext:
         """The next request for the session, ``pending`` last: the message being sent.
 
         ``pending`` may be stored already (a ``MessageRow``) or still being stored (a
         ``NewMessage`` with its ``request_id``): either way it is left out of the history,
         whether or not the read below already sees it, and goes last, on its own.
+        ``recent``: the session's messages as ``open_session`` read them, so that they are
+        not read again (only with ``pending``).
         """
         if pending is None:
             history = await self._history(session_id)
         else:
-            # One more than the history holds: the pending message may be among them.
-            limit = self._history_messages + 1
-            known = self._recent.get(session_id)
-            read = await self._messages.recent_or_newer(
-                session_id, limit=limit, known=None if known is None else known[0]
-            )
-            recent = self._recent.update(session_id, known, read, limit)
+            if recent is None:
+                # One more than the history holds: the pending message may be among them.
+                limit = self._history_messages + 1
+                known = self._recent.get(session_id)
+                read = await self._messages.recent_or_newer(
+                    session_id, limit=limit, known=None if known is None else known[0]
+                )
+                recent = self._recent.update(session_id, known, read, limit)
             kept = [m for m in recent if not _is(m, pending)][-self._history_messages :]
             history = await self._render_history(None, kept)
         sections = [

@@ -104,10 +104,13 @@ class ChatStream:
         model: str,
         user_message: NewMessage,
         agent_id: str | None = None,
+        recent: tuple[MessageRow, ...] | None = None,
     ) -> None:
         """``user_message.request_id`` (the exchange id) ties together the stored message,
         the reply and the usage row; ``self.request_id`` is the client's, for the wire.
-        ``agent_id``: the caller's agent (chat.send's agentId), billed and budgeted."""
+        ``agent_id``: the caller's agent (chat.send's agentId), billed and budgeted.
+        ``recent``: the session's messages as already read (``ContextAssembler.open_session``),
+        else they are read here."""
         if user_message.request_id is None:
             raise ValueError("The user message needs its exchange id (request_id).")
         services = self._services
@@ -118,8 +121,13 @@ class ChatStream:
             upstream = await services.upstreams.open(model)
             # Whether or not the read sees the message yet, it is sent once, last.
             assembled = await services.assembler.assemble(
-                session.id, upstream.route.model, pending=user_message
+                session.id, upstream.route.model, pending=user_message, recent=recent
             )
+            if not storing.done():
+                # With the history already read, nothing above may have waited: one turn
+                # lets the write begin, so that a store that fails at once (the database
+                # closed, say) stops the request before it goes upstream.
+                await asyncio.sleep(0)
         except asyncio.CancelledError:
             await _settled(storing)
             raise

@@ -9,7 +9,7 @@ import attrs
 
 from agentspace_gateway.clock import utc_now_iso
 from agentspace_gateway.storage.database import Database
-from agentspace_gateway.storage.sessions import touch_session
+from agentspace_gateway.storage.sessions import SessionRow, find_with_owner, touch_session
 
 Role = Literal["user", "assistant", "system"]
 ROLES: tuple[Role, ...] = get_args(Role)
@@ -58,6 +58,16 @@ class HistoryRead:
     # True: ``messages`` are only those stored since the version the caller had (nothing
     # else changed); False: the last ``limit`` of the session.
     newer_only: bool
+
+
+@attrs.frozen
+class SessionOpening:
+    """A session as a chat.send finds it: the row, who owns it, and its recent history."""
+
+    session: SessionRow
+    # The name of the client whose key opened the session; None for the owner's own.
+    owner: str | None
+    history: HistoryRead
 
 
 @attrs.frozen
@@ -130,16 +140,27 @@ class MessageRepository:
         reads the two its last exchange added, not its whole history again); else, like
         ``recent_for_session``, the last ``limit``. One trip either way."""
 
-        def read(raw: sqlite3.Connection) -> HistoryRead:
-            version = _version(raw, session_id)
-            if known is not None and known.last_id <= version.last_id:
-                rows = raw.execute(_NEWER, (session_id, known.last_id, limit)).fetchall()
-                # Ids only grow: the rows after the known last are the new ones, and the
-                # count says none of the known ones went meanwhile.
-                if known.count + len(rows) == version.count:
-                    return HistoryRead(version, [_message(row) for row in rows], True)
-            rows = raw.execute(_RECENT, (session_id, limit)).fetchall()
-            return HistoryRead(version, [_message(row) for row in reversed(rows)], False)
+        return await self._db.read_in_one_trip(
+            lambda raw: _recent_or_newer(raw, session_id, limit, known)
+        )
+
+    async def session_and_recent(
+        self, ref: str, *, by_key: bool, limit: int, known: HistoryVersion | None
+    ) -> SessionOpening | None:
+        """The session ``ref`` names (its id, or its key when ``by_key``), its owner, and
+        its history as ``recent_or_newer`` reads it (``known`` applies only to a session
+        named by its id), all in one trip; None: no such session.
+        A chat.send needs all three before its request can go upstream, and each trip
+        to the database thread and back was about a quarter of a millisecond of the time
+        to the first delta with one stream."""
+
+        def read(raw: sqlite3.Connection) -> SessionOpening | None:
+            found = find_with_owner(raw, ref, by_key=by_key)
+            if found is None:
+                return None
+            session, owner = found
+            usable = None if by_key else known
+            return SessionOpening(session, owner, _recent_or_newer(raw, session.id, limit, usable))
 
         return await self._db.read_in_one_trip(read)
 
@@ -150,6 +171,20 @@ class MessageRepository:
         assert row is not None  # an aggregate always yields one row
         count: int = row[0]
         return count
+
+
+def _recent_or_newer(
+    raw: sqlite3.Connection, session_id: str, limit: int, known: HistoryVersion | None
+) -> HistoryRead:
+    version = _version(raw, session_id)
+    if known is not None and known.last_id <= version.last_id:
+        rows = raw.execute(_NEWER, (session_id, known.last_id, limit)).fetchall()
+        # Ids only grow: the rows after the known last are the new ones, and the count says
+        # none of the known ones went meanwhile.
+        if known.count + len(rows) == version.count:
+            return HistoryRead(version, [_message(row) for row in rows], True)
+    rows = raw.execute(_RECENT, (session_id, limit)).fetchall()
+    return HistoryRead(version, [_message(row) for row in reversed(rows)], False)
 
 
 def _version(raw: sqlite3.Connection, session_id: str) -> HistoryVersion:

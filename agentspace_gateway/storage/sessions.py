@@ -29,6 +29,28 @@ def session_key_for(agent_id: str, session_id: str) -> str:
     return f"agent:{agent_id}:{session_id}"
 
 
+def find_with_owner(
+    raw: sqlite3.Connection, ref: str, *, by_key: bool
+) -> tuple[SessionRow, str | None] | None:
+    """On the connection's thread (``one_trip``): the session ``ref`` names (its id, or its
+    key when ``by_key``) and the name of the client whose key opened it (None when the
+    owner's own client did)."""
+    column = "session_key" if by_key else "id"
+    rows = raw.execute(
+        f"""
+        SELECT sessions.id, session_key, agent_id, model, sessions.created_at,
+            last_active_at, client_keys.name AS owner
+        FROM sessions LEFT JOIN client_keys ON client_keys.id = sessions.origin_client
+        WHERE sessions.{column} = ?
+        """,  # noqa: S608 - the column is one of two constants
+        (ref,),
+    ).fetchall()
+    if not rows:
+        return None
+    owner: str | None = rows[0]["owner"]
+    return _session(rows[0]), owner
+
+
 class SessionRepository:
     def __init__(self, db: Database) -> None:
         self._db = db
