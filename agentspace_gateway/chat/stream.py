@@ -116,6 +116,11 @@ class ChatStream:
         services = self._services
         storing = asyncio.ensure_future(self._store(services.messages, user_message))
         try:
+            # One turn, so the write is on its way to the database thread while the request
+            # is prepared (its fsync is the slowest step before the first delta can go
+            # out), and so a store that fails at once (the database closed, say) stops the
+            # request before it goes upstream.
+            await asyncio.sleep(0)
             if services.shutdown.begun:
                 raise shutting_down()
             upstream = await services.upstreams.open(model)
@@ -123,11 +128,6 @@ class ChatStream:
             assembled = await services.assembler.assemble(
                 session.id, upstream.route.model, pending=user_message, recent=recent
             )
-            if not storing.done():
-                # With the history already read, nothing above may have waited: one turn
-                # lets the write begin, so that a store that fails at once (the database
-                # closed, say) stops the request before it goes upstream.
-                await asyncio.sleep(0)
         except asyncio.CancelledError:
             await _settled(storing)
             raise
