@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import keyring
 import pytest
 from aiohttp import web
@@ -19,6 +20,7 @@ from agentspace_gateway.config import AnthropicConfig, Config
 from agentspace_gateway.console_login import CONSOLE_LOGIN, COOKIE
 from agentspace_gateway.handler_registry import ENTRY_POINT_GROUP
 from agentspace_gateway.home import Home
+from agentspace_gateway.providers.upstream_http import upstream_session, upstream_timeout
 from agentspace_gateway.storage import Database, apply_migrations
 from agentspace_gateway.vault import CredentialVault, open_vault
 
@@ -50,6 +52,17 @@ async def db(tmp_path: Path) -> AsyncIterator[Database]:
         yield database
     finally:
         await database.close()
+
+
+@pytest.fixture
+async def upstream_pool() -> AsyncIterator[aiohttp.ClientSession]:
+    """The upstream pool as the app opens it (and closes it), for a provider's client built
+    without the app."""
+    pool = upstream_session(upstream_timeout(AnthropicConfig().timeout_seconds))
+    try:
+        yield pool
+    finally:
+        await pool.close()
 
 
 @pytest.fixture

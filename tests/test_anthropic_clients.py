@@ -4,6 +4,7 @@ import logging
 import threading
 from typing import Any
 
+import aiohttp
 import pytest
 
 from agentspace_gateway.audited_keys import AuditedKeys
@@ -40,23 +41,31 @@ def count_reads(monkeypatch: pytest.MonkeyPatch) -> list[str]:
 
 
 def clients_for(
-    vault: CredentialVault, db: Database, clock: Clock, environ: dict[str, str]
+    vault: CredentialVault,
+    db: Database,
+    clock: Clock,
+    environ: dict[str, str],
+    pool: aiohttp.ClientSession,
 ) -> AnthropicClients:
     return AnthropicClients(
         AuditedKeys(vault, AuditLog(db)),
         AnthropicConfig(base_url="http://127.0.0.1:9"),
         environ,
+        session=pool,
         clock=clock,
     )
 
 
 async def test_the_vault_is_read_at_most_once_a_second_and_a_new_key_rebuilds_the_client(
-    vault: CredentialVault, db: Database, monkeypatch: pytest.MonkeyPatch
+    vault: CredentialVault,
+    db: Database,
+    monkeypatch: pytest.MonkeyPatch,
+    upstream_pool: aiohttp.ClientSession,
 ) -> None:
     vault.add_key("anthropic", FIRST_KEY)
     reads = count_reads(monkeypatch)
     clock = Clock()
-    clients = clients_for(vault, db, clock, {"ANTHROPIC_API_KEY": ENV_KEY})
+    clients = clients_for(vault, db, clock, {"ANTHROPIC_API_KEY": ENV_KEY}, upstream_pool)
     try:
         first = await clients.client()
         assert first.api_key == FIRST_KEY
@@ -87,13 +96,16 @@ async def test_the_vault_is_read_at_most_once_a_second_and_a_new_key_rebuilds_th
 
 
 async def test_a_key_missing_everywhere_is_refused_and_looked_for_again_a_second_later(
-    vault: CredentialVault, db: Database, monkeypatch: pytest.MonkeyPatch
+    vault: CredentialVault,
+    db: Database,
+    monkeypatch: pytest.MonkeyPatch,
+    upstream_pool: aiohttp.ClientSession,
 ) -> None:
     from agentspace_gateway.protocol.errors import GatewayError
 
     reads = count_reads(monkeypatch)
     clock = Clock()
-    clients = clients_for(vault, db, clock, {})
+    clients = clients_for(vault, db, clock, {}, upstream_pool)
     try:
         with pytest.raises(GatewayError) as refused:
             await clients.client()
@@ -111,6 +123,7 @@ async def test_the_sdk_client_is_built_off_the_event_loop_and_the_key_is_not_log
     db: Database,
     monkeypatch: pytest.MonkeyPatch,
     caplog: pytest.LogCaptureFixture,
+    upstream_pool: aiohttp.ClientSession,
 ) -> None:
     built_on: list[int] = []
 
@@ -122,7 +135,7 @@ async def test_the_sdk_client_is_built_off_the_event_loop_and_the_key_is_not_log
 
     monkeypatch.setattr(client_module, "AsyncAnthropic", RecordingAnthropic)
     vault.add_key("anthropic", FIRST_KEY)
-    clients = clients_for(vault, db, Clock(), {})
+    clients = clients_for(vault, db, Clock(), {}, upstream_pool)
     caplog.set_level(logging.DEBUG)
     try:
         built = await clients.client()

@@ -11,7 +11,7 @@ import logging
 import pytest
 
 from agentspace_gateway.home import Home
-from agentspace_gateway.llm.anthropic_stream import SurrogateMender
+from agentspace_gateway.llm.sse_text import SurrogateMender
 
 from chat_helpers import deltas, kinds, messages, send_chat
 from fake_anthropic import Scenario

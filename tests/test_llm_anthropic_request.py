@@ -4,6 +4,7 @@ what the SDK's errors made of it (``upstream_error``), on the same fake, for the
 from collections.abc import AsyncIterator
 from typing import Any
 
+import aiohttp
 import anthropic
 import pytest
 
@@ -32,9 +33,14 @@ async def fake_anthropic() -> AsyncIterator[tuple[FakeAnthropic, str]]:
 
 
 @pytest.fixture
-async def clients(fake_anthropic: tuple[FakeAnthropic, str]) -> AsyncIterator[AnthropicClients]:
+async def clients(
+    fake_anthropic: tuple[FakeAnthropic, str], upstream_pool: aiohttp.ClientSession
+) -> AsyncIterator[AnthropicClients]:
     clients = AnthropicClients(
-        None, AnthropicConfig(base_url=fake_anthropic[1]), {"ANTHROPIC_API_KEY": KEY}
+        None,
+        AnthropicConfig(base_url=fake_anthropic[1]),
+        {"ANTHROPIC_API_KEY": KEY},
+        session=upstream_pool,
     )
     yield clients
     await clients.close()

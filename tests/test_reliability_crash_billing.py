@@ -12,7 +12,7 @@ from pathlib import Path
 
 import aiohttp
 
-from agentspace_gateway.metering.meter import PROGRESS_SECONDS
+from agentspace_gateway.metering.billed_request import PROGRESS_SECONDS
 from agentspace_gateway.tokens import TokenEstimator
 
 from fake_anthropic import Scenario

@@ -1,5 +1,5 @@
-"""The app's one upstream HTTP pool: the door sends on it, the chat's and the OpenAI-kind
-providers' clients send on it when given it, and only the app closes it."""
+"""The app's one upstream HTTP pool: the door, the chat's and the OpenAI-kind providers'
+clients all send on it, and only the app closes it."""
 
 from typing import Any
 
@@ -61,26 +61,18 @@ async def test_the_chat_and_the_door_reuse_one_upstream_connection(
     assert len(set(peers)) == 1, peers
 
 
-async def test_clients_given_the_pool_send_on_it_and_leave_it_open() -> None:
-    async with aiohttp.ClientSession() as pool:
-        chat = AnthropicClients(None, CONFIG, {"ANTHROPIC_API_KEY": PROVIDER_KEY}, session=pool)
-        openai = OpenAIClients(ProviderKeys(None, {}), timeout_seconds=7.0, session=pool)
-        target = await chat.messages_target()
-        assert target.session is pool
-        # The chat's own timeouts go with each request, whatever the pool's default.
-        assert (target.timeout.sock_connect, target.timeout.sock_read) == (7.0, 7.0)
-        assert target.timeout.total is None
-        assert openai.session() is pool
-        await chat.close()
-        await openai.close()
-        assert not pool.closed
-
-
-async def test_clients_without_the_pool_open_their_own_and_close_it() -> None:
-    chat = AnthropicClients(None, CONFIG, {"ANTHROPIC_API_KEY": PROVIDER_KEY})
-    openai = OpenAIClients(ProviderKeys(None, {}), timeout_seconds=7.0)
-    own = (await chat.messages_target()).session, openai.session()
-    assert own[0] is not own[1]
+async def test_clients_send_on_the_pool_they_are_given_and_leave_it_open(
+    upstream_pool: aiohttp.ClientSession,
+) -> None:
+    chat = AnthropicClients(
+        None, CONFIG, {"ANTHROPIC_API_KEY": PROVIDER_KEY}, session=upstream_pool
+    )
+    openai = OpenAIClients(ProviderKeys(None, {}), session=upstream_pool)
+    target = await chat.messages_target()
+    assert target.session is upstream_pool
+    # The chat's own timeouts go with each request, whatever the pool's default.
+    assert (target.timeout.sock_connect, target.timeout.sock_read) == (7.0, 7.0)
+    assert target.timeout.total is None
+    assert openai.session is upstream_pool
     await chat.close()
-    await openai.close()
-    assert all(session.closed for session in own)
+    assert not upstream_pool.closed

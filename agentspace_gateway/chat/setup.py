@@ -41,9 +41,7 @@ async def chat_context(app: web.Application) -> AsyncIterator[None]:
     upstreams = ChatUpstreams(
         providers,
         clients,
-        OpenAIClients(
-            ProviderKeys(keys), timeout_seconds=config.anthropic.timeout_seconds, session=pool
-        ),
+        OpenAIClients(ProviderKeys(keys), session=pool),
         max_tokens=config.anthropic.max_tokens,
         retries=RetryPolicy(
             max_retries=config.anthropic.max_retries,
@@ -78,7 +76,7 @@ async def chat_context(app: web.Application) -> AsyncIterator[None]:
     try:
         yield
     finally:
-        await asyncio.gather(clients.close(), upstreams.close())
+        await clients.close()
 
 
 def setup_chat(app: web.Application) -> None:

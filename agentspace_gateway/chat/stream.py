@@ -26,7 +26,7 @@ from agentspace_gateway.llm.errors import upstream_error
 from agentspace_gateway.metering import BilledRequest, Failed, Settlement, TextStreamed
 from agentspace_gateway.metering.budget_refusals import budget_exceeded
 from agentspace_gateway.metering.events import StreamEvent, Waiting
-from agentspace_gateway.metering.meter import outlast
+from agentspace_gateway.metering.outlast import outlast
 from agentspace_gateway.protocol.errors import ErrorCode, GatewayError
 from agentspace_gateway.protocol.messages import (
     ChatStreamEnd,

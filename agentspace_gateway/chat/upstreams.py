@@ -68,7 +68,7 @@ class ChatUpstreams:
             return Upstream(route, anthropic)
         provider = route.provider
         key = await self.openai.key(provider)
-        session = self.openai.session()
+        session = self.openai.session
         # OpenAI's own API refuses max_tokens for its reasoning models and takes
         # max_completion_tokens for all; compatible servers (Ollama, llama.cpp, vLLM) know
         # max_tokens for certain.
@@ -91,6 +91,3 @@ class ChatUpstreams:
             )
 
         return Upstream(route, openai)
-
-    async def close(self) -> None:
-        await self.openai.close()

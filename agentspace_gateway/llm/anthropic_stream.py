@@ -16,15 +16,14 @@ are parsed, the JSON of a read's events in one call. An error event maps as the 
 it, a broken read as the transport's error (``llm/errors.py``).
 """
 
-import asyncio
 import json
-import re
 from collections.abc import AsyncGenerator, Mapping
 from typing import Any
 
 from agentspace_gateway.llm.anthropic_usage import merge_usage
 from agentspace_gateway.llm.client import MessagesTarget
 from agentspace_gateway.llm.errors import error_body, status_error, upstream_error
+from agentspace_gateway.llm.sse_text import ReadSlices, SurrogateMender
 from agentspace_gateway.metering.events import (
     Failed,
     Stopped,
@@ -36,44 +35,9 @@ from agentspace_gateway.pricing import TokenCounts
 from agentspace_gateway.protocol.errors import GatewayError
 from agentspace_gateway.proxy.sse import SseScanner
 
-# UTF-16 halves, which JSON can carry ("\ud800") but Unicode text cannot hold alone.
-_SURROGATE = re.compile("[\ud800-\udfff]")
-_REPLACEMENT = "\ufffd"
-# The longest the stream is read without giving the loop a turn (and the writer a chance to
-# send what was read so far).
-READ_SLICE_SECONDS = 0.0005
 # What the stream is read for; the rest (pings, block starts and stops, message_stop) is
 # skipped by name, unparsed.
 _WANTED = ("message_start", "content_block_delta", "message_delta", "error")
-
-
-class SurrogateMender:
-    """Upstream text made well-formed before anyone sees it.
-
-    The API sends JSON, in which "\\ud83d\\ude00" is one emoji and a lone "\\ud800" is
-    valid but is no character. Python keeps the lone half in the str; the UTF-8 encoders
-    downstream then refuse it (SQLite failed the whole exchange on it). So, as JavaScript's
-    ``toWellFormed()`` does, each lone half becomes U+FFFD; a pair split over two deltas is
-    joined again, the first half held until the next delta says which it was. The client
-    and the database therefore get the same text.
-    """
-
-    def __init__(self) -> None:
-        self._held = ""
-
-    def feed(self, text: str) -> str:
-        if not self._held and not _SURROGATE.search(text):
-            return text  # nearly always: one regex scan, no copy
-        text, self._held = self._held + text, ""
-        if text and "\ud800" <= text[-1] <= "\udbff":
-            text, self._held = text[:-1], text[-1]
-        # The UTF-16 round trip joins the pairs and turns each lone half into U+FFFD.
-        return text.encode("utf-16-le", "surrogatepass").decode("utf-16-le", "replace")
-
-    def flush(self) -> str:
-        """At the end of the reply, a first half no second followed."""
-        held, self._held = self._held, ""
-        return _REPLACEMENT if held else ""
 
 
 async def anthropic_events(
@@ -85,8 +49,7 @@ async def anthropic_events(
     mender = SurrogateMender()
     counts = TokenCounts(0, 0)
     scanner = SseScanner(_WANTED)
-    loop = asyncio.get_running_loop()
-    due = loop.time() + READ_SLICE_SECONDS
+    slices = ReadSlices()
     # ASCII JSON: a lone surrogate the client sent stays an escape, as the SDK sent it.
     body = json.dumps({**params, "stream": True}).encode("ascii")
     try:
@@ -118,14 +81,8 @@ async def anthropic_events(
                             text = mender.feed(piece)
                             if text:
                                 yield TextStreamed(text)
-                                if loop.time() >= due:
-                                    # aiohttp hands over a burst it has buffered without
-                                    # ever suspending: without a turn of the loop now and
-                                    # then, the burst would be read through and relayed as
-                                    # one frame at its end. Every delta would cost a frame
-                                    # (a system call) if the turn came each time instead.
-                                    await asyncio.sleep(0)
-                                    due = loop.time() + READ_SLICE_SECONDS
+                                if slices.spent():
+                                    await slices.give_turn()
                     elif name == "message_start":
                         message = data.get("message")
                         usage = message.get("usage") if type(message) is dict else None

@@ -2,8 +2,8 @@
 (rebuilt when the stored key changes) for what still goes through the SDK.
 
 The chat sends its Messages request itself, on the app's one upstream pool
-(``providers.upstream_http``, given to the constructor; a session of its own when not) as
-the Anthropic API door does (``messages_target``), not through the SDK: building and
+(``providers.upstream_http``, given to the constructor, closed by its owner) as the
+Anthropic API door does (``messages_target``), not through the SDK: building and
 sending the request in the SDK (its httpx2 layer over its aiohttp transport) was 17% of
 the gateway's Python time a chat (docs/performance.md, "Chat CPU, fifth pass"). The SDK
 still serves ``context.inspect``'s token count and the OpenAI door.
@@ -35,7 +35,6 @@ from agentspace_gateway.audited_keys import Actor, AuditedKeys, AuditEvent
 from agentspace_gateway.config import AnthropicConfig
 from agentspace_gateway.first_run import no_key_message
 from agentspace_gateway.protocol.errors import ErrorCode, GatewayError
-from agentspace_gateway.providers.upstream_http import upstream_session
 from agentspace_gateway.proxy.upstream import DEFAULT_BASE_URL, environment_proxy
 
 log = logging.getLogger(__name__)
@@ -67,8 +66,8 @@ class AnthropicClients:
         config: AnthropicConfig,
         environ: Mapping[str, str] | None = None,
         *,
+        session: aiohttp.ClientSession,
         clock: Callable[[], float] = time.monotonic,
-        session: aiohttp.ClientSession | None = None,
     ) -> None:
         """``session``: the app's upstream pool, which its owner closes."""
         # The vault as the gateway opened it; None when it is unavailable.
@@ -86,8 +85,7 @@ class AnthropicClients:
         self._lock = asyncio.Lock()
         # The last key a use of was audited (a vault key, on its first use).
         self._audited_key: str | None = None
-        self._shared = session
-        self._session: aiohttp.ClientSession | None = None
+        self._session = session
         timeout = config.timeout_seconds
         # No total: a long reply streams for minutes; a read this silent is dead.
         self._timeout = aiohttp.ClientTimeout(total=None, sock_connect=timeout, sock_read=timeout)
@@ -142,18 +140,13 @@ class AnthropicClients:
             self._key = key
             log.info("Anthropic key in use (from the %s)", source)
         await self._audit(key, source)
-        session = self._shared
-        if session is None:
-            if self._session is None or self._session.closed:
-                self._session = upstream_session(self._timeout)
-            session = self._session
         headers = {
             "x-api-key": key,
             "anthropic-version": ANTHROPIC_VERSION,
             "content-type": "application/json",
             "accept": "text/event-stream",
         }
-        return MessagesTarget(session, self._url, headers, self._proxy, self._timeout)
+        return MessagesTarget(self._session, self._url, headers, self._proxy, self._timeout)
 
     async def client(self) -> AsyncAnthropic:
         key, source = await self._usable_key()
@@ -187,11 +180,7 @@ class AnthropicClients:
     async def close(self) -> None:
         clients = [*self._retired, *([self._client] if self._client else [])]
         self._client, self._retired = None, []
-        session, self._session = self._session, None
-        closing = [client.close() for client in clients]
-        if session is not None:
-            closing.append(session.close())
-        await asyncio.gather(*closing, return_exceptions=True)
+        await asyncio.gather(*(client.close() for client in clients), return_exceptions=True)
 
 
 def sdk_telemetry(environ: Mapping[str, str]) -> OpenTelemetryOptions | None:

@@ -13,20 +13,19 @@ complete reply; one cut before its usage chunk has reported nothing, and the bil
 bills its estimate (``metering``).
 """
 
-import asyncio
 import json
 from collections.abc import AsyncGenerator, AsyncIterator, Mapping
 from typing import Any
 
 import aiohttp
 
-from agentspace_gateway.llm.anthropic_stream import READ_SLICE_SECONDS, SurrogateMender
 from agentspace_gateway.llm.openai_errors import (
     broken_stream,
     status_error,
     stream_error,
     transport_error,
 )
+from agentspace_gateway.llm.sse_text import ReadSlices, SurrogateMender
 from agentspace_gateway.metering.events import (
     Failed,
     Stopped,
@@ -96,8 +95,7 @@ async def openai_events(
     if key is not None:
         headers["Authorization"] = f"Bearer {key}"
     mender = SurrogateMender()
-    loop = asyncio.get_running_loop()
-    due = loop.time() + READ_SLICE_SECONDS
+    slices = ReadSlices()
     url = f"{base_url}/chat/completions"
     try:
         async with session.post(url, json=payload, headers=headers) as response:
@@ -124,11 +122,8 @@ async def openai_events(
                         text = mender.feed(content)
                         if text:
                             yield TextStreamed(text)
-                            if loop.time() >= due:
-                                # As in anthropic_stream: a buffered burst is read without
-                                # suspending, so give the writer a turn now and then.
-                                await asyncio.sleep(0)
-                                due = loop.time() + READ_SLICE_SECONDS
+                            if slices.spent():
+                                await slices.give_turn()
                     reason = choice.get("finish_reason")
                     if isinstance(reason, str) and reason:
                         yield Stopped(FINISH_REASONS.get(reason, reason))

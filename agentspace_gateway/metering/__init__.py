@@ -4,6 +4,7 @@ Every door (the WebSocket chat today, HTTP APIs tomorrow) feeds it provider-neut
 so no door can count or price tokens its own way.
 """
 
+from agentspace_gateway.metering.billed_request import BilledRequest, Settlement
 from agentspace_gateway.metering.events import (
     Failed,
     Stopped,
@@ -11,7 +12,7 @@ from agentspace_gateway.metering.events import (
     TextStreamed,
     UsageReported,
 )
-from agentspace_gateway.metering.meter import BilledRequest, Metering, Settlement
+from agentspace_gateway.metering.meter import Metering
 
 __all__ = [
     "BilledRequest",

@@ -145,7 +145,7 @@ async def _chat_completions(request: web.Request, later: Deferred) -> web.Stream
                 serving = asyncio.ensure_future(
                     forward(
                         request,
-                        upstreams.openai.session(),
+                        upstreams.openai.session,
                         f"{route.provider.base_url}/chat/completions",
                         key,
                         body,
@@ -210,7 +210,7 @@ async def list_models(request: web.Request) -> web.Response:
         if not entry.id.endswith("/*")
     ]
     local = [p for p in providers.by_name.values() if p.local]
-    session = chat.upstreams.openai.session()
+    session = chat.upstreams.openai.session
     found = await asyncio.gather(*(local_models(session, p) for p in local))
     for provider, models in zip(local, found, strict=True):
         data += [

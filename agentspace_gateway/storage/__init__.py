@@ -25,12 +25,8 @@ from agentspace_gateway.storage.migrator import (
 )
 from agentspace_gateway.storage.replies import RecordedReply, ReplyRecorder
 from agentspace_gateway.storage.sessions import SessionRepository, SessionRow
-from agentspace_gateway.storage.usage import (
-    ModelUsage,
-    NewUsage,
-    UsageLedger,
-    UsageRecord,
-)
+from agentspace_gateway.storage.usage import NewUsage, UsageLedger, UsageRecord
+from agentspace_gateway.storage.usage_totals import ModelUsage
 
 __all__ = [
     "AppliedMigration",

@@ -17,7 +17,8 @@ import nanoid
 from agentspace_gateway.clock import utc_now_iso
 from agentspace_gateway.storage.database import Database
 from agentspace_gateway.storage.sessions import session_key_for, touch_session
-from agentspace_gateway.storage.usage import Attribution, ModelUsage
+from agentspace_gateway.storage.usage import Attribution
+from agentspace_gateway.storage.usage_totals import ModelUsage
 
 _SELECT = """
     SELECT id, session_key, agent_id, model, created_at, last_active_at, origin_client,

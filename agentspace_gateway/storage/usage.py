@@ -1,7 +1,7 @@
 """The usage ledger: tokens and cost per request, cost in exact integer nano-dollars.
 
 Rows are never re-priced: each keeps the cost split by component and the prices it was
-computed with.
+computed with. Their sums per model are read by ``usage_totals``.
 """
 
 from __future__ import annotations
@@ -13,32 +13,15 @@ import attrs
 
 from agentspace_gateway.clock import utc_now_iso
 from agentspace_gateway.pricing import Cost, TokenCounts
-from agentspace_gateway.storage import usage_hours
 from agentspace_gateway.storage.database import Database
 from agentspace_gateway.storage.estimate_accuracy import EstimateAccuracy, EstimateAccuracyReader
+from agentspace_gateway.storage.usage_totals import ModelUsage, UsageTotals
 
 _COLUMNS = """id, session_id, model, input_tokens, output_tokens, cache_creation_input_tokens,
     cache_read_input_tokens, cost_nanousd, created_at, request_id, input_cost_nanousd,
     output_cost_nanousd, cache_write_cost_nanousd, cache_read_cost_nanousd, priced, prices,
     estimated_input_tokens, stop_reason, cache_creation_1h_input_tokens,
     cache_write_1h_cost_nanousd, output_estimated"""
-
-# sum() over INTEGER stays an exact integer (total() would return a REAL). Both give, per
-# model: input, output, cache write and cache read tokens, cost, requests, unpriced
-# requests, one-hour cache write tokens, requests with estimated output.
-_LEDGER_TOTALS = """
-    SELECT model, sum(input_tokens), sum(output_tokens), sum(cache_creation_input_tokens),
-           sum(cache_read_input_tokens), sum(cost_nanousd), count(*), sum(priced = 0),
-           sum(cache_creation_1h_input_tokens), sum(output_estimated)
-    FROM usage_records
-"""
-_HOURLY_TOTALS = """
-    SELECT model, sum(input_tokens), sum(output_tokens), sum(cache_creation_input_tokens),
-           sum(cache_read_input_tokens), sum(cost_nanousd), sum(request_count),
-           sum(unpriced_count), sum(cache_creation_1h_input_tokens), sum(estimated_count)
-    FROM usage_hourly
-"""
-_SUMS = 9
 
 
 @attrs.frozen
@@ -137,26 +120,10 @@ class NewUsage:
         )
 
 
-@attrs.frozen
-class ModelUsage:
-    model: str
-    input_tokens: int
-    output_tokens: int
-    cache_creation_input_tokens: int
-    cache_read_input_tokens: int
-    cost_nanousd: int
-    request_count: int
-    # False when some request for this model had no known price: the cost is a floor.
-    priced: bool = True
-    # The one-hour part of cache_creation_input_tokens.
-    cache_creation_1h_input_tokens: int = 0
-    # Requests whose output count is the gateway's estimate of a cut-off reply.
-    estimated_count: int = 0
-
-
 class UsageLedger:
     def __init__(self, db: Database) -> None:
         self._db = db
+        self._totals = UsageTotals(db)
 
     async def open(self, usage: NewUsage) -> UsageRecord:
         """The row of a request still streaming, with what is known so far (the input side,
@@ -190,44 +157,9 @@ class UsageLedger:
         since: str | None = None,
         until: str | None = None,
     ) -> dict[str, ModelUsage]:
-        """Summed usage per model, optionally for one session and a [since, until) range.
-
-        Over every session, whole hours are read from the hourly sums and only the partial
-        hours at the range's ends from the ledger; one session's rows come from the ledger
-        through its index.
-        """
-        parts = None if session_id is not None else usage_hours.split(since, until)
-
-        async def read(connection: aiosqlite.Connection) -> list[sqlite3.Row]:
-            if parts is None:
-                return await _ledger_totals(connection, session_id, since, until)
-            # Nothing is written between these queries (operations run one at a time), so
-            # a row is counted exactly once: in its hour or at an edge.
-            rows = await _hourly_totals(connection, parts.first_hour, parts.end_hour)
-            for low, high in parts.edges:
-                rows += await _ledger_totals(connection, None, low, high)
-            return rows
-
-        totals: dict[str, list[int]] = {}
-        for row in await self._db.read(read):
-            sums = totals.setdefault(row[0], [0] * _SUMS)
-            for index in range(_SUMS):
-                sums[index] += row[index + 1] or 0
-        return {
-            model: ModelUsage(
-                model=model,
-                input_tokens=sums[0],
-                output_tokens=sums[1],
-                cache_creation_input_tokens=sums[2],
-                cache_read_input_tokens=sums[3],
-                cost_nanousd=sums[4],
-                request_count=sums[5],
-                priced=sums[6] == 0,
-                cache_creation_1h_input_tokens=sums[7],
-                estimated_count=sums[8],
-            )
-            for model, sums in sorted(totals.items())
-        }
+        """Summed usage per model, optionally for one session and a [since, until) range
+        (``usage_totals``)."""
+        return await self._totals.by_model(session_id=session_id, since=since, until=until)
 
     async def estimate_accuracy(self, session_id: str) -> EstimateAccuracy:
         """Actual input tokens against the gateway's estimates, over the session's requests."""
@@ -236,38 +168,6 @@ class UsageLedger:
     async def model_estimate_accuracy(self, model: str) -> EstimateAccuracy:
         """The same over the model's most recent requests, in every session."""
         return await EstimateAccuracyReader(self._db).for_model(model)
-
-
-async def _ledger_totals(
-    connection: aiosqlite.Connection,
-    session_id: str | None,
-    since: str | None,
-    until: str | None,
-) -> list[sqlite3.Row]:
-    where, params = _where(
-        ("session_id = ?", session_id), ("created_at >= ?", since), ("created_at < ?", until)
-    )
-    return list(
-        await connection.execute_fetchall(_LEDGER_TOTALS + where + "GROUP BY model", params)
-    )
-
-
-async def _hourly_totals(
-    connection: aiosqlite.Connection, first_hour: str | None, end_hour: str | None
-) -> list[sqlite3.Row]:
-    where, params = _where(("hour >= ?", first_hour), ("hour < ?", end_hour))
-    return list(
-        await connection.execute_fetchall(_HOURLY_TOTALS + where + "GROUP BY model", params)
-    )
-
-
-def _where(*filters: tuple[str, str | None]) -> tuple[str, list[str]]:
-    """A WHERE clause of the filters whose value is set (conditions are constants)."""
-    chosen = [(condition, value) for condition, value in filters if value is not None]
-    if not chosen:
-        return "", []
-    clause = "WHERE " + " AND ".join(condition for condition, _ in chosen) + " "
-    return clause, [value for _, value in chosen]
 
 
 # The stop reason of a request still streaming; one left over from a crash becomes
