@@ -18,6 +18,7 @@ from agentspace_gateway.metering.budgets import (
 )
 from agentspace_gateway.pricing import ModelPrices, PriceBook
 from agentspace_gateway.storage import Database, NewUsage, ReplyRecorder, SessionRepository
+from agentspace_gateway.storage.budget_list import BudgetReader
 from agentspace_gateway.storage.budgets import BudgetStore, Refusal, Scope
 from agentspace_gateway.storage.estimate_accuracy import EstimateAccuracyReader
 
@@ -123,3 +124,30 @@ async def test_a_model_measured_to_run_over_its_estimate_reserves_more(db: Datab
     )
     assert await budgets.calibrated_input("m", 100) == 250
     assert await budgets.calibrated_input("other", 100) == 125
+
+
+async def test_that_no_budget_applies_is_known_without_a_read_until_a_change(db: Database) -> None:
+    store = BudgetStore(db, ZoneInfo("UTC"))
+    reader = await BudgetReader.open(db.path)
+    try:
+        budgets = Budgets(
+            store, PriceBook({"m": PRICES}), EstimateAccuracyReader(db), reader=reader
+        )
+        mine = Scope(session_id="s1")
+        assert not budgets.none_apply(mine)  # nothing read yet: not known
+        assert await reader.all() == []
+        assert budgets.none_apply(mine)
+        await store.set("session", "s2", "total", 10**9)
+        assert not budgets.none_apply(mine)  # a change was announced: not known until read
+        await reader.all()
+        assert budgets.none_apply(mine)  # the new budget is another session's
+        await store.set("session", "s1", "total", 10**9)
+        await reader.all()
+        assert not budgets.none_apply(mine)
+        admitted = await budgets.reserve(
+            mine, request_id="r1", model="m", estimated_input_tokens=10, max_tokens=5, now=NOW
+        )
+        assert isinstance(admitted, Admitted)
+        assert admitted.reservation is not None
+    finally:
+        await reader.close()

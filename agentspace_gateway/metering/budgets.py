@@ -119,6 +119,13 @@ class Budgets:
         # Per model: its largest measured actual/estimated input ratio, as last read.
         self._ratios: dict[str, float | None] = {}
 
+    def none_apply(self, scope: Scope) -> bool:
+        """True when, as far as is known without waiting, no budget applies to ``scope``:
+        then ``reserve`` would admit it unreserved. False is "not known" as well as "some
+        do"; ``reserve`` then decides."""
+        listed = None if self._reader is None else self._reader.known()
+        return listed is not None and not any(scope.matches(b) for b in listed)
+
     def _crossed(self, crossed: tuple[Crossing, ...]) -> None:
         if crossed and self._on_crossed is not None:
             self._on_crossed(crossed)

@@ -63,7 +63,9 @@ class Metering:
         lower than asked when a budget clipped it.
         """
         admitted = Admitted(None, max_tokens)
-        if self._budgets is not None:
+        # Most requests have no budget over them: they are told so without a task and the
+        # two turns of the loop it costs to wait for one.
+        if self._budgets is not None and not self._budgets.none_apply(scope):
             estimate = input_for_budget if input_for_budget is not None else estimated_input_tokens
             reserving = asyncio.ensure_future(
                 self._budgets.reserve(

@@ -54,6 +54,13 @@ class BudgetReader:
     async def close(self) -> None:
         await self._connection.close()
 
+    def known(self) -> list[Budget] | None:
+        """The budgets as last read, if no change has been announced since; else None (then
+        ``all`` reads them). A ``stat``, no trip to a thread."""
+        if self._listed is None or _seen(self._marker) != self._seen:
+            return None
+        return self._listed
+
     async def all(self) -> list[Budget]:
         # Looked at before the read: a change that lands during it is seen next time.
         seen = _seen(self._marker)
