@@ -42,18 +42,20 @@ def hold_user_message(
     monkeypatch: pytest.MonkeyPatch,
     before: Callable[[], Awaitable[object]],
 ) -> asyncio.Event:
-    """Run ``before`` ahead of the user message's write; the event is set once it is stored."""
+    """Run ``before`` ahead of the user message's write (into a new session, or one named
+    by its id: ``append_if_visible``); the event is set once it is stored."""
     repository = app[appkeys.MESSAGES]
-    original = repository.append
     stored = asyncio.Event()
+    for name in ("append", "append_if_visible"):
+        original = getattr(repository, name)
 
-    async def add(*args: Any, **kwargs: Any) -> Any:
-        await before()
-        row = await original(*args, **kwargs)
-        stored.set()
-        return row
+        async def add(*args: Any, original: Any = original, **kwargs: Any) -> Any:
+            await before()
+            row = await original(*args, **kwargs)
+            stored.set()
+            return row
 
-    monkeypatch.setattr(repository, "append", add)
+        monkeypatch.setattr(repository, name, add)
     return stored
 
 
@@ -184,7 +186,7 @@ async def test_a_message_that_cannot_be_stored_stops_the_request_and_keeps_nothi
         raise sqlite3.OperationalError("disk I/O error")
 
     repository = app[appkeys.MESSAGES]
-    working_add = repository.append
+    working = {name: getattr(repository, name) for name in ("append", "append_if_visible")}
     hold_user_message(app, monkeypatch, fail)
 
     async with chat_client.ws_connect("/gateway") as ws:
@@ -200,7 +202,8 @@ async def test_a_message_that_cannot_be_stored_stops_the_request_and_keeps_nothi
             [closed] = fake.disconnects
             assert closed.outcome == "disconnected"
         assert (await exchange(ws, {"type": "ping", "id": "p"}))["type"] == "pong"
-        monkeypatch.setattr(repository, "append", working_add)
+        for name, method in working.items():
+            monkeypatch.setattr(repository, name, method)
         fake.enqueue(Scenario(text_chunks=["fine"]))
         again = await send_chat(ws, "y", "and now?", sessionId=frames[0]["sessionId"])
 
@@ -340,3 +343,26 @@ async def test_a_handler_cancelled_twice_still_keeps_the_reply_and_its_usage(
     assert messages(home) == [("user", "q", 1), ("assistant", "all of it", 1)]
     [row] = usage_rows(home)
     assert (row["input_tokens"], row["output_tokens"], row["stop_reason"]) == (9, 7, "end_turn")
+
+
+async def test_a_message_into_a_named_session_that_cannot_be_stored_never_goes_upstream(
+    chat_client, fake_anthropic, home: Home, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fake, _ = fake_anthropic
+    fake.enqueue(Scenario(text_chunks=["first answer"]))
+    app = chat_client.server.app
+    async with chat_client.ws_connect("/gateway") as ws:
+        first = await send_chat(ws, "a", "first question")
+
+        async def fail() -> None:
+            raise sqlite3.OperationalError("disk I/O error")
+
+        # Its write is begun before the session is read, and fails before the read is back.
+        hold_user_message(app, monkeypatch, fail)
+        frames = await send_chat(ws, "b", "second question", sessionId=first[0]["sessionId"])
+
+    assert kinds(frames) == ["error"]
+    assert (frames[0]["code"], frames[0]["requestId"]) == ("STORAGE_UNAVAILABLE", "b")
+    assert len(fake.message_requests) == 1  # only the first question's
+    assert messages(home) == [("user", "first question", 1), ("assistant", "first answer", 1)]
+    assert len(usage_rows(home)) == 1

@@ -14,7 +14,7 @@ from agentspace_gateway.home import Home
 from agentspace_gateway.storage.client_keys import ClientKeyRepository, IssuedKey
 from agentspace_gateway.vault import CredentialVault
 
-from chat_helpers import send_chat
+from chat_helpers import query, send_chat
 from conftest import TEST_API_KEY
 from fake_anthropic import FakeAnthropic, Scenario
 from wsclient import exchange
@@ -166,6 +166,9 @@ async def test_a_client_key_sees_only_its_own_sessions_and_usage(
         assert usage["grandTotal"]["requestCount"] == 4
         bobs = await exchange(ws, {"type": "usage.query", "id": "b", "client": "bob"})
         assert bobs["grandTotal"]["requestCount"] == 1
+    # Nothing of alice's went into theirs, though her message's write is queued before the
+    # session it names is read.
+    assert query(home, "SELECT session_id FROM messages WHERE content = 'mine now'") == []
 
 
 async def test_revoking_a_client_key_closes_its_open_connections(make_client, home: Home) -> None:

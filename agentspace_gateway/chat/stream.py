@@ -68,16 +68,37 @@ class ChatStream:
         self._frame = delta_frame(request_id)
         # Why the user's message could not be stored, when the storage itself was why.
         self._store_problem: StorageProblem | None = None
+        # The user's message's write, once begun (``store_early``, else ``run``).
+        self._storing: asyncio.Future[MessageRow | None] | None = None
 
     @property
     def relaying(self) -> bool:
         """The request has gone upstream and has not ended: a chat.cancel applies to it."""
         return self._reading is not None and not self._reading.done()
 
-    async def _store(self, messages: MessageRepository, message: NewMessage) -> MessageRow | None:
+    def store_early(self, message: NewMessage, *, client_name: str | None) -> None:
+        """Begin the user's message's write before its session has been read: queued right
+        behind that read, the write (and its fsync) is done while the request is prepared
+        rather than after. It lands only in a session the reader may use (``client_name``:
+        the connection's client, None for the owner), or not at all. ``run`` with the same
+        message takes it over."""
+        self._storing = asyncio.ensure_future(
+            self._store(self._services.messages, message, client_name=client_name, early=True)
+        )
+
+    async def _store(
+        self,
+        messages: MessageRepository,
+        message: NewMessage,
+        *,
+        client_name: str | None = None,
+        early: bool = False,
+    ) -> MessageRow | None:
         """Store the user's message; None when that failed (logged here, with its cause)."""
         try:
-            return await messages.append(message)
+            if not early:
+                return await messages.append(message)
+            return await messages.append_if_visible(message, client_name=client_name)
         except Exception as error:
             self._store_problem = storage_problem(error)
             if self._store_problem is None:
@@ -114,13 +135,17 @@ class ChatStream:
         if user_message.request_id is None:
             raise ValueError("The user message needs its exchange id (request_id).")
         services = self._services
-        storing = asyncio.ensure_future(self._store(services.messages, user_message))
+        begun = self._storing is not None
+        if self._storing is None:
+            self._storing = asyncio.ensure_future(self._store(services.messages, user_message))
+        storing = self._storing
         try:
-            # One turn, so the write is on its way to the database thread while the request
-            # is prepared (its fsync is the slowest step before the first delta can go
-            # out), and so a store that fails at once (the database closed, say) stops the
-            # request before it goes upstream.
-            await asyncio.sleep(0)
+            if not begun:
+                # One turn, so the write is on its way to the database thread while the
+                # request is prepared (its fsync is the slowest step before the first delta
+                # can go out), and so a store that fails at once (the database closed, say)
+                # stops the request before it goes upstream.
+                await asyncio.sleep(0)
             if services.shutdown.begun:
                 raise shutting_down()
             upstream = await services.upstreams.open(model)

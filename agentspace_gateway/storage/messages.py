@@ -108,6 +108,22 @@ class MessageRepository:
         """``add`` for a message already built (chat builds it once, for the request too)."""
         return await self._db.write_in_one_trip(lambda raw: insert_message(raw, message))
 
+    async def append_if_visible(
+        self, message: NewMessage, *, client_name: str | None
+    ) -> MessageRow | None:
+        """``append``, only if the message's session exists and, with ``client_name``, was
+        opened with that client's keys; None (nothing written) otherwise. For a write
+        queued before the caller has seen the session: it can never land where the reader
+        would not have let it."""
+
+        def insert(raw: sqlite3.Connection) -> MessageRow | None:
+            found = find_with_owner(raw, message.session_id, by_key=False)
+            if found is None or (client_name is not None and found[1] != client_name):
+                return None
+            return insert_message(raw, message)
+
+        return await self._db.write_in_one_trip(insert)
+
     async def recent_for_session(self, session_id: str, *, limit: int) -> list[MessageRow]:
         """The last ``limit`` messages, oldest first: the history a request carries."""
         rows = await self._db.fetchall(_RECENT, (session_id, limit))
