@@ -16,7 +16,7 @@ reply, marked incomplete, and every token Anthropic reported.
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Awaitable
 
 from agentspace_gateway.chat.frames import delta_frame
 from agentspace_gateway.chat.services import ChatServices
@@ -34,7 +34,7 @@ from agentspace_gateway.protocol.messages import (
     ChatStreamStatus,
     ErrorMessage,
 )
-from agentspace_gateway.storage import MessageRepository, MessageRow, NewMessage, SessionRow
+from agentspace_gateway.storage import MessageRow, NewMessage, SessionRow
 from agentspace_gateway.storage.budgets import Scope
 from agentspace_gateway.storage.failures import StorageProblem, storage_problem
 from agentspace_gateway.storage.usage import Attribution
@@ -82,23 +82,16 @@ class ChatStream:
         rather than after. It lands only in a session the reader may use (``client_name``:
         the connection's client, None for the owner), or not at all. ``run`` with the same
         message takes it over."""
-        self._storing = asyncio.ensure_future(
-            self._store(self._services.messages, message, client_name=client_name, early=True)
-        )
+        writing = self._services.messages.append_if_visible(message, client_name=client_name)
+        self._storing = asyncio.ensure_future(self._store(writing, message))
 
     async def _store(
-        self,
-        messages: MessageRepository,
-        message: NewMessage,
-        *,
-        client_name: str | None = None,
-        early: bool = False,
+        self, writing: Awaitable[MessageRow | None], message: NewMessage
     ) -> MessageRow | None:
-        """Store the user's message; None when that failed (logged here, with its cause)."""
+        """The user's message, once ``writing`` has stored it; None when that failed (logged
+        here, with its cause)."""
         try:
-            if not early:
-                return await messages.append(message)
-            return await messages.append_if_visible(message, client_name=client_name)
+            return await writing
         except Exception as error:
             self._store_problem = storage_problem(error)
             if self._store_problem is None:
@@ -137,7 +130,8 @@ class ChatStream:
         services = self._services
         begun = self._storing is not None
         if self._storing is None:
-            self._storing = asyncio.ensure_future(self._store(services.messages, user_message))
+            writing = services.messages.append(user_message)
+            self._storing = asyncio.ensure_future(self._store(writing, user_message))
         storing = self._storing
         try:
             if not begun:

@@ -35,6 +35,7 @@ from agentspace_gateway.audited_keys import Actor, AuditedKeys, AuditEvent
 from agentspace_gateway.config import AnthropicConfig
 from agentspace_gateway.first_run import no_key_message
 from agentspace_gateway.protocol.errors import ErrorCode, GatewayError
+from agentspace_gateway.providers.upstream_http import upstream_timeout
 from agentspace_gateway.proxy.upstream import DEFAULT_BASE_URL, environment_proxy
 
 log = logging.getLogger(__name__)
@@ -86,9 +87,9 @@ class AnthropicClients:
         # The last key a use of was audited (a vault key, on its first use).
         self._audited_key: str | None = None
         self._session = session
+        # The chat waits its configured time for a connection too, not the pool's default.
         timeout = config.timeout_seconds
-        # No total: a long reply streams for minutes; a read this silent is dead.
-        self._timeout = aiohttp.ClientTimeout(total=None, sock_connect=timeout, sock_read=timeout)
+        self._timeout = upstream_timeout(timeout, connect_seconds=timeout)
         self._url = (self.base_url or DEFAULT_BASE_URL).rstrip("/") + "/v1/messages"
         self._proxy = environment_proxy(self._url)
 

@@ -20,10 +20,12 @@ UPSTREAM_HTTP = web.AppKey("upstream_http", aiohttp.ClientSession)
 CONNECT_SECONDS = 30.0
 
 
-def upstream_timeout(read_seconds: float) -> aiohttp.ClientTimeout:
+def upstream_timeout(
+    read_seconds: float, *, connect_seconds: float = CONNECT_SECONDS
+) -> aiohttp.ClientTimeout:
     # No total: a long reply streams for minutes. A read that stalls this long is a dead
     # upstream.
-    return aiohttp.ClientTimeout(total=None, sock_connect=CONNECT_SECONDS, sock_read=read_seconds)
+    return aiohttp.ClientTimeout(total=None, sock_connect=connect_seconds, sock_read=read_seconds)
 
 
 def upstream_session(timeout: aiohttp.ClientTimeout) -> aiohttp.ClientSession:
