@@ -19,6 +19,7 @@ only when someone starts it, and nothing here does.
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 import threading
@@ -91,16 +92,23 @@ class ModelPrices:
 
     def as_json(self) -> str:
         """The prices as stored with a ledger row: exact decimal text, never floats."""
-        return json.dumps(
-            {
-                "inputPerMTok": _text(self.input_mtok),
-                "outputPerMTok": _text(self.output_mtok),
-                "cacheReadPerMTok": _text(self.cache_read_mtok),
-                "cacheWritePerMTok": _text(self.cache_write_mtok),
-                "cacheWrite1hPerMTok": _text(self.cache_write_1h_mtok),
-                "source": self.source,
-            }
-        )
+        return _prices_json(self)
+
+
+# Every ledger row stores its prices, and a gateway prices few models: each is encoded once
+# (the encoding was 2% of the gateway's time per proxied request at 50 in flight).
+@functools.lru_cache(maxsize=256)
+def _prices_json(prices: ModelPrices) -> str:
+    return json.dumps(
+        {
+            "inputPerMTok": _text(prices.input_mtok),
+            "outputPerMTok": _text(prices.output_mtok),
+            "cacheReadPerMTok": _text(prices.cache_read_mtok),
+            "cacheWritePerMTok": _text(prices.cache_write_mtok),
+            "cacheWrite1hPerMTok": _text(prices.cache_write_1h_mtok),
+            "source": prices.source,
+        }
+    )
 
 
 LOCAL = "local"

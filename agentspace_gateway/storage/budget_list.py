@@ -15,26 +15,13 @@ send a request that no budget applies to the long way round, never past a limit.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import aiosqlite
 
-from agentspace_gateway.storage.budget_marker import marker_path
 from agentspace_gateway.storage.budget_model import Budget
 from agentspace_gateway.storage.budget_sums import budgets_in
-
-# The marker's identity: a new file each time (os.replace), so its inode changes even when
-# two changes land within one tick of the file system's clock.
-_Seen = tuple[int, int, int] | None
-
-
-def _seen(marker: Path) -> _Seen:
-    try:
-        found = os.stat(marker)
-    except FileNotFoundError:
-        return None
-    return (found.st_ino, found.st_mtime_ns, found.st_ctime_ns)
+from agentspace_gateway.storage.change_marker import BUDGETS, Seen, marker_path, seen
 
 
 class BudgetReader:
@@ -43,9 +30,9 @@ class BudgetReader:
 
     def __init__(self, connection: aiosqlite.Connection, database: Path) -> None:
         self._connection = connection
-        self._marker = marker_path(database)
+        self._marker = marker_path(database, BUDGETS)
         self._listed: list[Budget] | None = None
-        self._seen: _Seen = None
+        self._seen: Seen = None
 
     @classmethod
     async def open(cls, path: Path) -> BudgetReader:
@@ -57,14 +44,14 @@ class BudgetReader:
     def known(self) -> list[Budget] | None:
         """The budgets as last read, if no change has been announced since; else None (then
         ``all`` reads them). A ``stat``, no trip to a thread."""
-        if self._listed is None or _seen(self._marker) != self._seen:
+        if self._listed is None or seen(self._marker) != self._seen:
             return None
         return self._listed
 
     async def all(self) -> list[Budget]:
         # Looked at before the read: a change that lands during it is seen next time.
-        seen = _seen(self._marker)
-        if self._listed is None or seen != self._seen:
+        now_seen = seen(self._marker)
+        if self._listed is None or now_seen != self._seen:
             self._listed = await budgets_in(self._connection)
-            self._seen = seen
+            self._seen = now_seen
         return self._listed

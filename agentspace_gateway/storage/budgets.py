@@ -18,7 +18,6 @@ import aiosqlite
 
 from agentspace_gateway.clock import format_utc, utc_now_iso
 from agentspace_gateway.storage.budget_crossings import Crossing, record_crossings
-from agentspace_gateway.storage.budget_marker import announce_change
 from agentspace_gateway.storage.budget_model import (
     PERIODS,
     SCOPE_KINDS,
@@ -44,6 +43,7 @@ from agentspace_gateway.storage.budget_sums import (
     standing_of,
     whole_hours,
 )
+from agentspace_gateway.storage.change_marker import BUDGETS, announce_change
 from agentspace_gateway.storage.database import Database
 
 # What budgets are made of lives in budget_model; importers know it from here.
@@ -113,7 +113,7 @@ class BudgetStore:
             return budget_row(row)
 
         budget = await self._db.write(upsert)
-        announce_change(self._db.path)
+        announce_change(self._db.path, BUDGETS)
         return budget
 
     async def remove(self, scope_kind: str, scope_id: str, period: str) -> bool:
@@ -125,7 +125,7 @@ class BudgetStore:
             return cursor.rowcount > 0
 
         removed = await self._db.write(delete)
-        announce_change(self._db.path)
+        announce_change(self._db.path, BUDGETS)
         return removed
 
     async def all(self) -> list[Budget]:
