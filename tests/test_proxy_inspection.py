@@ -150,3 +150,17 @@ async def test_bodies_kept_in_a_burst_are_all_written_and_pruned_once_written(tm
         latest = await kept.latest(f"session-{session}", count=10)
         assert [request_id for request_id, _ in latest] == [f"{session}{n}" for n in range(25, 30)]
         assert [json.loads(body)["n"] for _, body in latest] == list(range(25, 30))
+
+
+async def test_a_new_gateway_prunes_the_bodies_an_earlier_one_kept(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    # Kept names are remembered per session in memory; a restart finds the earlier files.
+    first = KeptRequests(tmp_path, 3)
+    for number in range(3):
+        first.keep("session-a", f"a{number}", json.dumps({"n": number}).encode())
+    await first.flush()
+    second = KeptRequests(tmp_path, 2)
+    second.keep("session-a", "a3", json.dumps({"n": 3}).encode())
+    await second.flush()
+    latest = await second.latest("session-a", count=10)
+    assert [request_id for request_id, _ in latest] == ["a2", "a3"]
+    assert len(list((tmp_path / "session-a").iterdir())) == 2

@@ -23,6 +23,9 @@ log = logging.getLogger(__name__)
 
 # Session ids are nanoids; anything else is refused as a path component.
 _SAFE = re.compile(r"[A-Za-z0-9_-]{1,64}")
+# gzip's fastest level: a body is written on every request, where level 6 cost about three
+# times the CPU for files about a tenth smaller (repeated JSON compresses well at any level).
+_COMPRESS_LEVEL = 1
 
 
 class KeptRequests:
@@ -33,6 +36,12 @@ class KeptRequests:
         self._waiting: collections.deque[tuple[str, str, bytes]] = collections.deque()
         self._writer: asyncio.Future[None] | None = None
         self._sequence = 0
+        # Per session, its kept files' names oldest first, as the worker thread wrote or
+        # found them (the directory is listed once per session, not once per body); touched
+        # only by the one writer job at a time.
+        self._names: collections.OrderedDict[str, collections.deque[str]] = (
+            collections.OrderedDict()
+        )
 
     @property
     def enabled(self) -> bool:
@@ -70,13 +79,18 @@ class KeptRequests:
         while self._writer is not None:
             await asyncio.wait({self._writer})
 
+    # Sessions whose kept names are remembered; one evicted is listed again when next written.
+    MAX_KNOWN_SESSIONS = 1024
+
     def _write_waiting(self) -> None:
         """On a worker thread: write what is waiting, then prune each session written to."""
         written: set[str] = set()
         while self._waiting:
             session_id, name, body = self._waiting.popleft()
             try:
+                names = self._known_names(session_id)
                 self._write(session_id, name, body)
+                names.append(name)
                 written.add(session_id)
             except OSError as error:
                 log.warning("a proxied request body could not be kept: %s", error)
@@ -85,6 +99,21 @@ class KeptRequests:
                 self._prune(session_id)
             except OSError as error:
                 log.warning("kept request bodies could not be pruned: %s", error)
+
+    def _known_names(self, session_id: str) -> collections.deque[str]:
+        names = self._names.get(session_id)
+        if names is None:
+            try:
+                listed = os.listdir(os.path.join(self._root, session_id))
+            except FileNotFoundError:
+                listed = []
+            names = collections.deque(sorted(n for n in listed if n.endswith(".json.gz")))
+            self._names[session_id] = names
+            if len(self._names) > self.MAX_KNOWN_SESSIONS:
+                self._names.popitem(last=False)
+        else:
+            self._names.move_to_end(session_id)
+        return names
 
     # Plain os calls on str paths: pathlib's objects cost this thread, holding the GIL, more
     # than the writing (50 bodies at once took the loop's GIL from 50 first bytes).
@@ -98,15 +127,16 @@ class KeptRequests:
             os.makedirs(directory, mode=0o700, exist_ok=True)
             descriptor = os.open(temporary, flags, 0o600)
         with os.fdopen(descriptor, "wb") as handle:
-            handle.write(gzip.compress(body, compresslevel=6))
+            handle.write(gzip.compress(body, compresslevel=_COMPRESS_LEVEL))
         os.replace(temporary, os.path.join(directory, name))
 
     def _prune(self, session_id: str) -> None:
         directory = os.path.join(self._root, session_id)
-        kept = sorted(name for name in os.listdir(directory) if name.endswith(".json.gz"))
-        for old in kept[: max(0, len(kept) - self._keep)]:
+        names = self._names.get(session_id, collections.deque())
+        while len(names) > self._keep:
             with contextlib.suppress(FileNotFoundError):
-                os.unlink(os.path.join(directory, old))
+                os.unlink(os.path.join(directory, names[0]))
+            names.popleft()
 
     async def latest(self, session_id: str, count: int = 1) -> list[tuple[str, bytes]]:
         """The newest ``count`` kept bodies of a session, oldest first, with their request ids."""
