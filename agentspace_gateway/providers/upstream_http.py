@@ -39,6 +39,9 @@ def upstream_session(timeout: aiohttp.ClientTimeout) -> aiohttp.ClientSession:
         # Not trust_env: it reads ~/.netrc on every request (2 ms of each first byte here).
         # The proxy the environment names, if any, is looked up once by whoever needs it.
         trust_env=False,
+        # Every client's requests share this session: a cookie one upstream reply set (a CDN's
+        # bot cookie, say) would go out on every later client's requests. None is kept.
+        cookie_jar=aiohttp.DummyCookieJar(),
     )
 
 
