@@ -81,16 +81,19 @@ def locked_by_another_program(database: Path) -> Iterator[subprocess.Popen[str]]
 
 
 def in_tiny_filesystem(
-    argv: Sequence[str], mount: Path, size: str, seed: Path | None = None
+    argv: Sequence[str], mount: Path, size: str, seed: Path | None = None, *, full: bool = False
 ) -> list[str]:
     """``argv`` run with a tmpfs of ``size`` mounted on ``mount`` (in a mount namespace of
-    its own, so nothing else sees it), ``seed``'s files copied to ``mount/home`` first.
+    its own, so nothing else sees it), ``seed``'s files copied to ``mount/home`` first;
+    ``full``: then the rest of the tmpfs filled, so not a byte is free.
 
     The test reaches the files through ``/proc/PID/root`` (``seen_from_outside``).
     """
     script = 'mount -t tmpfs -o size="$1" tmpfs "$2" && mkdir -p "$2/home" && chmod 700 "$2/home"'
     if seed is not None:
         script += ' && cp -a "$3/." "$2/home/"'
+    if full:
+        script += ' && { cat /dev/zero > "$2/filler" 2>/dev/null; true; }'
     script += ' && shift 3 && exec "$@"'
     return ["unshare", "-rm", "sh", "-c", script, "sh", size, str(mount), str(seed), *argv]
 

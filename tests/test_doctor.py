@@ -144,8 +144,8 @@ async def test_little_free_space_is_a_warning_and_none_a_failure(tmp_path: Path)
     mount = tmp_path / "mnt"
     mount.mkdir()
     env = gateway_env(mount / "home", PASSPHRASE)
-    for size, status in (("1m", "warn"), ("160k", "fail")):
-        argv = in_tiny_filesystem([GATEWAY, "doctor", "--json"], mount, size, home)
+    for full, status in ((False, "warn"), (True, "fail")):
+        argv = in_tiny_filesystem([GATEWAY, "doctor", "--json"], mount, "1m", home, full=full)
         result = await asyncio.to_thread(
             subprocess.run,
             argv,
