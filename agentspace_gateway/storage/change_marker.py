@@ -39,7 +39,10 @@ def seen(marker: Path) -> Seen:
 
 def announce_change(database: Path, table: str) -> bool:
     """Tell every gateway on this database that ``table`` changed (after the commit).
-    False, logged, if the marker could not be replaced."""
+
+    False, logged, if the marker could not be replaced. The change is committed all the
+    same: a gateway sees it when the marker next moves or when it starts, and a client key
+    it kept once the key's ``ClientKeyReader.KEPT_SECONDS`` are up."""
     marker = marker_path(database, table)
     fresh = marker.with_name(f"{marker.name}.{secrets.token_hex(4)}")
     try:
