@@ -175,7 +175,7 @@ class BilledRequest:
     def _usage(
         self, counts: TokenCounts, cost: Cost, stop_reason: str | None, *, estimated: bool
     ) -> NewUsage:
-        usage = NewUsage.of(
+        return NewUsage.of(
             counts,
             cost,
             session_id=self._session_id,
@@ -183,8 +183,9 @@ class BilledRequest:
             request_id=self._request_id,
             estimated_input_tokens=self._estimated_input_tokens,
             stop_reason=stop_reason,
+            output_estimated=estimated,
+            attribution=self._attribution,
         )
-        return attrs.evolve(usage, output_estimated=estimated, attribution=self._attribution)
 
     async def _billed_counts(self) -> tuple[TokenCounts, bool]:
         """The counts to bill, and whether the output is the estimate of the streamed text.

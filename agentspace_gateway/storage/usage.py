@@ -96,6 +96,8 @@ class NewUsage:
         request_id: str | None,
         estimated_input_tokens: int | None,
         stop_reason: str | None,
+        output_estimated: bool = False,
+        attribution: Attribution | None = None,
     ) -> NewUsage:
         """A request's counts and their cost as one ledger row, with the prices used."""
         return cls(
@@ -117,6 +119,8 @@ class NewUsage:
             estimated_input_tokens=estimated_input_tokens,
             stop_reason=stop_reason,
             request_id=request_id,
+            output_estimated=output_estimated,
+            attribution=attribution,
         )
 
 
