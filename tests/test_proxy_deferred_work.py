@@ -10,10 +10,15 @@ from typing import Any
 
 import anthropic
 import pytest
+from aiohttp.test_utils import make_mocked_request
 
 from agentspace_gateway.client_auth.attribution import SessionCache
+from agentspace_gateway.client_auth.audit_events import ClientEvent
+from agentspace_gateway.client_auth.keys import ClientAuth
+from agentspace_gateway.failed_auth import FailedAuthLimiter
 from agentspace_gateway.home import Home
 from agentspace_gateway.proxy.routes import PROXY
+from agentspace_gateway.storage.audit_log import AuditLog
 from agentspace_gateway.storage.client_keys import (
     ClientKeyReader,
     ClientKeyRepository,
@@ -165,3 +170,25 @@ async def test_the_key_look_up_waits_off_the_loop_when_sqlite_says_busy(tmp_path
     assert found is not None
     # Read after the writer's commit, as any look-up that starts after a revocation must be.
     assert found.revoked_at == "2026-12-06T00:00:01.000Z"
+
+
+async def test_key_uses_audited_together_all_land_in_order(db: Database) -> None:
+    # Fifty uses in one turn of the loop, while the first write is still in progress: every
+    # row is written, each as it came.
+    log = AuditLog(db)
+    reader = await ClientKeyReader.open(db.path)
+    auth = ClientAuth(reader, log, FailedAuthLimiter(5, 60.0))
+    try:
+        for number in range(50):
+            request = make_mocked_request("POST", f"/v1/messages?n={number}")
+            auth.audit(ClientEvent.USE, request, f"client bench {number}")
+            if number == 10:
+                await asyncio.sleep(0)  # the writer starts with the first eleven
+        await auth.flush()
+    finally:
+        await reader.close()
+    rows = list(reversed(await log.recent(limit=100)))
+    assert [row.detail for row in rows] == [
+        f"client bench {n}; POST /v1/messages" for n in range(50)
+    ]
+    assert all(row.event == ClientEvent.USE.value for row in rows)

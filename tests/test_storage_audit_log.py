@@ -110,3 +110,21 @@ async def test_an_empty_event_is_refused(audit: AuditLog) -> None:
     with pytest.raises(sqlite3.IntegrityError, match="CHECK"):
         await audit.record("")
     assert await audit.recent() == []
+
+
+async def test_events_written_together_keep_their_order_times_and_caps(
+    audit: AuditLog, clock: SteppingClock
+) -> None:
+    # Made one after another (a millisecond apart), written later in one write.
+    events = [
+        audit_log_module.AuditEvent("client.use", remote_addr="127.0.0.1", detail=f"use {n}")
+        for n in range(3)
+    ]
+    events.append(audit_log_module.AuditEvent("client.refused", user_agent="u" * 5000))
+    made = [event.created_at for event in events]
+    clock.step = timedelta(hours=1)  # the write comes much later
+    await audit.record_all(events)
+    rows = list(reversed(await audit.recent(limit=10)))
+    assert [row.detail for row in rows] == ["use 0", "use 1", "use 2", None]
+    assert [row.created_at for row in rows] == made
+    assert rows[-1].user_agent == "u" * audit_log_module.USER_AGENT_MAX_CHARS

