@@ -137,8 +137,8 @@ class KeptRequests:
 
     def _prune(self, session_id: str) -> None:
         directory = os.path.join(self._root, session_id)
-        names = self._names.get(session_id, collections.deque())
-        while len(names) > self._keep:
+        names = self._names.get(session_id)
+        while names and len(names) > self._keep:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(os.path.join(directory, names[0]))
             names.popleft()

@@ -150,11 +150,11 @@ class ClientKeyRepository:
             return next(iter(rows), None)
 
         row = await self._db.write(update)
-        announce_change(self._db.path, CLIENT_KEYS)
         if row is None:
             raise ClientKeyError(
                 f"No live client key named {name!r}. See them with: agentspace-gateway clients list"
             )
+        announce_change(self._db.path, CLIENT_KEYS)
         return _client(row)
 
     async def revoked_among(self, ids: set[int]) -> set[int]:
