@@ -128,14 +128,14 @@ def _start(argv: list[str], env: Mapping[str, str], workdir: Path, name: str) ->
     return ServerProcess(popen, log_path)
 
 
-def start_module(module: str, workdir: Path, name: str) -> ServerProcess:
-    """Start one of the bench's own servers, ``python -m benchmarks.MODULE --port 0``.
+def start_module(module: str, workdir: Path, name: str, *arguments: str) -> ServerProcess:
+    """Start one of the bench's own servers, ``python -m benchmarks.MODULE --port 0 ...``.
 
     Its working directory is outside the checkout, so the checkout goes on PYTHONPATH for
     ``benchmarks`` to import; these servers are the fakes, never the gateway measured.
     """
     return _start(
-        [sys.executable, "-m", f"benchmarks.{module}", "--port", "0"],
+        [sys.executable, "-m", f"benchmarks.{module}", "--port", "0", *arguments],
         clean_environment(PYTHONPATH=str(REPOSITORY)),
         workdir,
         name,
@@ -272,5 +272,15 @@ def bare_server(workdir: Path) -> Iterator[str]:
     process = start_module("bare_server", workdir, "bare")
     try:
         yield _announced(process, r"listening on (ws://\S+)").group(1)
+    finally:
+        process.stop()
+
+
+@contextlib.contextmanager
+def bare_relay(workdir: Path, upstream_url: str) -> Iterator[str]:
+    """The bare aiohttp relay of ``/v1/messages`` to ``upstream_url``; yields its base URL."""
+    process = start_module("bare_relay", workdir, "bare-relay", "--upstream", upstream_url)
+    try:
+        yield _announced(process, r"listening on (http://\S+)").group(1)
     finally:
         process.stop()

@@ -9,6 +9,10 @@ round after round so the machine's load hits them alike. Figures:
 - added time to first byte (first body byte after the request left) at 1 stream and at 50
   in flight, p50 and p99, gateway minus direct; at 50 also LiteLLM's /v1/messages when its
   venv is installed (scenario 8's), as the ratio of the added times;
+- the floor under those figures: a bare aiohttp relay of /v1/messages
+  (``benchmarks/bare_relay.py``: the same pool settings, no key, no metering) takes its
+  turn beside them on the Anthropic door, and the gateway's figures are given beyond it
+  too (what the gateway's own work adds over what aiohttp itself costs here);
 - memory per open stream: the gateway's RSS with N streams held open mid-stream (the fake
   stalls after one delta) minus before, over N.
 """
@@ -25,7 +29,7 @@ import aiohttp
 import attrs
 
 from benchmarks.litellm_proxy import _COMPLETE, LITELLM_VERSION, VENV, litellm_proxy
-from benchmarks.processes import API_KEY
+from benchmarks.processes import API_KEY, bare_relay
 from benchmarks.proxy_setup import OPENAI_MODEL, PROVIDER
 from benchmarks.report import ScenarioResult
 from benchmarks.stage import Stage
@@ -146,27 +150,9 @@ async def run(stage: Stage) -> ScenarioResult:
         aiohttp.ClientSession(connector=connector) as http,
         _litellm(stage) as litellm_url,
     ):
-        for door in doors:
-            rates = await _relay(stage, http, door, errors)
-            best = {way: max(values, default=0.0) for way, values in rates.items()}
-            relay = ratio(best["gateway"], best["direct"])
-            result.check(
-                f"{door.name}: relay throughput, gateway / direct",
-                relay,
-                "x",
-                f">= {TARGET_RELAY}",
-                relay >= TARGET_RELAY,
-            )
-            result.add(
-                f"{door.name}: relay, direct deltas/s (best)", best["direct"], "/s", digits=0
-            )
-            result.details[f"{door.name}_relay_rates"] = rates
-            for concurrency, rounds in LEVELS:
-                if door.name == "openai" and concurrency > 1:
-                    continue
-                peer = litellm_url if door.name == "anthropic" and concurrency > 1 else None
-                firsts = await _level(stage, http, door, concurrency, rounds, peer, errors)
-                _added(result, door.name, concurrency, firsts)
+        with bare_relay(stage.workdir, stage.fake.base_url) as bare_url:
+            for door in doors:
+                await _door(stage, http, door, litellm_url, bare_url, result, errors)
         per_stream = await _held(stage, http, doors[0], errors)
     result.add("anthropic: gateway memory per open stream", per_stream, "kB", digits=1)
     if litellm_url is None:
@@ -176,6 +162,41 @@ async def run(stage: Stage) -> ScenarioResult:
     result.add("machine load average (1 min) after", os.getloadavg()[0], digits=2)
     result.details["errors"] = errors[:20]
     return result
+
+
+async def _door(
+    stage: Stage,
+    http: aiohttp.ClientSession,
+    door: Door,
+    litellm_url: str | None,
+    bare_url: str,
+    result: ScenarioResult,
+    errors: list[str],
+) -> None:
+    """One door's relay and levels. The bare relay speaks only /v1/messages."""
+    bare = bare_url if door.name == "anthropic" else None
+    rates = await _relay(stage, http, door, errors, bare)
+    best = {way: max(values, default=0.0) for way, values in rates.items()}
+    relay = ratio(best["gateway"], best["direct"])
+    result.check(
+        f"{door.name}: relay throughput, gateway / direct",
+        relay,
+        "x",
+        f">= {TARGET_RELAY}",
+        relay >= TARGET_RELAY,
+    )
+    if "bare" in best:
+        bare_relay_ratio = ratio(best["bare"], best["direct"])
+        result.add(f"{door.name}: relay, bare aiohttp / direct", bare_relay_ratio, "x")
+    result.add(f"{door.name}: relay, direct deltas/s (best)", best["direct"], "/s", digits=0)
+    result.details[f"{door.name}_relay_rates"] = rates
+    for concurrency, rounds in LEVELS:
+        if door.name == "openai" and concurrency > 1:
+            continue
+        peer = litellm_url if door.name == "anthropic" and concurrency > 1 else None
+        ways = _ways(stage, http, door, peer, bare)
+        firsts = await _level(ways, door, concurrency, rounds, errors)
+        _added(result, door.name, concurrency, firsts)
 
 
 @contextlib.asynccontextmanager
@@ -190,7 +211,11 @@ async def _litellm(stage: Stage) -> AsyncIterator[str | None]:
 
 
 def _ways(
-    stage: Stage, http: aiohttp.ClientSession, door: Door, peer: str | None
+    stage: Stage,
+    http: aiohttp.ClientSession,
+    door: Door,
+    peer: str | None,
+    bare: str | None = None,
 ) -> dict[str, Read]:
     gateway = stage.gateway.http_url + door.path
     direct = door.fake_url + door.path
@@ -201,6 +226,9 @@ def _ways(
     if peer is not None:
         litellm = peer + door.path
         ways["litellm"] = lambda: read(http, litellm, door.direct_body, door.direct_headers)
+    if bare is not None:
+        relayed = bare + door.path
+        ways["bare"] = lambda: read(http, relayed, door.direct_body, door.direct_headers)
     return ways
 
 
@@ -212,15 +240,16 @@ async def _enqueue(stage: Stage, door: Door, http: aiohttp.ClientSession, items:
 
 
 async def _relay(
-    stage: Stage, http: aiohttp.ClientSession, door: Door, errors: list[str]
+    stage: Stage, http: aiohttp.ClientSession, door: Door, errors: list[str], bare: str | None
 ) -> dict[str, list[float]]:
-    ways = _ways(stage, http, door, None)
+    ways = _ways(stage, http, door, None, bare)
     rates: dict[str, list[float]] = {way: [] for way in ways}
     scenario = {"text_chunks": chunks(RELAY_DELTAS)}
     for way in ways:  # warm-up: pools, lazy imports
         await ways[way]()
     for number in range(RELAY_ROUNDS):
-        order = list(ways)[number % 2 :] + list(ways)[: number % 2]
+        names = list(ways)
+        order = names[number % len(names) :] + names[: number % len(names)]
         for way in order:
             await _enqueue(stage, door, http, [scenario])
             timing = await ways[way]()
@@ -232,15 +261,8 @@ async def _relay(
 
 
 async def _level(
-    stage: Stage,
-    http: aiohttp.ClientSession,
-    door: Door,
-    concurrency: int,
-    rounds: int,
-    peer: str | None,
-    errors: list[str],
+    ways: dict[str, Read], door: Door, concurrency: int, rounds: int, errors: list[str]
 ) -> dict[str, list[float]]:
-    ways = _ways(stage, http, door, peer)
     firsts: dict[str, list[float]] = {way: [] for way in ways}
     names = list(ways)
     for number in range(-1, rounds):  # round -1 warms each way up at this level
@@ -272,6 +294,10 @@ def _added(
             result.check(f"{label} {name}, gateway", value, "ms", f"< {TARGET_ADDED_MS:g} ms", met)
         else:
             result.add(f"{label} {name}, gateway", added["gateway"], "ms")
+        if "bare" in added:
+            result.add(f"{label} {name}, bare aiohttp relay", added["bare"], "ms")
+            beyond = added["gateway"] - added["bare"]
+            result.add(f"{label} {name}, gateway beyond the bare relay", beyond, "ms")
         if "litellm" in added:
             result.add(f"{label} {name}, LiteLLM", added["litellm"], "ms")
             meaningful = added["gateway"] >= 0 and added["litellm"] > 0
