@@ -42,7 +42,7 @@ from agentspace_gateway.storage.budgets import Scope
 
 
 async def chat_completions(request: web.Request) -> web.StreamResponse:
-    later = Deferred()
+    later = request.app[PROXY].held.deferred()
     try:
         return await _chat_completions(request, later)
     finally:

@@ -22,7 +22,7 @@ from agentspace_gateway import appkeys
 from agentspace_gateway.chat.setup import CHAT
 from agentspace_gateway.client_auth.attribution import Attributed, SessionCache, attribute
 from agentspace_gateway.client_auth.audit_events import ClientEvent
-from agentspace_gateway.client_auth.deferred import Deferred
+from agentspace_gateway.client_auth.deferred import Deferred, HeldWork
 from agentspace_gateway.client_auth.keys import ClientAuth
 from agentspace_gateway.metering import BilledRequest, Metering
 from agentspace_gateway.metering.budget_headers import mark_clipped
@@ -64,6 +64,8 @@ class ProxyDoor:
     timeout: aiohttp.ClientTimeout
     kept: KeptRequests
     inspector: ProxiedInspector
+    # Both doors' deferred work, held while any request is before its first byte.
+    held: HeldWork
 
 
 PROXY = web.AppKey("proxy", ProxyDoor)
@@ -109,7 +111,7 @@ async def read_request(
 
 async def messages(request: web.Request) -> web.StreamResponse:
     door = request.app[PROXY]
-    later = Deferred()
+    later = door.held.deferred()
     try:
         return await _messages(request, door, later)
     finally:

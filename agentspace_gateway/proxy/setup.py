@@ -17,6 +17,7 @@ from agentspace_gateway import appkeys
 from agentspace_gateway.chat.setup import CHAT
 from agentspace_gateway.client_auth import CLIENT_AUTH
 from agentspace_gateway.client_auth.attribution import SessionCache
+from agentspace_gateway.client_auth.deferred import HeldWork
 from agentspace_gateway.client_auth.keys import ClientAuth, PassthroughClient
 from agentspace_gateway.providers.upstream_http import UPSTREAM_HTTP, upstream_timeout
 from agentspace_gateway.proxied_inspection import PROXIED_INSPECTOR
@@ -63,6 +64,7 @@ async def proxy_context(app: web.Application) -> AsyncIterator[None]:
         kept=kept,
         inspector=ProxiedInspector(kept, origins, app[CHAT].estimator, price_book),
         timeout=upstream_timeout(config.anthropic.timeout_seconds),
+        held=HeldWork(),
     )
     app[PROXY] = door
     # The WebSocket checks client keys with the same instance: one limiter, one audit trail.
@@ -76,6 +78,7 @@ async def proxy_context(app: web.Application) -> AsyncIterator[None]:
         with contextlib.suppress(asyncio.CancelledError):
             await watching
         streams.stop_all(SHUTDOWN)
+        door.held.run()  # the audit rows and kept bodies still held, before they are flushed
         await door.auth.flush()
         await kept.flush()
         await door.sessions.flush()
