@@ -11,21 +11,28 @@ Each gateway stream continues a session of its own (``sessionId`` given), as a
 conversation does: the user message and the reply are stored, the usage row written. The
 added time is the gateway's percentile minus the direct percentile: streams are not paired
 one to one.
+
+At 50 in flight a bare aiohttp chat relay (``benchmarks/bare_chat.py``: the same frames and
+upstream request, nothing stored or checked) takes a third turn, and its CPU per chat is
+the floor the gateway's is given beside: what aiohttp's WebSocket and client cost for the
+same chats on this machine, before any of the gateway's own work.
 """
 
 import asyncio
+import contextlib
 import math
 import random
 import time
 from collections.abc import Awaitable, Callable
 
+import aiohttp
 from aiohttp import ClientWebSocketResponse
 from anthropic import AsyncAnthropic
 
-from benchmarks.processes import API_KEY
+from benchmarks.processes import API_KEY, BareChat, bare_chat
 from benchmarks.report import ScenarioResult
 from benchmarks.stage import Stage
-from benchmarks.stats import ms, p50, p99, summary_ms
+from benchmarks.stats import ms, p50, p99, ratio, summary_ms
 from benchmarks.streams import StreamTiming, chunks, direct_stream, gateway_stream
 
 DELTAS = 10
@@ -52,6 +59,11 @@ async def run(stage: Stage) -> ScenarioResult:
     try:
         for concurrency, rounds in LEVELS:
             timings: dict[str, list[StreamTiming]] = {"gateway": [], "direct": []}
+            floor_ms = None
+            if concurrency == TARGET_LEVEL:
+                with bare_chat(stage.workdir, stage.fake.base_url) as bare:
+                    bare_timings, bare_cpu = await _bare(stage, bare, concurrency, rounds)
+                floor_ms = _floor(result, concurrency, bare_timings, bare_cpu, errors)
             async with stage.sockets(concurrency) as sockets:
                 # Warm-up: a stream per connection starts its session and fills the pools.
                 await stage.fake.enqueue(stage.http, [SCENARIO] * concurrency)
@@ -75,7 +87,7 @@ async def run(stage: Stage) -> ScenarioResult:
                         stage, concurrency, number, lambda i, r: direct_stream(client)
                     )
             _level(result, concurrency, timings, errors)
-            _cpu(result, concurrency, cpu, len(timings["gateway"]))
+            _cpu(result, concurrency, cpu, len(timings["gateway"]), floor_ms)
     finally:
         await client.close()
     loop = await stage.gateway.reset_loop_monitor(stage.http)
@@ -86,6 +98,45 @@ async def run(stage: Stage) -> ScenarioResult:
     result.details["errors"] = errors[:20]
     result.details["loop"] = loop
     return result
+
+
+async def _bare(
+    stage: Stage, bare: BareChat, concurrency: int, rounds: int
+) -> tuple[list[StreamTiming], float]:
+    """The bare relay's rounds at this level, and its CPU over them (seconds)."""
+    connector = aiohttp.TCPConnector(limit=0, force_close=True)
+    async with contextlib.AsyncExitStack() as stack:
+        session = await stack.enter_async_context(aiohttp.ClientSession(connector=connector))
+        sockets = [
+            await stack.enter_async_context(session.ws_connect(bare.url, max_msg_size=0))
+            for _ in range(concurrency)
+        ]
+
+        def stream(index: int, number: int) -> Awaitable[StreamTiming]:
+            return gateway_stream(sockets[index], f"bare-{concurrency}-{index}-{number}")
+
+        await in_flight(stage, concurrency, -1, stream)  # warm-up: the pool, lazy imports
+        timings: list[StreamTiming] = []
+        before = bare.process.cpu_seconds()
+        for number in range(rounds):
+            timings += await in_flight(stage, concurrency, number, stream)
+        return timings, bare.process.cpu_seconds() - before
+
+
+def _floor(
+    result: ScenarioResult,
+    concurrency: int,
+    timings: list[StreamTiming],
+    cpu_seconds: float,
+    errors: list[str],
+) -> float:
+    """Its CPU per chat (ms), reported."""
+    good = [timing for timing in timings if timing.ok and timing.deltas == DELTAS]
+    errors += [f"bare x{concurrency}: {t.error or t.deltas}" for t in timings if t not in good]
+    per_chat_ms = cpu_seconds * 1000 / len(good) if good else math.nan
+    result.add(f"x{concurrency} bare aiohttp chat relay CPU per chat", per_chat_ms, "ms")
+    result.details[f"x{concurrency}_bare_first_ms"] = summary_ms([t.to_first for t in good])
+    return per_chat_ms
 
 
 def through_gateway(
@@ -117,12 +168,25 @@ async def in_flight(
     return list(await asyncio.gather(*(connection(i) for i in range(concurrency))))
 
 
-def _cpu(result: ScenarioResult, concurrency: int, cpu_seconds: float, chats: int) -> None:
+def _cpu(
+    result: ScenarioResult,
+    concurrency: int,
+    cpu_seconds: float,
+    chats: int,
+    floor_ms: float | None,
+) -> None:
     """CPU per chat over the gateway's measured rounds at this level (/proc ticks: 10 ms
-    each, so a level's rounds together, never one chat, are what is read)."""
+    each, so a level's rounds together, never one chat, are what is read); beside the bare
+    relay's (``floor_ms``) where it was measured."""
     per_chat_ms = cpu_seconds * 1000 / chats if chats else math.nan
     limit = TARGET_CPU_PER_CHAT_MS if concurrency == TARGET_LEVEL else None
     result.at_most(f"x{concurrency} gateway CPU per chat", per_chat_ms, "ms", limit)
+    if floor_ms is not None:
+        result.add(
+            f"x{concurrency} gateway CPU per chat / the bare relay's",
+            ratio(per_chat_ms, floor_ms),
+            "x",
+        )
 
 
 def _level(
