@@ -11,20 +11,15 @@ Run as ``python -m benchmarks.bare_chat --port 0 --upstream URL``; it prints
 ``listening on ws://127.0.0.1:PORT/``.
 """
 
-import argparse
 import asyncio
 import json
-from collections.abc import AsyncIterator
 from typing import Any
 
-import aiohttp
 from aiohttp import WSMsgType, web
 
-from benchmarks.loopback_server import serve_until_signal
+from benchmarks.loopback_server import POOL, UPSTREAM, relay_app, run_relay
 from benchmarks.streams import MODEL
 
-UPSTREAM = web.AppKey("upstream", str)
-POOL = web.AppKey("pool", aiohttp.ClientSession)
 HEADERS = {"x-api-key": "bare", "anthropic-version": "2023-06-01"}
 
 
@@ -68,28 +63,11 @@ async def socket(request: web.Request) -> web.WebSocketResponse:
     return ws
 
 
-async def pool_context(app: web.Application) -> AsyncIterator[None]:
-    app[POOL] = aiohttp.ClientSession(
-        connector=aiohttp.TCPConnector(limit=0),
-        trust_env=False,
-        cookie_jar=aiohttp.DummyCookieJar(),
-    )
-    yield
-    await app[POOL].close()
-
-
 def make_app(upstream: str) -> web.Application:
-    app = web.Application()
-    app[UPSTREAM] = upstream.rstrip("/")
-    app.cleanup_ctx.append(pool_context)
+    app = relay_app(upstream)
     app.router.add_get("/", socket)
     return app
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--port", type=int, default=0)
-    parser.add_argument("--upstream", required=True)
-    arguments = parser.parse_args()
-    url = "ws://127.0.0.1:{port}/"
-    asyncio.run(serve_until_signal(make_app(arguments.upstream), arguments.port, url))
+    run_relay(make_app, "ws://127.0.0.1:{port}/", __doc__)

@@ -11,25 +11,21 @@ Run as ``python -m benchmarks.bare_relay --port 0 --upstream URL``; it prints
 ``listening on http://127.0.0.1:PORT``.
 """
 
-import argparse
-import asyncio
-from collections.abc import AsyncIterator
-
 import aiohttp
 from aiohttp import web
 
-from benchmarks.loopback_server import serve_until_signal
+from benchmarks.loopback_server import POOL, UPSTREAM, relay_app, run_relay
 
-UPSTREAM = web.AppKey("upstream", str)
-POOL = web.AppKey("pool", aiohttp.ClientSession)
 FORWARDED = ("x-api-key", "anthropic-version", "anthropic-beta", "content-type")
+# As the gateway's door: no total, a stalled read is a dead upstream.
+TIMEOUT = aiohttp.ClientTimeout(total=None, sock_connect=30, sock_read=300)
 
 
 async def messages(request: web.Request) -> web.StreamResponse:
     body = await request.read()
     headers = {name: request.headers[name] for name in FORWARDED if name in request.headers}
     url = request.app[UPSTREAM] + "/v1/messages"
-    async with request.app[POOL].post(url, data=body, headers=headers) as upstream:
+    async with request.app[POOL].post(url, data=body, headers=headers, timeout=TIMEOUT) as upstream:
         response = web.StreamResponse(status=upstream.status)
         response.content_type = upstream.content_type
         await response.prepare(request)
@@ -39,29 +35,11 @@ async def messages(request: web.Request) -> web.StreamResponse:
         return response
 
 
-async def pool_context(app: web.Application) -> AsyncIterator[None]:
-    app[POOL] = aiohttp.ClientSession(
-        connector=aiohttp.TCPConnector(limit=0),
-        trust_env=False,
-        cookie_jar=aiohttp.DummyCookieJar(),
-        timeout=aiohttp.ClientTimeout(total=None, sock_connect=30, sock_read=300),
-    )
-    yield
-    await app[POOL].close()
-
-
 def make_app(upstream: str) -> web.Application:
-    app = web.Application()
-    app[UPSTREAM] = upstream.rstrip("/")
-    app.cleanup_ctx.append(pool_context)
+    app = relay_app(upstream)
     app.router.add_post("/v1/messages", messages)
     return app
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--port", type=int, default=0)
-    parser.add_argument("--upstream", required=True)
-    arguments = parser.parse_args()
-    url = "http://127.0.0.1:{port}"
-    asyncio.run(serve_until_signal(make_app(arguments.upstream), arguments.port, url))
+    run_relay(make_app, "http://127.0.0.1:{port}", __doc__)

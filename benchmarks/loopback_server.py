@@ -1,5 +1,5 @@
 """Serve an aiohttp app on 127.0.0.1 until SIGTERM or SIGINT: the run of the bench's own
-servers (the ceiling's bare WebSocket server, the fake OpenAI upstream).
+servers (the ceiling's bare WebSocket server, the fake OpenAI upstream, the bare relays).
 
 Each is started as ``python -m benchmarks.NAME --port 0`` (``processes.start_module``) and
 prints one ``listening on URL`` line once it accepts connections, which the driver waits for.
@@ -8,9 +8,14 @@ prints one ``listening on URL`` line once it accepts connections, which the driv
 import argparse
 import asyncio
 import signal
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 
+import aiohttp
 from aiohttp import web
+
+# A bare relay's upstream (its base URL) and its one pooled session to it.
+UPSTREAM = web.AppKey("upstream", str)
+POOL = web.AppKey("pool", aiohttp.ClientSession)
 
 
 async def serve_until_signal(app: web.Application, port: int, url: str) -> None:
@@ -39,3 +44,33 @@ def run(make_app: Callable[[], web.Application], url: str, description: str | No
         await serve_until_signal(make_app(), port, url)
 
     asyncio.run(serve())
+
+
+def relay_app(upstream: str) -> web.Application:
+    """An app for a bare relay to ``upstream``: its URL, and one pooled session with the
+    gateway's pool settings (no cap, no cookies, the environment not read)."""
+    app = web.Application()
+    app[UPSTREAM] = upstream.rstrip("/")
+    app.cleanup_ctx.append(_pool_context)
+    return app
+
+
+async def _pool_context(app: web.Application) -> AsyncIterator[None]:
+    app[POOL] = aiohttp.ClientSession(
+        connector=aiohttp.TCPConnector(limit=0),
+        trust_env=False,
+        cookie_jar=aiohttp.DummyCookieJar(),
+    )
+    yield
+    await app[POOL].close()
+
+
+def run_relay(
+    make_app: Callable[[str], web.Application], url: str, description: str | None
+) -> None:
+    """The command line of a bare relay: ``--port`` and ``--upstream URL``, then serve."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--upstream", required=True)
+    arguments = parser.parse_args()
+    asyncio.run(serve_until_signal(make_app(arguments.upstream), arguments.port, url))
