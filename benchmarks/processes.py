@@ -277,27 +277,30 @@ def bare_server(workdir: Path) -> Iterator[str]:
 
 
 @attrs.frozen
-class BareChat:
+class BareServer:
+    """One of the bare relays: its URL and its process."""
+
     url: str
     process: ServerProcess
 
 
 @contextlib.contextmanager
-def bare_relay(workdir: Path, upstream_url: str) -> Iterator[str]:
-    """The bare aiohttp relay of ``/v1/messages`` to ``upstream_url``; yields its base URL."""
+def bare_relay(workdir: Path, upstream_url: str) -> Iterator[BareServer]:
+    """The bare aiohttp relay of ``/v1/messages`` to ``upstream_url``; its base URL is the
+    server's URL."""
     process = start_module("bare_relay", workdir, "bare-relay", "--upstream", upstream_url)
     try:
-        yield _announced(process, r"listening on (http://\S+)").group(1)
+        yield BareServer(_announced(process, r"listening on (http://\S+)").group(1), process)
     finally:
         process.stop()
 
 
 @contextlib.contextmanager
-def bare_chat(workdir: Path, upstream_url: str) -> Iterator[BareChat]:
+def bare_chat(workdir: Path, upstream_url: str) -> Iterator[BareServer]:
     """The bare WebSocket chat relay to ``upstream_url``; yields its URL and process."""
     process = start_module("bare_chat", workdir, "bare-chat", "--upstream", upstream_url)
     try:
         url = _announced(process, r"listening on (ws://\S+)").group(1)
-        yield BareChat(url, process)
+        yield BareServer(url, process)
     finally:
         process.stop()

@@ -29,7 +29,7 @@ import aiohttp
 from aiohttp import ClientWebSocketResponse
 from anthropic import AsyncAnthropic
 
-from benchmarks.processes import API_KEY, BareChat, bare_chat
+from benchmarks.processes import API_KEY, BareServer, bare_chat
 from benchmarks.report import ScenarioResult
 from benchmarks.stage import Stage
 from benchmarks.stats import ms, p50, p99, ratio, summary_ms
@@ -101,7 +101,7 @@ async def run(stage: Stage) -> ScenarioResult:
 
 
 async def _bare(
-    stage: Stage, bare: BareChat, concurrency: int, rounds: int
+    stage: Stage, bare: BareServer, concurrency: int, rounds: int
 ) -> tuple[list[StreamTiming], float]:
     """The bare relay's rounds at this level, and its CPU over them (seconds)."""
     connector = aiohttp.TCPConnector(limit=0, force_close=True)

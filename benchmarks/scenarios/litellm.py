@@ -7,7 +7,8 @@ WebSocket (as in scenario 2: a session per connection, the message and reply sto
 usage written), LiteLLM's proxy (benchmarks/litellm_proxy.py) through its
 Anthropic-compatible `/v1/messages` with the same `AsyncAnthropic` client and call as
 direct, and the SDK straight to the upstream (the baseline). The rounds rotate which way
-goes first.
+goes first; at 50 in flight each way's burst waits for the servers to go quiet after the
+one before (``benchmarks/quiet.py``), so none pays for another's leftover work.
 
 Added time to first delta, as in scenario 2 (10 deltas 20 ms apart, streams started at
 random within the length of one): 1 stream at a time, then 50 in flight; added = that
@@ -27,6 +28,7 @@ from anthropic import AsyncAnthropic
 
 from benchmarks.litellm_proxy import LITELLM_VERSION, litellm_proxy
 from benchmarks.processes import API_KEY
+from benchmarks.quiet import quiet
 from benchmarks.report import ScenarioResult
 from benchmarks.scenarios.latency import DELTAS, SCENARIO, in_flight, through_gateway
 from benchmarks.stage import Stage
@@ -53,8 +55,10 @@ async def run(stage: Stage) -> ScenarioResult:
         # No master key: the proxy takes any key and sends the upstream its configured one.
         peer = AsyncAnthropic(api_key="unused-by-the-proxy", base_url=proxy.base_url)
         try:
+            servers = [stage.gateway.process.pid, stage.fake.process.pid, proxy.process.pid]
             for concurrency, rounds in LEVELS:
-                timings = await _level(stage, direct, peer, concurrency, rounds)
+                watched = servers if concurrency > 1 else []
+                timings = await _level(stage, direct, peer, concurrency, rounds, watched)
                 _added(result, concurrency, timings, errors)
             rates = await _relay(stage, direct, peer, errors)
         finally:
@@ -84,7 +88,12 @@ async def run(stage: Stage) -> ScenarioResult:
 
 
 async def _level(
-    stage: Stage, direct: AsyncAnthropic, peer: AsyncAnthropic, concurrency: int, rounds: int
+    stage: Stage,
+    direct: AsyncAnthropic,
+    peer: AsyncAnthropic,
+    concurrency: int,
+    rounds: int,
+    watched: list[int],
 ) -> dict[str, list[StreamTiming]]:
     timings: dict[str, list[StreamTiming]] = {way: [] for way in WAYS}
     async with stage.sockets(concurrency) as sockets:
@@ -104,6 +113,8 @@ async def _level(
         for number in range(rounds):
             order = WAYS[number % 3 :] + WAYS[: number % 3]
             for way in order:
+                if watched:
+                    await quiet(watched)
                 timings[way] += await in_flight(stage, concurrency, number, ways[way])
     return timings
 

@@ -28,9 +28,10 @@ from typing import Any
 import aiohttp
 import attrs
 
-from benchmarks.litellm_proxy import _COMPLETE, LITELLM_VERSION, VENV, litellm_proxy
-from benchmarks.processes import API_KEY, bare_relay
+from benchmarks.litellm_proxy import _COMPLETE, LITELLM_VERSION, VENV, Proxy, litellm_proxy
+from benchmarks.processes import API_KEY, BareServer, ServerProcess, bare_relay
 from benchmarks.proxy_setup import OPENAI_MODEL, PROVIDER
+from benchmarks.quiet import quiet
 from benchmarks.report import ScenarioResult
 from benchmarks.stage import Stage
 from benchmarks.stats import ms, p50, p99, ratio, summary_ms
@@ -148,14 +149,17 @@ async def run(stage: Stage) -> ScenarioResult:
     connector = aiohttp.TCPConnector(limit=0)
     async with (
         aiohttp.ClientSession(connector=connector) as http,
-        _litellm(stage) as litellm_url,
+        _litellm(stage) as litellm,
     ):
-        with bare_relay(stage.workdir, stage.fake.base_url) as bare_url:
+        with bare_relay(stage.workdir, stage.fake.base_url) as bare:
+            servers = [stage.gateway.process, stage.fake.process, bare.process]
+            if litellm is not None:
+                servers.append(litellm.process)
             for door in doors:
-                await _door(stage, http, door, litellm_url, bare_url, result, errors)
+                await _door(stage, http, door, litellm, bare, servers, result, errors)
         per_stream = await _held(stage, http, doors[0], errors)
     result.add("anthropic: gateway memory per open stream", per_stream, "kB", digits=1)
-    if litellm_url is None:
+    if litellm is None:
         result.details["litellm"] = f"not installed ({VENV}); run with --only proxy,litellm"
     result.add("errors", len(errors), digits=0)
     result.add("machine load average (1 min) before", load_before, digits=2)
@@ -168,13 +172,15 @@ async def _door(
     stage: Stage,
     http: aiohttp.ClientSession,
     door: Door,
-    litellm_url: str | None,
-    bare_url: str,
+    litellm: Proxy | None,
+    bare_server: BareServer,
+    servers: list[ServerProcess],
     result: ScenarioResult,
     errors: list[str],
 ) -> None:
-    """One door's relay and levels. The bare relay speaks only /v1/messages."""
-    bare = bare_url if door.name == "anthropic" else None
+    """One door's relay and levels. The bare relay speaks only /v1/messages. At 50 in
+    flight each burst waits for ``servers`` to go quiet after the one before (``quiet``)."""
+    bare = bare_server.url if door.name == "anthropic" else None
     rates = await _relay(stage, http, door, errors, bare)
     best = {way: max(values, default=0.0) for way, values in rates.items()}
     relay = ratio(best["gateway"], best["direct"])
@@ -193,21 +199,25 @@ async def _door(
     for concurrency, rounds in LEVELS:
         if door.name == "openai" and concurrency > 1:
             continue
-        peer = litellm_url if door.name == "anthropic" and concurrency > 1 else None
-        ways = _ways(stage, http, door, peer, bare)
-        firsts = await _level(ways, door, concurrency, rounds, errors)
+        crowded = concurrency > 1
+        peer = litellm.base_url if litellm is not None and door.name == "anthropic" else None
+        ways = _ways(stage, http, door, peer if crowded else None, bare)
+        watched = [server.pid for server in servers] if crowded else []
+        firsts, waited = await _level(ways, door, concurrency, rounds, errors, watched)
         _added(result, door.name, concurrency, firsts)
+        if watched:
+            result.details[f"{door.name}_x{concurrency}_quiet_wait_s"] = waited
 
 
 @contextlib.asynccontextmanager
-async def _litellm(stage: Stage) -> AsyncIterator[str | None]:
+async def _litellm(stage: Stage) -> AsyncIterator[Proxy | None]:
     """LiteLLM's proxy when scenario 8's venv is installed, else None."""
     marker = VENV / _COMPLETE
     if not marker.exists() or marker.read_text().strip() != LITELLM_VERSION:
         yield None
         return
     async with litellm_proxy(stage.workdir, stage.fake.base_url, stage.http) as proxy:
-        yield proxy.base_url
+        yield proxy
 
 
 def _ways(
@@ -261,20 +271,30 @@ async def _relay(
 
 
 async def _level(
-    ways: dict[str, Read], door: Door, concurrency: int, rounds: int, errors: list[str]
-) -> dict[str, list[float]]:
+    ways: dict[str, Read],
+    door: Door,
+    concurrency: int,
+    rounds: int,
+    errors: list[str],
+    watched: list[int],
+) -> tuple[dict[str, list[float]], dict[str, float]]:
+    """Each way's times to first byte; and, by way, how long its bursts waited for the
+    ``watched`` processes to go quiet after the burst before (seconds, in all)."""
     firsts: dict[str, list[float]] = {way: [] for way in ways}
+    waited = dict.fromkeys(ways, 0.0)
     names = list(ways)
     for number in range(-1, rounds):  # round -1 warms each way up at this level
         order = names[number % len(names) :] + names[: number % len(names)]
         for way in order:
+            if watched:
+                waited[way] = round(waited[way] + await quiet(watched), 3)
             timings = await asyncio.gather(*(ways[way]() for _ in range(concurrency)))
             for timing in timings:
                 if timing.error or math.isnan(timing.first):
                     errors.append(f"{door.name} {way} x{concurrency}: {timing.error}")
                 elif number >= 0:
                     firsts[way].append(timing.to_first)
-    return firsts
+    return firsts, waited
 
 
 def _added(
