@@ -7,6 +7,7 @@ import json
 import pytest
 
 from agentspace_gateway.host_check import (
+    MAX_KNOWN_HOSTS,
     host_allowed,
     misdirection,
     split_host,
@@ -154,3 +155,19 @@ async def test_the_absolute_form_naming_this_gateway_is_served(client, path: str
     else:
         assert status == 200
         assert json.loads(body)["status"] == "ok"
+
+
+async def test_each_host_keeps_its_verdict_however_many_hosts_come(client) -> None:
+    """The verdicts kept per Host header: the same answer each time, for more headers than
+    are kept, an allowed one among them."""
+    port = client.server.port
+    served = f"127.0.0.1:{port}"
+    foreign = [f"evil-{number}.example" for number in range(MAX_KNOWN_HOSTS + 10)]
+    for _ in range(2):
+        for host in [served, *foreign, served, "LOCALHOST"]:
+            response = await client.get("/health", headers={"Host": host})
+            assert response.status == (421 if host.startswith("evil") else 200), host
+    # A path's verdict is kept by header; a host in the request line is still checked.
+    head = f"GET http://evil.example/health HTTP/1.1\r\nHost: {served}\r\n"
+    status, _, _ = await raw_response(port, head)
+    assert status == 421
