@@ -196,7 +196,15 @@ async def one_round(gateway: Gateway, key: str, fake: FakeAnthropic, round_: int
     refused = [r for r in results if "refused" in r]
     assert all(r["done"] for r in admitted)
     assert len(admitted) == len(reservations) == len(fake.message_requests) - requests_before
-    assert 40 <= len(admitted) <= 60
+    # About 50 fit; how many exactly depends on which doors won the race. A WebSocket
+    # request reserves for its system prompt too, and once the first round's rows are in,
+    # every reservation carries the input ratio they measured: 40 HTTP requests fill the
+    # limit then, and fewer when WebSocket ones are among them (35 seen: 22 HTTP, 13 of
+    # those). So the count is bounded by the reservations made: the limit filled to within
+    # about the largest of them. That it was filled exactly is what the checks below say.
+    amounts = [row["amount_nanousd"] for row in reservations]
+    assert refused
+    assert LIMIT // max(amounts) - 1 <= len(admitted) <= LIMIT // min(amounts)
     assert len(admitted) + len(refused) == REQUESTS
     prefixes = [spent_before]
     for row in reservations:
