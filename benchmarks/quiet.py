@@ -3,10 +3,11 @@
 On two shared cores, the work a server does after its replies have gone out (LiteLLM's
 logging and cost callbacks, the gateway's held audit rows, kept bodies and settles) runs
 into whatever burst comes next, so the way that follows pays for it. With ways taking turns
-in a fixed rotation one way always follows the same other: in scenario 9 at 50 streams the
-bare relay always followed LiteLLM, and in scenario 8 the gateway followed LiteLLM in two
-rounds of three. Waiting until the servers together use under a tenth of a core over a
-short window starts every burst from a quiet machine, whichever way ran before it.
+in a fixed rotation one way follows the same other most of the time: in scenario 9 at 50
+streams the bare relay always followed LiteLLM (before it, the gateway did in two rounds of
+four), and in scenario 8 direct did in three rounds of four, which made every added time
+there smaller. Waiting until the servers together use under a tenth of a core over a short
+window starts every burst from a quiet machine, whichever way ran before it.
 """
 
 import asyncio
