@@ -1,6 +1,7 @@
 """The gateway pointed at the fake upstream with a client key, for the proxy tests."""
 
 import sqlite3
+from pathlib import Path
 from typing import Any
 
 import attrs
@@ -11,6 +12,7 @@ from aiohttp.test_utils import TestClient
 from agentspace_gateway import appkeys
 from agentspace_gateway.config import AnthropicConfig, Config, ProxyConfig
 from agentspace_gateway.home import Home
+from agentspace_gateway.proxy.routes import PROXY
 from agentspace_gateway.storage.client_keys import ClientKeyRepository, IssuedKey
 
 from fake_anthropic import FakeAnthropic, Scenario
@@ -82,3 +84,16 @@ async def send_message(proxied: Proxied, key: str, **headers: str) -> str:
     )
     assert response.status == 200
     return response.headers["x-agentspace-request-id"]
+
+
+async def audit_events(proxied: Proxied) -> list[tuple[str, str | None]]:
+    """The audit log's events and details, oldest first, once the rows being written are in."""
+    await proxied.client.app[PROXY].auth.flush()
+    rows = proxied.rows("SELECT event, detail FROM audit_log ORDER BY id")
+    return [(row["event"], row["detail"]) for row in rows]
+
+
+async def kept_files(proxied: Proxied) -> list[Path]:
+    """The kept request bodies, once the bodies being written are in."""
+    await proxied.client.app[PROXY].kept.flush()
+    return sorted((proxied.home.root / "proxy-requests").glob("*/*.json.gz"))

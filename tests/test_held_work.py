@@ -15,7 +15,7 @@ from agentspace_gateway.client_auth.deferred import HeldWork
 from agentspace_gateway.home import Home
 
 from fake_anthropic import FakeAnthropic, Scenario
-from proxy_helpers import MODEL, Proxied, proxied_gateway
+from proxy_helpers import MODEL, Proxied, audit_events, kept_files, proxied_gateway
 
 BODY: Any = {"model": MODEL, "max_tokens": 8, "messages": [{"role": "user", "content": "hi"}]}
 USED = ("client.use", "client laptop; POST /v1/messages")
@@ -117,13 +117,9 @@ async def stalled_and_finished(
     return stalled, reply.content[0].text  # type: ignore[union-attr]
 
 
-def uses(proxied: Proxied) -> int:
-    rows = proxied.rows("SELECT event, detail FROM audit_log ORDER BY id")
-    return [(row["event"], row["detail"]) for row in rows].count(USED)
-
-
-def kept(proxied: Proxied) -> int:
-    return len(list((proxied.home.root / "proxy-requests").glob("*/*.json.gz")))
+async def uses_and_kept(proxied: Proxied) -> tuple[int, int]:
+    """Key uses audited and request bodies kept so far."""
+    return (await audit_events(proxied)).count(USED), len(await kept_files(proxied))
 
 
 async def test_a_reply_beside_a_stalled_request_has_its_use_audited_within_the_bound(
@@ -138,9 +134,9 @@ async def test_a_reply_beside_a_stalled_request_has_its_use_audited_within_the_b
         assert text == "Hello."
         for _ in range(100):  # the stalled request never begins; the bound lets the work go
             await asyncio.sleep(0.05)
-            if uses(proxied) == 1 and kept(proxied) == 1:
+            if await uses_and_kept(proxied) == (1, 1):
                 break
-        assert (uses(proxied), kept(proxied)) == (1, 1)
+        assert await uses_and_kept(proxied) == (1, 1)
         assert not stalled.done()
         stalled.cancel()
         with contextlib.suppress(asyncio.CancelledError):
@@ -159,8 +155,8 @@ async def test_work_held_when_the_gateway_closes_is_done_before_it_closes(
         stalled, text = await stalled_and_finished(proxied, client)
         assert text == "Hello."
         await asyncio.sleep(0.2)
-        assert (uses(proxied), kept(proxied)) == (0, 0)  # held: the stalled one never began
+        assert await uses_and_kept(proxied) == (0, 0)  # held: the stalled one never began
         await proxied.client.close()
         with pytest.raises(anthropic.APIError):
             await stalled
-    assert (uses(proxied), kept(proxied)) == (2, 2)
+    assert await uses_and_kept(proxied) == (2, 2)

@@ -17,7 +17,6 @@ from agentspace_gateway.client_auth.audit_events import ClientEvent
 from agentspace_gateway.client_auth.keys import ClientAuth
 from agentspace_gateway.failed_auth import FailedAuthLimiter
 from agentspace_gateway.home import Home
-from agentspace_gateway.proxy.routes import PROXY
 from agentspace_gateway.storage.audit_log import AuditLog
 from agentspace_gateway.storage.client_keys import (
     ClientKeyReader,
@@ -29,21 +28,18 @@ from agentspace_gateway.storage.session_origins import SessionOrigins
 
 from fake_anthropic import FakeAnthropic, Scenario
 from processes import free_port
-from proxy_helpers import MODEL, Proxied, issue, proxied_gateway, proxy_config
+from proxy_helpers import (
+    MODEL,
+    Proxied,
+    audit_events,
+    issue,
+    kept_files,
+    proxied_gateway,
+    proxy_config,
+)
 
 BODY: Any = {"model": MODEL, "max_tokens": 8, "messages": [{"role": "user", "content": "hi"}]}
 USED = ("client.use", "client laptop; POST /v1/messages")
-
-
-async def audit_events(proxied: Proxied) -> list[tuple[str, str | None]]:
-    await proxied.client.app[PROXY].auth.flush()
-    rows = proxied.rows("SELECT event, detail FROM audit_log ORDER BY id")
-    return [(row["event"], row["detail"]) for row in rows]
-
-
-async def kept_files(proxied: Proxied) -> list[Path]:
-    await proxied.client.app[PROXY].kept.flush()
-    return sorted((proxied.home.root / "proxy-requests").glob("*/*.json.gz"))
 
 
 async def test_a_streamed_reply_has_its_use_audited_and_its_body_kept(
