@@ -17,7 +17,7 @@ from typing import Any
 
 from aiohttp import WSMsgType, web
 
-from benchmarks.loopback_server import POOL, UPSTREAM, relay_app, run_relay
+from benchmarks.loopback_server import POOL, UPSTREAM, run_relay
 from benchmarks.streams import MODEL
 
 HEADERS = {"x-api-key": "bare", "anthropic-version": "2023-06-01"}
@@ -63,11 +63,5 @@ async def socket(request: web.Request) -> web.WebSocketResponse:
     return ws
 
 
-def make_app(upstream: str) -> web.Application:
-    app = relay_app(upstream)
-    app.router.add_get("/", socket)
-    return app
-
-
 if __name__ == "__main__":
-    run_relay(make_app, "ws://127.0.0.1:{port}/", __doc__)
+    run_relay(web.get("/", socket), "ws://127.0.0.1:{port}/", __doc__)

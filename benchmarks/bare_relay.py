@@ -14,7 +14,7 @@ Run as ``python -m benchmarks.bare_relay --port 0 --upstream URL``; it prints
 import aiohttp
 from aiohttp import web
 
-from benchmarks.loopback_server import POOL, UPSTREAM, relay_app, run_relay
+from benchmarks.loopback_server import POOL, UPSTREAM, run_relay
 
 FORWARDED = ("x-api-key", "anthropic-version", "anthropic-beta", "content-type")
 # As the gateway's door: no total, a stalled read is a dead upstream.
@@ -35,11 +35,5 @@ async def messages(request: web.Request) -> web.StreamResponse:
         return response
 
 
-def make_app(upstream: str) -> web.Application:
-    app = relay_app(upstream)
-    app.router.add_post("/v1/messages", messages)
-    return app
-
-
 if __name__ == "__main__":
-    run_relay(make_app, "http://127.0.0.1:{port}", __doc__)
+    run_relay(web.post("/v1/messages", messages), "http://127.0.0.1:{port}", __doc__)

@@ -46,12 +46,13 @@ def run(make_app: Callable[[], web.Application], url: str, description: str | No
     asyncio.run(serve())
 
 
-def relay_app(upstream: str) -> web.Application:
-    """An app for a bare relay to ``upstream``: its URL, and one pooled session with the
-    gateway's pool settings (no cap, no cookies, the environment not read)."""
+def relay_app(upstream: str, route: web.RouteDef) -> web.Application:
+    """A bare relay's app: its one ``route``, ``upstream``'s URL, and one pooled session with
+    the gateway's pool settings (no cap, no cookies, the environment not read)."""
     app = web.Application()
     app[UPSTREAM] = upstream.rstrip("/")
     app.cleanup_ctx.append(_pool_context)
+    app.router.add_routes([route])
     return app
 
 
@@ -65,12 +66,12 @@ async def _pool_context(app: web.Application) -> AsyncIterator[None]:
     await app[POOL].close()
 
 
-def run_relay(
-    make_app: Callable[[str], web.Application], url: str, description: str | None
-) -> None:
-    """The command line of a bare relay: ``--port`` and ``--upstream URL``, then serve."""
+def run_relay(route: web.RouteDef, url: str, description: str | None) -> None:
+    """The command line of a bare relay serving ``route``: ``--port`` and ``--upstream
+    URL``, then serve."""
     parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--upstream", required=True)
     arguments = parser.parse_args()
-    asyncio.run(serve_until_signal(make_app(arguments.upstream), arguments.port, url))
+    app = relay_app(arguments.upstream, route)
+    asyncio.run(serve_until_signal(app, arguments.port, url))
